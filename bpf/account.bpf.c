@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Per-experiment traffic accounting on the host uplink (tc clsact ingress and egress).
+ *
+ * Every packet is attributed to an experiment by address: the source address on egress, the
+ * destination address on ingress, through longest-prefix-match tries for IPv4 and IPv6. Packets
+ * that match no experiment, and non-IP frames, are counted under id 0 (unattributed). Counters are
+ * per-CPU, so the hot path takes no lock and shares no cache line between CPUs; user space sums the
+ * CPUs once per tick.
+ *
+ * Accounting never changes a packet's fate: the programs return TC_ACT_UNSPEC, so any filter
+ * behind ours still runs and the qdisc (fq on M-Lab nodes) sees the packet unchanged.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "enforcer_abi.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Sizes are set by the loader before load (bpf_map__set_max_entries). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct enforcer_counters);
+} counters SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct enforcer_limit);
+} limits SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct enforcer_lpm_v4);
+  __type(value, __u32);
+} addr_v4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct enforcer_lpm_v6);
+  __type(value, __u32);
+} addr_v6 SEC(".maps");
+
+#define ETH_P_8021Q_BE bpf_htons(0x8100)
+#define ETH_P_8021AD_BE bpf_htons(0x88A8)
+
+struct vlan_tag {
+  __be16 tci;
+  __be16 encapsulated_proto;
+};
+
+/*
+ * classify - experiment id of the packet's source (egress) or destination (ingress) address.
+ * Reads the headers with direct packet access; a frame too short for its headers is
+ * unattributed. One 802.1Q/802.1ad tag in the payload is skipped (a tag the NIC stripped is not
+ * in the payload at all).
+ */
+static __always_inline __u32 classify(struct __sk_buff *skb, int dir) {
+  void *data = (void *)(long)skb->data;
+  void *data_end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  void *l3 = eth + 1;
+  if (l3 > data_end) return ENFORCER_UNATTRIBUTED_ID;
+
+  __be16 proto = eth->h_proto;
+  if (proto == ETH_P_8021Q_BE || proto == ETH_P_8021AD_BE) {
+    struct vlan_tag *tag = l3;
+    if ((void *)(tag + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
+    proto = tag->encapsulated_proto;
+    l3 = tag + 1;
+  }
+
+  __u32 *id = 0;
+  if (proto == bpf_htons(ETH_P_IP)) {
+    struct iphdr *ip = l3;
+    if ((void *)(ip + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
+    struct enforcer_lpm_v4 key = {.prefixlen = 32};
+    __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip->saddr : &ip->daddr, 4);
+    id = bpf_map_lookup_elem(&addr_v4, &key);
+  } else if (proto == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr *ip6 = l3;
+    if ((void *)(ip6 + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
+    struct enforcer_lpm_v6 key = {.prefixlen = 128};
+    __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip6->saddr : &ip6->daddr, 16);
+    id = bpf_map_lookup_elem(&addr_v6, &key);
+  }
+  return id ? *id : ENFORCER_UNATTRIBUTED_ID;
+}
+
+static __always_inline int account(struct __sk_buff *skb, int dir) {
+  __u32 id = classify(skb, dir);
+  struct enforcer_counters *c = bpf_map_lookup_elem(&counters, &id);
+  if (!c) {
+    /* An id beyond the array (a race with a shrinking table) still counts somewhere. */
+    __u32 unattributed = ENFORCER_UNATTRIBUTED_ID;
+    c = bpf_map_lookup_elem(&counters, &unattributed);
+    if (!c) return TC_ACT_UNSPEC;
+  }
+  /* Per-CPU value: no other CPU writes it, and tc programs run with preemption (migration)
+   * disabled, so plain increments are exact. */
+  c->bytes[dir] += skb->len;
+  c->packets[dir] += 1;
+  return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int tc_egress(struct __sk_buff *skb) { return account(skb, ENFORCER_DIR_EGRESS); }
+
+SEC("tc")
+int tc_ingress(struct __sk_buff *skb) { return account(skb, ENFORCER_DIR_INGRESS); }

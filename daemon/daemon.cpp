@@ -1,0 +1,138 @@
+#include "daemon.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+
+#include "log.hpp"
+#include "version.hpp"
+
+namespace enforcer {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Holds `state_dir`/enforcerd.lock for the daemon's lifetime: a second daemon on the same state
+// is refused, and the lock disappears with the process however it ends.
+Expected<int> take_lock(const std::string& state_dir) {
+  std::error_code ec;
+  fs::create_directories(state_dir, ec);
+  if (ec) return Error{fmt::format("cannot create state_dir {}: {}", state_dir, ec.message())};
+  const std::string path = state_dir + "/enforcerd.lock";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Error{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {};
+    const ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    close(fd);
+    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    if (err == EWOULDBLOCK) {
+      return Error{fmt::format("another enforcerd (pid {}) is running on state_dir {}", holder,
+                               state_dir)};
+    }
+    return Error{fmt::format("cannot lock {}: {}", path, std::strerror(err))};
+  }
+  const std::string pid = fmt::format("{}\n", getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    log_warning("cannot write the pid to {}: {}", path, std::strerror(errno));
+  }
+  return fd;
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config)
+    : config_(std::move(config)), signals_(io_, SIGINT, SIGTERM), timer_(io_) {}
+
+Daemon::~Daemon() {
+  // Order matters: stop serving scrapes before the state they read goes away, then detach.
+  exposer_.reset();
+  collector_.reset();
+  sampler_.reset();
+  datapath_.reset();
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+Expected<void> Daemon::start() {
+  auto lock = take_lock(config_.daemon.state_dir);
+  if (!lock) return lock.error();
+  lock_fd_ = *lock;
+
+  collector_ = std::make_shared<MetricsCollector>(table_, unattributed_, tick_stats_,
+                                                  config_.daemon.tick, kVersion);
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(config_.daemon.metrics_listen, 2);
+  } catch (const std::exception& e) {
+    return Error{fmt::format("cannot serve metrics on metrics_listen = \"{}\": {}",
+                             config_.daemon.metrics_listen, e.what())};
+  }
+  exposer_->RegisterCollectable(collector_);
+
+  auto datapath = BpfDatapath::create(BpfDatapathOptions{
+      config_.daemon.bpf_pin_dir, config_.network.interfaces, config_.daemon.max_experiments});
+  if (!datapath) return datapath.error();
+  datapath_ = std::move(*datapath);
+
+  ExperimentList list;
+  std::uint32_t id = 0;
+  for (const auto& x : config_.experiments) {
+    ++id;
+    const auto slots = static_cast<std::uint32_t>(x.allocation.window / config_.daemon.tick);
+    if (auto r = datapath_->add_experiment(id, x.addresses); !r) {
+      return Error{fmt::format("experiment \"{}\": {}", x.name, r.error().message)};
+    }
+    list.push_back(std::make_shared<ExperimentState>(id, x, slots));
+  }
+  table_.publish(std::move(list));
+  sampler_ = std::make_unique<Sampler>(*datapath_, table_, unattributed_);
+
+  std::string uplinks;
+  for (const auto& i : config_.network.interfaces) uplinks += (uplinks.empty() ? "" : ", ") + i;
+  log_info("enforcerd {} accounting {} experiment(s) on {}; metrics at http://{}/metrics",
+           kVersion, config_.experiments.size(), uplinks, config_.daemon.metrics_listen);
+  return {};
+}
+
+void Daemon::run() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log_info("received {}, stopping", strsignal(signo));
+    timer_.cancel();
+    io_.stop();
+  });
+  epoch_ = std::chrono::steady_clock::now();
+  // The first sample at tick 0 sets each counter's baseline.
+  on_tick();
+  io_.run();
+}
+
+void Daemon::schedule_tick() {
+  timer_.expires_at(epoch_ + next_tick_ * config_.daemon.tick);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) on_tick();
+  });
+}
+
+void Daemon::on_tick() {
+  const auto start = std::chrono::steady_clock::now();
+  // The tick index comes from elapsed time, so a late timer still lands in the right slot.
+  const auto tick = static_cast<std::uint64_t>((start - epoch_) / config_.daemon.tick);
+  if (auto r = sampler_->sample(tick); !r) {
+    // A transient failure loses nothing: the counters are cumulative, the next tick catches up.
+    if (sample_errors_++ % 60 == 0) log_error("sampling counters: {}", r.error().message);
+  }
+  tick_stats_.observe(std::chrono::steady_clock::now() - start);
+  next_tick_ = tick + 1;
+  schedule_tick();
+}
+
+}  // namespace enforcer

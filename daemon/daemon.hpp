@@ -1,0 +1,53 @@
+// enforcerd's runtime: owns the datapath, the experiment state, the metrics endpoint and the Asio
+// event loop (tick timer, signals).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <prometheus/exposer.h>
+
+#include "bpf_datapath.hpp"
+#include "config.hpp"
+#include "experiments.hpp"
+#include "metrics_collector.hpp"
+#include "sampler.hpp"
+#include "tick_stats.hpp"
+
+namespace enforcer {
+
+class Daemon {
+ public:
+  explicit Daemon(Config config);
+  ~Daemon();
+
+  // Takes the lock, opens the metrics endpoint, loads and attaches the datapath, registers the
+  // experiments. On error nothing stays attached or pinned.
+  Expected<void> start();
+  // Runs until SIGTERM or SIGINT.
+  void run();
+
+ private:
+  void schedule_tick();
+  void on_tick();
+
+  Config config_;
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point epoch_;
+  std::uint64_t next_tick_ = 1;
+
+  int lock_fd_ = -1;
+  ExperimentTable table_;
+  UnattributedTotals unattributed_;
+  TickStats tick_stats_;
+  std::unique_ptr<BpfDatapath> datapath_;
+  std::unique_ptr<Sampler> sampler_;
+  std::shared_ptr<MetricsCollector> collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::uint64_t sample_errors_ = 0;
+};
+
+}  // namespace enforcer

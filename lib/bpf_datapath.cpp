@@ -1,0 +1,403 @@
+#include "bpf_datapath.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <filesystem>
+
+#include "account.skel.h"
+#include "enforcer_abi.h"
+#include "log.hpp"
+
+namespace enforcer {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+
+// Set while probing for things that may legitimately be absent (libbpf warns about those).
+thread_local bool g_quiet_libbpf = false;
+
+struct QuietLibbpf {
+  QuietLibbpf() { g_quiet_libbpf = true; }
+  ~QuietLibbpf() { g_quiet_libbpf = false; }
+};
+
+int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+  if (g_quiet_libbpf) return 0;
+  char buf[2048];
+  const int n = std::vsnprintf(buf, sizeof buf, format, args);
+  std::string_view line(buf, n > 0 ? std::min<std::size_t>(n, sizeof buf - 1) : 0);
+  while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  if (line.empty()) return 0;
+  if (level == LIBBPF_WARN) log_warning("{}", line);
+  else log_debug("{}", line);
+  return 0;
+}
+
+// The id of the program pinned at `path`, or 0.
+std::uint32_t pinned_prog_id(const std::string& path) {
+  const int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return 0;
+  bpf_prog_info info{};
+  std::uint32_t len = sizeof info;
+  std::uint32_t id = 0;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) id = info.id;
+  close(fd);
+  return id;
+}
+
+bpf_tc_hook tc_hook(int ifindex, bpf_tc_attach_point point) {
+  bpf_tc_hook hook{};
+  hook.sz = sizeof hook;
+  hook.ifindex = ifindex;
+  hook.attach_point = point;
+  return hook;
+}
+
+bpf_tc_opts tc_opts(int prog_fd = 0) {
+  bpf_tc_opts opts{};
+  opts.sz = sizeof opts;
+  opts.handle = kTcHandle;
+  opts.priority = kTcPriority;
+  opts.prog_fd = prog_fd;
+  return opts;
+}
+
+// The id of the program at enforcer's handle/priority on one hook, or 0 when there is none.
+std::uint32_t attached_prog_id(int ifindex, bpf_tc_attach_point point) {
+  QuietLibbpf quiet;  // "no such qdisc/filter" is the common answer
+  bpf_tc_hook hook = tc_hook(ifindex, point);
+  bpf_tc_opts opts = tc_opts();
+  if (bpf_tc_query(&hook, &opts) != 0) return 0;
+  return opts.prog_id;
+}
+
+bool is_bpffs(const std::string& path) {
+  struct statfs st {};
+  return statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+// Pins need a BPF filesystem. Hosts without systemd's usual mount (and test namespaces) may lack
+// one at /sys/fs/bpf; mount it there, as systemd and Cilium do.
+Expected<void> ensure_bpffs(const std::string& pin_dir) {
+  const std::string standard = "/sys/fs/bpf";
+  if (pin_dir.rfind(standard + "/", 0) == 0 && !is_bpffs(standard)) {
+    if (mount("bpf", standard.c_str(), "bpf", 0, "mode=0700") != 0) {
+      return Error{fmt::format("{} is not a BPF filesystem and mounting one there failed: {}",
+                               standard, errno_text(errno))};
+    }
+    log_info("mounted a BPF filesystem at {}", standard);
+  }
+  return {};
+}
+
+const char* kPins[] = {"counters", "limits", "addr_v4", "addr_v6", "tc_egress", "tc_ingress"};
+
+}  // namespace
+
+void route_libbpf_log() {
+  static const bool done = [] {
+    libbpf_set_print(libbpf_print);
+    return true;
+  }();
+  (void)done;
+}
+
+BpfDatapath::BpfDatapath(BpfDatapathOptions options) : options_(std::move(options)) {}
+
+BpfDatapath::~BpfDatapath() {
+  detach_all();
+  unpin_all();
+  if (skel_) account__destroy(skel_);
+}
+
+Expected<std::unique_ptr<BpfDatapath>> BpfDatapath::create(const BpfDatapathOptions& options) {
+  route_libbpf_log();
+  std::vector<int> ifindexes;
+  for (const auto& name : options.interfaces) {
+    const unsigned idx = if_nametoindex(name.c_str());
+    if (idx == 0) {
+      return Error{fmt::format("uplink interface \"{}\" does not exist ({})", name,
+                               errno_text(errno))};
+    }
+    ifindexes.push_back(static_cast<int>(idx));
+  }
+
+  // Leftovers of an earlier instance that did not stop cleanly. The caller holds the daemon's
+  // lock, so nothing else of ours is running: its filters are recognised by running the very
+  // programs pinned in our directory. Anything else at our handle belongs to someone else.
+  std::error_code ec;
+  const std::uint32_t stale_egress = pinned_prog_id(options.pin_dir + "/tc_egress");
+  const std::uint32_t stale_ingress = pinned_prog_id(options.pin_dir + "/tc_ingress");
+  for (std::size_t i = 0; i < ifindexes.size(); ++i) {
+    for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
+      const std::uint32_t id = attached_prog_id(ifindexes[i], point);
+      if (id == 0) continue;
+      if (id == stale_egress || id == stale_ingress) {
+        bpf_tc_hook hook = tc_hook(ifindexes[i], point);
+        bpf_tc_opts opts = tc_opts();
+        bpf_tc_detach(&hook, &opts);
+        log_warning("removed the {} program a previous enforcerd left on {}",
+                    point == BPF_TC_EGRESS ? "egress" : "ingress", options.interfaces[i]);
+        continue;
+      }
+      return Error{fmt::format(
+          "interface {}: a tc {} filter (program id {}) already holds enforcer's handle {:#x} "
+          "priority {}; is another enforcerd running with a different bpf_pin_dir?",
+          options.interfaces[i], point == BPF_TC_EGRESS ? "egress" : "ingress", id, kTcHandle,
+          kTcPriority)};
+    }
+  }
+  for (const char* pin : kPins) {
+    const std::string path = options.pin_dir + "/" + pin;
+    if (fs::exists(path, ec)) {
+      log_warning("removing {} left by a previous enforcerd (its counters restart at 0)", path);
+      unlink(path.c_str());
+    }
+  }
+
+  std::unique_ptr<BpfDatapath> dp(new BpfDatapath(options));
+  if (auto r = dp->load_and_pin(); !r) return r.error();
+  for (const auto& name : options.interfaces) {
+    if (auto r = dp->attach(name); !r) return r.error();
+  }
+  return dp;
+}
+
+Expected<void> BpfDatapath::load_and_pin() {
+  ncpus_ = libbpf_num_possible_cpus();
+  if (ncpus_ <= 0) return Error{fmt::format("cannot count CPUs: {}", errno_text(ncpus_))};
+
+  skel_ = account__open();
+  if (!skel_) return Error{fmt::format("cannot open the BPF object: {}", errno_text(errno))};
+  const std::uint32_t ids = options_.max_experiments + 1;  // id 0 is unattributed
+  const std::uint32_t prefixes = std::max<std::uint32_t>(1024, options_.max_experiments * 8);
+  bpf_map__set_max_entries(skel_->maps.counters, ids);
+  bpf_map__set_max_entries(skel_->maps.limits, ids);
+  bpf_map__set_max_entries(skel_->maps.addr_v4, prefixes);
+  bpf_map__set_max_entries(skel_->maps.addr_v6, prefixes);
+  if (int err = account__load(skel_); err) {
+    return Error{fmt::format("cannot load the BPF programs: {} (the kernel's verifier log is "
+                             "above)",
+                             errno_text(err))};
+  }
+
+  if (auto r = ensure_bpffs(options_.pin_dir); !r) return r;
+  std::error_code ec;
+  fs::create_directories(options_.pin_dir, ec);
+  if (ec) return Error{fmt::format("cannot create bpf_pin_dir {}: {}", options_.pin_dir, ec.message())};
+  if (!is_bpffs(options_.pin_dir)) {
+    return Error{fmt::format("bpf_pin_dir {} is not on a BPF filesystem (mount -t bpf bpf "
+                             "/sys/fs/bpf)",
+                             options_.pin_dir)};
+  }
+  auto pin = [&](const char* name, int err_or_zero) -> Expected<void> {
+    if (err_or_zero) {
+      return Error{fmt::format("cannot pin {}/{}: {}", options_.pin_dir, name,
+                               errno_text(err_or_zero))};
+    }
+    pinned_.push_back(options_.pin_dir + "/" + name);
+    return {};
+  };
+  const std::string dir = options_.pin_dir + "/";
+  for (auto [name, map] : {std::pair{"counters", skel_->maps.counters},
+                           std::pair{"limits", skel_->maps.limits},
+                           std::pair{"addr_v4", skel_->maps.addr_v4},
+                           std::pair{"addr_v6", skel_->maps.addr_v6}}) {
+    if (auto r = pin(name, bpf_map__pin(map, (dir + name).c_str())); !r) return r;
+  }
+  for (auto [name, prog] : {std::pair{"tc_egress", skel_->progs.tc_egress},
+                            std::pair{"tc_ingress", skel_->progs.tc_ingress}}) {
+    if (auto r = pin(name, bpf_program__pin(prog, (dir + name).c_str())); !r) return r;
+  }
+  return zero_counters(ENFORCER_UNATTRIBUTED_ID);
+}
+
+Expected<void> BpfDatapath::attach(const std::string& interface) {
+  Attachment a;
+  a.interface = interface;
+  a.ifindex = static_cast<int>(if_nametoindex(interface.c_str()));
+  if (a.ifindex == 0) {
+    return Error{fmt::format("uplink interface \"{}\" does not exist", interface)};
+  }
+  bpf_tc_hook hook = tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) {
+    return Error{fmt::format("interface {}: cannot add the clsact qdisc: {}", interface,
+                             errno_text(err))};
+  }
+  a.created_clsact = err == 0;
+  attachments_.push_back(a);
+  Attachment& at = attachments_.back();
+
+  for (auto [point, prog, flag] :
+       {std::tuple{BPF_TC_EGRESS, skel_->progs.tc_egress, &at.egress_attached},
+        std::tuple{BPF_TC_INGRESS, skel_->progs.tc_ingress, &at.ingress_attached}}) {
+    bpf_tc_hook h = tc_hook(at.ifindex, point);
+    bpf_tc_opts opts = tc_opts(bpf_program__fd(prog));
+    err = bpf_tc_attach(&h, &opts);
+    if (err) {
+      return Error{fmt::format("interface {}: cannot attach the tc {} program: {}{}", interface,
+                               point == BPF_TC_EGRESS ? "egress" : "ingress", errno_text(err),
+                               err == -EEXIST ? " (a filter already holds enforcer's handle)" : "")};
+    }
+    *flag = true;
+  }
+  log_info("attached accounting to {} (tc clsact ingress+egress, handle {:#x}, priority {})",
+           interface, kTcHandle, kTcPriority);
+  return {};
+}
+
+void BpfDatapath::detach_all() {
+  for (auto it = attachments_.rbegin(); it != attachments_.rend(); ++it) {
+    Attachment& a = *it;
+    // The interface may have gone (or been re-created under another index) meanwhile.
+    if (static_cast<int>(if_nametoindex(a.interface.c_str())) != a.ifindex) {
+      log_warning("uplink {} is gone; nothing to detach there", a.interface);
+      continue;
+    }
+    for (auto [point, flag] : {std::pair{BPF_TC_EGRESS, &a.egress_attached},
+                               std::pair{BPF_TC_INGRESS, &a.ingress_attached}}) {
+      if (!*flag) continue;
+      bpf_tc_hook h = tc_hook(a.ifindex, point);
+      bpf_tc_opts opts = tc_opts();
+      if (int err = bpf_tc_detach(&h, &opts); err) {
+        log_warning("interface {}: cannot detach the tc program: {}", a.interface, errno_text(err));
+      }
+      *flag = false;
+    }
+    if (a.created_clsact) {
+      bpf_tc_hook h = tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+      bpf_tc_hook_destroy(&h);
+    }
+    log_info("detached accounting from {}", a.interface);
+  }
+  attachments_.clear();
+}
+
+void BpfDatapath::unpin_all() {
+  for (const auto& path : pinned_) unlink(path.c_str());
+  pinned_.clear();
+  rmdir(options_.pin_dir.c_str());  // only when empty
+}
+
+int BpfDatapath::counters_fd() const { return bpf_map__fd(skel_->maps.counters); }
+
+int BpfDatapath::program_fd(bool egress) const {
+  return bpf_program__fd(egress ? skel_->progs.tc_egress : skel_->progs.tc_ingress);
+}
+
+Expected<void> BpfDatapath::zero_counters(std::uint32_t id) {
+  std::vector<enforcer_counters> zero(static_cast<std::size_t>(ncpus_));
+  if (bpf_map_update_elem(counters_fd(), &id, zero.data(), BPF_ANY) != 0) {
+    return Error{fmt::format("cannot reset counters of experiment id {}: {}", id, errno_text(errno))};
+  }
+  return {};
+}
+
+namespace {
+
+template <std::size_t N>
+void fill_key(std::uint8_t (&dst)[N], const Prefix& p) {
+  std::memcpy(dst, p.bytes.data(), N);
+}
+
+}  // namespace
+
+Expected<void> BpfDatapath::add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) {
+  if (id == ENFORCER_UNATTRIBUTED_ID || id > options_.max_experiments) {
+    return Error{fmt::format("experiment id {} out of range 1..{}", id, options_.max_experiments)};
+  }
+  if (auto r = zero_counters(id); !r) return r;
+  for (const Prefix& p : addresses) {
+    int err;
+    if (p.v6) {
+      enforcer_lpm_v6 key{p.length, {}};
+      fill_key(key.addr, p);
+      err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v6), &key, &id, BPF_ANY);
+    } else {
+      enforcer_lpm_v4 key{p.length, {}};
+      fill_key(key.addr, p);
+      err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v4), &key, &id, BPF_ANY);
+    }
+    if (err) {
+      return Error{fmt::format("cannot add address {} of experiment id {}: {}", to_string(p), id,
+                               errno_text(errno))};
+    }
+  }
+  return {};
+}
+
+Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,
+                                              const std::vector<Prefix>& addresses) {
+  for (const Prefix& p : addresses) {
+    if (p.v6) {
+      enforcer_lpm_v6 key{p.length, {}};
+      fill_key(key.addr, p);
+      bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key);
+    } else {
+      enforcer_lpm_v4 key{p.length, {}};
+      fill_key(key.addr, p);
+      bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key);
+    }
+  }
+  return zero_counters(id);
+}
+
+Expected<void> BpfDatapath::read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) {
+  if (max_id > options_.max_experiments) {
+    return Error{fmt::format("experiment id {} out of range", max_id)};
+  }
+  const std::uint32_t want = max_id + 1;
+  out.assign(want, CounterSample{});
+  keys_.resize(want);
+  values_.resize(static_cast<std::size_t>(want) * ncpus_ * sizeof(enforcer_counters));
+
+  std::uint32_t count = want;
+  std::uint32_t next = 0;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  int err = bpf_map_lookup_batch(counters_fd(), nullptr, &next, keys_.data(), values_.data(), &count,
+                                 &opts);
+  if (err && errno != ENOENT) {
+    // Kernels without batch support for arrays: one lookup per id.
+    count = 0;
+    for (std::uint32_t id = 0; id < want; ++id) {
+      if (bpf_map_lookup_elem(counters_fd(), &id,
+                              values_.data() + static_cast<std::size_t>(id) * ncpus_ *
+                                                   sizeof(enforcer_counters)) != 0) {
+        return Error{fmt::format("cannot read counters of id {}: {}", id, errno_text(errno))};
+      }
+      keys_[id] = id;
+      ++count;
+    }
+  }
+  const auto* values = reinterpret_cast<const enforcer_counters*>(values_.data());
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::uint32_t id = keys_[i];
+    if (id >= want) continue;
+    CounterSample& s = out[id];
+    for (int cpu = 0; cpu < ncpus_; ++cpu) {
+      const enforcer_counters& c = values[static_cast<std::size_t>(i) * ncpus_ + cpu];
+      for (Direction d : kDirections) {
+        s.bytes[d] += c.bytes[d];
+        s.packets[d] += c.packets[d];
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace enforcer

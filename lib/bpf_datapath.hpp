@@ -1,0 +1,72 @@
+// The BPF datapath: loads the accounting programs (bpf/account.bpf.c), pins them and their maps
+// under bpf_pin_dir, attaches them to tc clsact ingress and egress of every uplink, next to the
+// existing root qdisc (which is never touched). Destroying it detaches and unpins everything it
+// made; a clsact qdisc is removed only when this instance created it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datapath.hpp"
+#include "expected.hpp"
+
+struct account;  // the generated skeleton (account.skel.h)
+
+namespace enforcer {
+
+struct BpfDatapathOptions {
+  std::string pin_dir;
+  std::vector<std::string> interfaces;
+  std::uint32_t max_experiments = 4096;
+};
+
+// tc filter coordinates of enforcer's programs on every uplink.
+inline constexpr std::uint32_t kTcHandle = 0xe4f0;
+inline constexpr std::uint32_t kTcPriority = 1;
+
+class BpfDatapath final : public Datapath {
+ public:
+  // Loads, pins and attaches. Leftovers of a previous instance (its pins, and filters running
+  // its pinned programs) are removed first; a foreign filter at enforcer's handle is an error.
+  static Expected<std::unique_ptr<BpfDatapath>> create(const BpfDatapathOptions& options);
+  ~BpfDatapath() override;
+  BpfDatapath(const BpfDatapath&) = delete;
+  BpfDatapath& operator=(const BpfDatapath&) = delete;
+
+  Expected<void> add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
+  Expected<void> remove_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
+  Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
+
+  int counters_fd() const;
+  int program_fd(bool egress) const;
+
+ private:
+  struct Attachment {
+    std::string interface;
+    int ifindex = 0;
+    bool created_clsact = false;
+    bool egress_attached = false;
+    bool ingress_attached = false;
+  };
+
+  explicit BpfDatapath(BpfDatapathOptions options);
+  Expected<void> load_and_pin();
+  Expected<void> attach(const std::string& interface);
+  Expected<void> zero_counters(std::uint32_t id);
+  void detach_all();
+  void unpin_all();
+
+  BpfDatapathOptions options_;
+  account* skel_ = nullptr;
+  int ncpus_ = 0;
+  std::vector<Attachment> attachments_;
+  std::vector<std::string> pinned_;
+  std::vector<std::uint8_t> values_;  // scratch for batch reads
+  std::vector<std::uint32_t> keys_;
+};
+
+// Routes libbpf's messages into enforcer's log (once per process).
+void route_libbpf_log();
+
+}  // namespace enforcer

@@ -1,0 +1,520 @@
+#include "config.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "units.hpp"
+
+namespace enforcer {
+namespace {
+
+using std::chrono::nanoseconds;
+
+// Collects errors while walking the document.
+class Parser {
+ public:
+  explicit Parser(std::string_view source) : source_(source) {}
+
+  void error(const toml::node* node, std::string key, std::string message) {
+    const int line = node ? static_cast<int>(node->source().begin.line) : 0;
+    errors_.push_back(ConfigError{source_, line, std::move(key), std::move(message)});
+  }
+  void error_at(int line, std::string key, std::string message) {
+    errors_.push_back(ConfigError{source_, line, std::move(key), std::move(message)});
+  }
+  std::vector<ConfigError>& errors() { return errors_; }
+
+  // The value as the file spells it, for messages.
+  static std::string spell(const toml::node& node) {
+    std::ostringstream out;
+    node.visit([&](auto&& v) {
+      if constexpr (toml::is_string<decltype(v)>) {
+        out << '"' << v.get() << '"';
+      } else if constexpr (toml::is_table<decltype(v)>) {
+        out << "a table";
+      } else if constexpr (toml::is_array<decltype(v)>) {
+        out << "an array";
+      } else {
+        out << v;
+      }
+    });
+    return out.str();
+  }
+
+  // Rejects keys of `table` that `known` does not list.
+  void check_keys(const toml::table& table, const std::string& where,
+                  const std::set<std::string_view>& known) {
+    for (auto&& [k, v] : table) {
+      if (known.count(k.str()) == 0) {
+        std::string list;
+        for (auto name : known) list += (list.empty() ? "" : ", ") + std::string(name);
+        error(&v, join(where, k.str()), fmt::format("unknown key \"{}\" (known keys: {})", k.str(), list));
+      }
+    }
+  }
+
+  static std::string join(const std::string& where, std::string_view key) {
+    return where.empty() ? std::string(key) : where + "." + std::string(key);
+  }
+
+  // A string value parsed by `parse`; `out` is left unchanged on error.
+  template <typename T, typename Fn>
+  void unit_value(const toml::table& t, const std::string& where, std::string_view key, T& out,
+                  Fn parse, bool integer_ok = false) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    const std::string k = join(where, key);
+    if (integer_ok && n->is_integer()) {
+      const auto v = n->as_integer()->get();
+      if (v < 0) return error(n, k, fmt::format("{} = {}: must not be negative", k, v));
+      out = static_cast<T>(v);
+      return;
+    }
+    if (!n->is_string()) {
+      return error(n, k, fmt::format("{} = {}: expected a string with a unit", k, spell(*n)));
+    }
+    auto parsed = parse(n->as_string()->get());
+    if (!parsed) return error(n, k, fmt::format("{} = {}: {}", k, spell(*n), parsed.error().message));
+    out = static_cast<T>(*parsed);
+  }
+
+  void string_value(const toml::table& t, const std::string& where, std::string_view key,
+                    std::string& out, bool allow_empty = false) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    const std::string k = join(where, key);
+    if (!n->is_string()) return error(n, k, fmt::format("{} = {}: expected a string", k, spell(*n)));
+    const std::string& v = n->as_string()->get();
+    if (v.empty() && !allow_empty) return error(n, k, fmt::format("{} must not be empty", k));
+    out = v;
+  }
+
+  void allocation(const toml::table& t, const std::string& where, Allocation& a) {
+    if (const toml::node* n = t.get("cpu")) {
+      const std::string k = join(where, "cpu");
+      std::optional<double> cores;
+      if (n->is_integer()) cores = static_cast<double>(n->as_integer()->get());
+      if (n->is_floating_point()) cores = n->as_floating_point()->get();
+      if (!cores) {
+        error(n, k, fmt::format("{} = {}: expected a number of cores, e.g. 1.0", k, spell(*n)));
+      } else if (!(*cores > 0) || !std::isfinite(*cores) || *cores > 4096) {
+        error(n, k, fmt::format("{} = {}: must be a number of cores above 0", k, spell(*n)));
+      } else {
+        a.cpu_cores = *cores;
+      }
+    }
+    unit_value(t, where, "memory", a.memory_bytes, parse_size_bytes, true);
+    unit_value(t, where, "disk", a.disk_bytes, parse_size_bytes, true);
+    unit_value(t, where, "disk_io", a.disk_io_fraction, parse_percent);
+    unit_value(t, where, "bandwidth", a.bandwidth_bits, parse_rate_bits);
+    unit_value(t, where, "window", a.window, parse_duration);
+    if (const toml::node* n = t.get("min_rate")) {
+      const std::string k = join(where, "min_rate");
+      if (!n->is_string()) {
+        error(n, k, fmt::format("{} = {}: expected a percentage or a rate", k, spell(*n)));
+      } else {
+        const std::string& s = n->as_string()->get();
+        if (!s.empty() && s.back() == '%') {
+          auto f = parse_percent(s);
+          if (!f) error(n, k, fmt::format("{} = {}: {}", k, spell(*n), f.error().message));
+          else a.min_rate = MinRate{true, *f, 0};
+        } else {
+          auto r = parse_rate_bits(s);
+          if (!r) error(n, k, fmt::format("{} = {}: {}", k, spell(*n), r.error().message));
+          else a.min_rate = MinRate{false, 0, *r};
+        }
+      }
+    }
+  }
+
+  // Checks an allocation's values against each other; `line` and `where` locate the table.
+  void check_allocation(const Allocation& a, const toml::table& t, const std::string& where,
+                        nanoseconds tick) {
+    auto node = [&](std::string_view key) -> const toml::node* {
+      const toml::node* n = t.get(key);
+      return n ? n : &t;
+    };
+    if (a.bandwidth_bits < 8) {
+      error(node("bandwidth"), join(where, "bandwidth"),
+            fmt::format("{} = \"{}\": must be at least 8bit", join(where, "bandwidth"),
+                        format_rate_bits(a.bandwidth_bits)));
+    }
+    if (a.memory_bytes == 0) error(node("memory"), join(where, "memory"), "memory must be above 0");
+    if (a.disk_bytes == 0) error(node("disk"), join(where, "disk"), "disk must be above 0");
+    if (!(a.disk_io_fraction > 0)) {
+      error(node("disk_io"), join(where, "disk_io"), "disk_io must be above 0%");
+    }
+    if (a.min_rate_bits() > a.bandwidth_bits) {
+      error(node("min_rate"), join(where, "min_rate"),
+            fmt::format("min_rate ({}) exceeds bandwidth ({})", format_rate_bits(a.min_rate_bits()),
+                        format_rate_bits(a.bandwidth_bits)));
+    }
+    if (tick.count() > 0) {
+      if (a.window < 2 * tick || a.window.count() % tick.count() != 0) {
+        error(node("window"), join(where, "window"),
+              fmt::format("window = \"{}\" must be a multiple of tick (\"{}\"), at least two ticks",
+                          format_duration(a.window), format_duration(tick)));
+      } else if (a.window / tick > 86400) {
+        error(node("window"), join(where, "window"),
+              fmt::format("window = \"{}\" holds more than 86400 ticks of \"{}\"",
+                          format_duration(a.window), format_duration(tick)));
+      }
+    }
+  }
+
+ private:
+  std::string source_;
+  std::vector<ConfigError> errors_;
+};
+
+const std::set<std::string_view> kAllocationKeys = {"cpu",       "memory", "disk",    "disk_io",
+                                                    "bandwidth", "window", "min_rate"};
+
+bool valid_experiment_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool valid_interface_name(std::string_view name) {
+  if (name.empty() || name.size() > 15) return false;  // IFNAMSIZ - 1
+  for (char c : name) {
+    if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\0') return false;
+  }
+  return name != "." && name != "..";
+}
+
+// "host:port" or "[v6]:port".
+bool valid_listen(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  const std::string_view host = s.substr(0, colon);
+  const std::string_view port = s.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  unsigned p = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    p = p * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (p == 0 || p > 65535) return false;
+  if (host.front() == '[') return host.back() == ']' && host.size() > 2;
+  return host.find(':') == std::string_view::npos;
+}
+
+void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
+  p.check_keys(t, "daemon",
+               {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen",
+                "cgroup_root", "max_experiments"});
+  p.unit_value(t, "daemon", "tick", d.tick, parse_duration);
+  if (const toml::node* n = t.get("tick"); n && (d.tick < std::chrono::milliseconds(10) ||
+                                                  d.tick > std::chrono::minutes(1))) {
+    p.error(n, "daemon.tick", fmt::format("daemon.tick = {}: must be between 10ms and 1m",
+                                          Parser::spell(*n)));
+  }
+  p.string_value(t, "daemon", "state_dir", d.state_dir);
+  p.string_value(t, "daemon", "control_socket", d.control_socket);
+  p.string_value(t, "daemon", "bpf_pin_dir", d.bpf_pin_dir);
+  p.string_value(t, "daemon", "metrics_listen", d.metrics_listen);
+  p.string_value(t, "daemon", "cgroup_root", d.cgroup_root, true);
+  if (const toml::node* n = t.get("metrics_listen"); n && n->is_string() &&
+                                                     !valid_listen(d.metrics_listen)) {
+    p.error(n, "daemon.metrics_listen",
+            fmt::format("daemon.metrics_listen = {}: expected \"host:port\" or \"[v6]:port\"",
+                        Parser::spell(*n)));
+  }
+  for (auto key : {"state_dir", "control_socket", "bpf_pin_dir"}) {
+    const toml::node* n = t.get(key);
+    if (n && n->is_string() && !n->as_string()->get().empty() &&
+        n->as_string()->get().front() != '/') {
+      p.error(n, fmt::format("daemon.{}", key),
+              fmt::format("daemon.{} = {}: must be an absolute path", key, Parser::spell(*n)));
+    }
+  }
+  if (const toml::node* n = t.get("max_experiments")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 1'000'000) {
+      p.error(n, "daemon.max_experiments",
+              fmt::format("daemon.max_experiments = {}: expected an integer from 1 to 1000000",
+                          Parser::spell(*n)));
+    } else {
+      d.max_experiments = static_cast<std::uint32_t>(n->as_integer()->get());
+    }
+  }
+}
+
+void parse_network(Parser& p, const toml::table& t, NetworkConfig& net) {
+  p.check_keys(t, "network", {"interfaces", "link_rate", "enforcement"});
+  if (const toml::node* n = t.get("interfaces")) {
+    const toml::array* arr = n->as_array();
+    if (!arr || arr->empty()) {
+      p.error(n, "network.interfaces",
+              fmt::format("network.interfaces = {}: expected a non-empty list of interface names",
+                          Parser::spell(*n)));
+    } else {
+      net.interfaces.clear();
+      std::set<std::string> seen;
+      for (const toml::node& e : *arr) {
+        if (!e.is_string() || !valid_interface_name(e.as_string()->get())) {
+          p.error(&e, "network.interfaces",
+                  fmt::format("network.interfaces: {} is not an interface name", Parser::spell(e)));
+        } else if (!seen.insert(e.as_string()->get()).second) {
+          p.error(&e, "network.interfaces",
+                  fmt::format("network.interfaces: {} is listed twice", Parser::spell(e)));
+        } else {
+          net.interfaces.push_back(e.as_string()->get());
+        }
+      }
+    }
+  }
+  p.unit_value(t, "network", "link_rate", net.link_rate_bits, parse_rate_bits);
+  if (const toml::node* n = t.get("link_rate"); n && net.link_rate_bits == 0) {
+    p.error(n, "network.link_rate", "network.link_rate must be above 0");
+  }
+  if (const toml::node* n = t.get("enforcement")) {
+    const std::string v = n->is_string() ? n->as_string()->get() : "";
+    if (v == "auto") net.enforcement = Enforcement::kAuto;
+    else if (v == "edt") net.enforcement = Enforcement::kEdt;
+    else if (v == "police") net.enforcement = Enforcement::kPolice;
+    else {
+      p.error(n, "network.enforcement",
+              fmt::format("network.enforcement = {}: expected \"auto\", \"edt\" or \"police\"",
+                          Parser::spell(*n)));
+    }
+  }
+}
+
+void parse_experiments(Parser& p, const toml::node& node, Config& c) {
+  const toml::array* arr = node.as_array();
+  if (!arr || !arr->is_array_of_tables()) {
+    p.error(&node, "experiment", "experiment must be written as [[experiment]] tables");
+    return;
+  }
+  std::map<std::string, int> names;  // name -> line
+  struct Owned {
+    Prefix prefix;
+    std::string experiment;
+  };
+  std::vector<Owned> owned;
+  int index = 0;
+  for (const toml::node& e : *arr) {
+    ++index;
+    const toml::table& t = *e.as_table();
+    ExperimentConfig x;
+    x.line = static_cast<int>(t.source().begin.line);
+    x.allocation = c.defaults;
+    std::string where = fmt::format("experiment[{}]", index);
+    std::set<std::string_view> known = kAllocationKeys;
+    known.insert({"name", "addresses"});
+    p.check_keys(t, where, known);
+
+    const toml::node* name = t.get("name");
+    if (!name) {
+      p.error_at(x.line, where + ".name", fmt::format("{} has no name", where));
+    } else if (!name->is_string() || !valid_experiment_name(name->as_string()->get())) {
+      p.error(name, where + ".name",
+              fmt::format("{}.name = {}: use 1-63 letters, digits, '-', '_' or '.'", where,
+                          Parser::spell(*name)));
+    } else {
+      x.name = name->as_string()->get();
+      where = fmt::format("experiment \"{}\"", x.name);
+      if (auto [it, fresh] = names.emplace(x.name, static_cast<int>(name->source().begin.line));
+          !fresh) {
+        p.error(name, where + ".name",
+                fmt::format("experiment name \"{}\" is used twice (first at line {})", x.name,
+                            it->second));
+      }
+    }
+
+    if (const toml::node* a = t.get("addresses")) {
+      const toml::array* list = a->as_array();
+      if (!list) {
+        p.error(a, where + ".addresses",
+                fmt::format("{}.addresses = {}: expected a list of addresses", where,
+                            Parser::spell(*a)));
+      } else {
+        for (const toml::node& item : *list) {
+          if (!item.is_string()) {
+            p.error(&item, where + ".addresses",
+                    fmt::format("{}.addresses: {} is not an address string", where,
+                                Parser::spell(item)));
+            continue;
+          }
+          auto prefix = parse_prefix(item.as_string()->get());
+          if (!prefix) {
+            p.error(&item, where + ".addresses",
+                    fmt::format("{}.addresses: {}", where, prefix.error().message));
+            continue;
+          }
+          bool clash = false;
+          for (const Owned& o : owned) {
+            if (overlaps(o.prefix, *prefix)) {
+              p.error(&item, where + ".addresses",
+                      fmt::format("{}.addresses: {} overlaps {} of experiment \"{}\"", where,
+                                  to_string(*prefix), to_string(o.prefix), o.experiment));
+              clash = true;
+              break;
+            }
+          }
+          if (clash) continue;
+          owned.push_back(Owned{*prefix, x.name});
+          x.addresses.push_back(*prefix);
+        }
+      }
+    }
+    p.allocation(t, where, x.allocation);
+    p.check_allocation(x.allocation, t, where, c.daemon.tick);
+    c.experiments.push_back(std::move(x));
+  }
+  if (c.experiments.size() > c.daemon.max_experiments) {
+    p.error(&node, "experiment",
+            fmt::format("{} experiments configured, daemon.max_experiments is {}",
+                        c.experiments.size(), c.daemon.max_experiments));
+  }
+}
+
+}  // namespace
+
+std::uint64_t Allocation::min_rate_bits() const {
+  if (!min_rate.is_fraction) return min_rate.bits_per_second;
+  return static_cast<std::uint64_t>(std::llround(min_rate.fraction * static_cast<double>(bandwidth_bits)));
+}
+
+std::string ConfigError::to_string() const {
+  if (line > 0) return fmt::format("{}:{}: {}", source, line, message);
+  return fmt::format("{}: {}", source, message);
+}
+
+std::string_view to_string(Enforcement e) {
+  switch (e) {
+    case Enforcement::kAuto: return "auto";
+    case Enforcement::kEdt: return "edt";
+    case Enforcement::kPolice: return "police";
+  }
+  return "?";
+}
+
+ConfigResult parse_config(std::string_view text, std::string_view source) {
+  Parser p(source);
+  toml::table doc;
+  try {
+    doc = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    p.error_at(static_cast<int>(e.source().begin.line), "",
+               fmt::format("TOML syntax error: {}", e.description()));
+    return ConfigResult{std::nullopt, std::move(p.errors())};
+  }
+
+  Config c;
+  p.check_keys(doc, "", {"daemon", "network", "defaults", "experiment"});
+  auto section = [&](std::string_view name) -> const toml::table* {
+    const toml::node* n = doc.get(name);
+    if (!n) return nullptr;
+    if (!n->is_table()) {
+      p.error(n, std::string(name), fmt::format("{} must be a table ([{}])", name, name));
+      return nullptr;
+    }
+    return n->as_table();
+  };
+  // [daemon] first: the tick is needed to check windows.
+  if (const toml::table* t = section("daemon")) parse_daemon(p, *t, c.daemon);
+  if (const toml::table* t = section("network")) parse_network(p, *t, c.network);
+  if (const toml::table* t = section("defaults")) {
+    p.check_keys(*t, "defaults", kAllocationKeys);
+    p.allocation(*t, "defaults", c.defaults);
+    p.check_allocation(c.defaults, *t, "defaults", c.daemon.tick);
+  } else if (c.defaults.window.count() % c.daemon.tick.count() != 0) {
+    p.error_at(0, "defaults.window",
+               fmt::format("the default window (\"{}\") is not a multiple of daemon.tick (\"{}\")",
+                           format_duration(c.defaults.window), format_duration(c.daemon.tick)));
+  }
+  if (const toml::node* n = doc.get("experiment")) parse_experiments(p, *n, c);
+
+  if (!p.errors().empty()) return ConfigResult{std::nullopt, std::move(p.errors())};
+  return ConfigResult{std::move(c), {}};
+}
+
+ConfigResult load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return ConfigResult{std::nullopt,
+                        {ConfigError{path, 0, "", fmt::format("cannot read {}: {}", path,
+                                                              std::strerror(errno))}}};
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+namespace {
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string format_min_rate(const MinRate& m) {
+  return m.is_fraction ? format_percent(m.fraction) : format_rate_bits(m.bits_per_second);
+}
+
+void format_allocation(std::string& out, const Allocation& a) {
+  // A float, so that the printed config reads as the contract writes it ("cpu = 1.0").
+  if (a.cpu_cores == std::floor(a.cpu_cores)) {
+    out += fmt::format("cpu = {:.1f}\n", a.cpu_cores);
+  } else {
+    out += fmt::format("cpu = {}\n", a.cpu_cores);
+  }
+  out += fmt::format("memory = {}\n", quote(format_size_bytes(a.memory_bytes)));
+  out += fmt::format("disk = {}\n", quote(format_size_bytes(a.disk_bytes)));
+  out += fmt::format("disk_io = {}\n", quote(format_percent(a.disk_io_fraction)));
+  out += fmt::format("bandwidth = {}\n", quote(format_rate_bits(a.bandwidth_bits)));
+  out += fmt::format("window = {}\n", quote(format_duration(a.window)));
+  out += fmt::format("min_rate = {}\n", quote(format_min_rate(a.min_rate)));
+}
+
+}  // namespace
+
+std::string format_config(const Config& c) {
+  std::string out = "[daemon]\n";
+  out += fmt::format("tick = {}\n", quote(format_duration(c.daemon.tick)));
+  out += fmt::format("state_dir = {}\n", quote(c.daemon.state_dir));
+  out += fmt::format("control_socket = {}\n", quote(c.daemon.control_socket));
+  out += fmt::format("bpf_pin_dir = {}\n", quote(c.daemon.bpf_pin_dir));
+  out += fmt::format("metrics_listen = {}\n", quote(c.daemon.metrics_listen));
+  out += fmt::format("cgroup_root = {}\n", quote(c.daemon.cgroup_root));
+  out += fmt::format("max_experiments = {}\n", c.daemon.max_experiments);
+  out += "\n[network]\ninterfaces = [";
+  for (std::size_t i = 0; i < c.network.interfaces.size(); ++i) {
+    out += (i ? ", " : "") + quote(c.network.interfaces[i]);
+  }
+  out += "]\n";
+  out += fmt::format("link_rate = {}\n", quote(format_rate_bits(c.network.link_rate_bits)));
+  out += fmt::format("enforcement = {}\n", quote(to_string(c.network.enforcement)));
+  out += "\n[defaults]\n";
+  format_allocation(out, c.defaults);
+  for (const auto& x : c.experiments) {
+    out += "\n[[experiment]]\n";
+    out += fmt::format("name = {}\naddresses = [", quote(x.name));
+    for (std::size_t i = 0; i < x.addresses.size(); ++i) {
+      out += (i ? ", " : "") + quote(to_string(x.addresses[i]));
+    }
+    out += "]\n";
+    format_allocation(out, x.allocation);
+  }
+  return out;
+}
+
+}  // namespace enforcer

@@ -1,0 +1,38 @@
+// What the daemon needs from the packet datapath, behind a small interface so that the sampler
+// and policy can be tested with a fake. The BPF implementation is BpfDatapath (bpf_datapath.hpp).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "address.hpp"
+#include "expected.hpp"
+
+namespace enforcer {
+
+enum Direction : int { kEgress = 0, kIngress = 1 };
+inline constexpr std::array kDirections{kEgress, kIngress};
+inline constexpr const char* direction_name(Direction d) {
+  return d == kEgress ? "egress" : "ingress";
+}
+
+// Cumulative counters of one experiment id, summed over CPUs.
+struct CounterSample {
+  std::array<std::uint64_t, 2> bytes{};
+  std::array<std::uint64_t, 2> packets{};
+};
+
+class Datapath {
+ public:
+  virtual ~Datapath() = default;
+
+  // Attributes `addresses` to experiment `id` (replacing what it had) and zeroes its counters.
+  virtual Expected<void> add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) = 0;
+  virtual Expected<void> remove_experiment(std::uint32_t id,
+                                           const std::vector<Prefix>& addresses) = 0;
+  // Fills out[0..max_id] with the cumulative counters of ids 0..max_id (0 = unattributed).
+  virtual Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) = 0;
+};
+
+}  // namespace enforcer

@@ -1,0 +1,11 @@
+#include "experiments.hpp"
+
+namespace enforcer {
+
+ExperimentState::ExperimentState(std::uint32_t id_, const ExperimentConfig& config,
+                                 std::uint32_t window_slots)
+    : id(id_), name(config.name), addresses(config.addresses), allocation(config.allocation) {
+  for (auto& d : direction) d = std::make_unique<DirectionState>(window_slots);
+}
+
+}  // namespace enforcer

@@ -1,0 +1,65 @@
+// Runtime state of the experiments the daemon tracks, shared between the sampler (the only
+// writer) and readers on other threads (metrics scrapes). The set of experiments is published as
+// an immutable snapshot behind an atomic shared_ptr: a reader takes the current set without
+// blocking the writer, and an experiment removed meanwhile stays alive until the reader is done.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "datapath.hpp"
+#include "window_ring.hpp"
+
+namespace enforcer {
+
+struct DirectionState {
+  explicit DirectionState(std::uint32_t slots) : window(slots) {}
+  WindowRing window;
+  std::atomic<std::uint64_t> bytes_total{0};
+  std::atomic<std::uint64_t> packets_total{0};
+};
+
+struct ExperimentState {
+  ExperimentState(std::uint32_t id, const ExperimentConfig& config, std::uint32_t window_slots);
+
+  const std::uint32_t id;
+  const std::string name;
+  const std::vector<Prefix> addresses;
+  const Allocation allocation;
+  std::array<std::unique_ptr<DirectionState>, 2> direction;
+
+  // Sampler-only: the datapath's cumulative counters at the previous tick.
+  CounterSample last_raw;
+};
+
+using ExperimentList = std::vector<std::shared_ptr<ExperimentState>>;
+
+class ExperimentTable {
+ public:
+  ExperimentTable() : current_(std::make_shared<const ExperimentList>()) {}
+
+  std::shared_ptr<const ExperimentList> snapshot() const {
+    return current_.load(std::memory_order_acquire);
+  }
+  void publish(ExperimentList list) {
+    current_.store(std::make_shared<const ExperimentList>(std::move(list)),
+                   std::memory_order_release);
+  }
+
+ private:
+  std::atomic<std::shared_ptr<const ExperimentList>> current_;
+};
+
+// Totals of traffic that no experiment owns (id 0), per direction.
+struct UnattributedTotals {
+  std::array<std::atomic<std::uint64_t>, 2> bytes{};
+  std::array<std::atomic<std::uint64_t>, 2> packets{};
+  CounterSample last_raw;  // sampler-only
+};
+
+}  // namespace enforcer

@@ -1,0 +1,36 @@
+// Builds the per-experiment metric families at scrape time from the shared state (rings and
+// atomic totals), without ever blocking the sampler.
+#pragma once
+
+#include <chrono>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <string>
+#include <vector>
+
+#include "experiments.hpp"
+#include "tick_stats.hpp"
+
+namespace enforcer {
+
+class MetricsCollector : public prometheus::Collectable {
+ public:
+  MetricsCollector(const ExperimentTable& table, const UnattributedTotals& unattributed,
+                   const TickStats& ticks, std::chrono::nanoseconds tick, std::string version)
+      : table_(table),
+        unattributed_(unattributed),
+        ticks_(ticks),
+        tick_seconds_(std::chrono::duration<double>(tick).count()),
+        version_(std::move(version)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const ExperimentTable& table_;
+  const UnattributedTotals& unattributed_;
+  const TickStats& ticks_;
+  const double tick_seconds_;
+  const std::string version_;
+};
+
+}  // namespace enforcer

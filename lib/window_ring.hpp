@@ -1,0 +1,62 @@
+// A sliding window of per-tick byte counts: one writer (the sampler), any number of readers
+// (metrics scrapes, the control socket) on other threads, no locks.
+//
+// The writer publishes under a sequence counter (a seqlock): it makes the counter odd, updates
+// the slots and the running sum, then makes it even again. A reader copies what it needs and
+// retries when the counter was odd or changed meanwhile, so it only ever returns a window the
+// writer had finished. Readers never block the writer; every shared word is a std::atomic, so
+// there is no data race in the C++ sense even while a reader retries.
+//
+// Time is the absolute tick index (elapsed time / tick), not the number of record() calls: when
+// ticks are missed, the skipped slots hold zero and the bytes measured over the gap go into the
+// newest slot. That keeps them in the window for the longest time, so the budget is never
+// under-counted.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace enforcer {
+
+class WindowRing {
+ public:
+  struct Snapshot {
+    std::uint64_t sum = 0;     // bytes in the window (all slots)
+    std::uint64_t oldest = 0;  // bytes in the slot that leaves the window at the next tick
+    std::uint64_t newest = 0;  // bytes in the latest tick
+    std::uint64_t filled = 0;  // ticks of the window covered since the first record (<= slots)
+    std::uint64_t tick = 0;    // tick index of the newest slot
+    bool empty = true;         // nothing recorded yet
+  };
+
+  explicit WindowRing(std::uint32_t slots);
+  WindowRing(const WindowRing&) = delete;
+  WindowRing& operator=(const WindowRing&) = delete;
+
+  std::uint32_t slots() const { return slots_; }
+
+  // Writer only. Adds `bytes` measured up to tick index `tick`. A tick index at or before the
+  // newest one (a clock that did not advance) adds to the newest slot.
+  void record(std::uint64_t tick, std::uint64_t bytes);
+  // Writer only. Forgets everything (an experiment removed and added back).
+  void reset();
+
+  // Any thread.
+  Snapshot snapshot() const;
+
+ private:
+  std::atomic<std::uint64_t>& slot(std::uint64_t tick) { return slot_[tick % slots_]; }
+  void begin_write();
+  void end_write();
+
+  const std::uint32_t slots_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> slot_;
+  std::atomic<std::uint64_t> seq_{0};
+  std::atomic<std::uint64_t> sum_{0};
+  std::atomic<std::uint64_t> filled_{0};
+  std::atomic<std::uint64_t> head_{0};  // tick index of the newest slot
+  std::atomic<bool> empty_{true};
+};
+
+}  // namespace enforcer
