@@ -66,6 +66,8 @@ Expected<void> Daemon::start() {
   auto lock = take_lock(config_.daemon.state_dir);
   if (!lock) return lock.error();
   lock_fd_ = *lock;
+  // Cheap checks first, so that a typo fails before anything is set up.
+  if (auto found = interface_indexes(config_.network.interfaces); !found) return found.error();
 
   collector_ = std::make_shared<MetricsCollector>(table_, unattributed_, tick_stats_,
                                                   config_.daemon.tick, kVersion);

@@ -108,6 +108,19 @@ const char* kPins[] = {"counters", "limits", "addr_v4", "addr_v6", "tc_egress", 
 
 }  // namespace
 
+Expected<std::vector<int>> interface_indexes(const std::vector<std::string>& names) {
+  std::vector<int> out;
+  for (const auto& name : names) {
+    const unsigned idx = if_nametoindex(name.c_str());
+    if (idx == 0) {
+      return Error{fmt::format("uplink interface \"{}\" does not exist ({})", name,
+                               errno_text(errno))};
+    }
+    out.push_back(static_cast<int>(idx));
+  }
+  return out;
+}
+
 void route_libbpf_log() {
   static const bool done = [] {
     libbpf_set_print(libbpf_print);
@@ -126,15 +139,9 @@ BpfDatapath::~BpfDatapath() {
 
 Expected<std::unique_ptr<BpfDatapath>> BpfDatapath::create(const BpfDatapathOptions& options) {
   route_libbpf_log();
-  std::vector<int> ifindexes;
-  for (const auto& name : options.interfaces) {
-    const unsigned idx = if_nametoindex(name.c_str());
-    if (idx == 0) {
-      return Error{fmt::format("uplink interface \"{}\" does not exist ({})", name,
-                               errno_text(errno))};
-    }
-    ifindexes.push_back(static_cast<int>(idx));
-  }
+  auto found = interface_indexes(options.interfaces);
+  if (!found) return found.error();
+  const std::vector<int>& ifindexes = *found;
 
   // Leftovers of an earlier instance that did not stop cleanly. The caller holds the daemon's
   // lock, so nothing else of ours is running: its filters are recognised by running the very

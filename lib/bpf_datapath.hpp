@@ -66,6 +66,9 @@ class BpfDatapath final : public Datapath {
   std::vector<std::uint32_t> keys_;
 };
 
+// The ifindex of each named interface; an error names the first that does not exist.
+Expected<std::vector<int>> interface_indexes(const std::vector<std::string>& names);
+
 // Routes libbpf's messages into enforcer's log (once per process).
 void route_libbpf_log();
 

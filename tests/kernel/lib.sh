@@ -1,0 +1,171 @@
+# Shared helpers for the kernel (and vm) tier's shell tests: a small M-Lab-like topology made
+# of network namespaces, the daemon running in it, metric and counter readers, assertions.
+#
+# Topology (names carry a per-run prefix so that runs never collide):
+#   world ns:   wan0 198.18.0.1/24 2001:db8::1/64   (iperf3 servers, "the internet")
+#   node ns:    eth0 (veth peer of wan0), the uplink enforcerd attaches to
+#   exp ns:     net1, a macvlan (bridge) on eth0 (EXP_LINK_KIND=ipvlan in the vm tier), with the
+#               experiment's own IPv4 and IPv6 address
+# Addresses: 198.18.0.0/15 and 2001:db8::/32 only. Everything is removed on exit.
+set -euo pipefail
+
+BUILD=${ENFORCER_BUILD_DIR:?ENFORCER_BUILD_DIR must point at the build folder}
+SRC=${ENFORCER_SOURCE_DIR:?ENFORCER_SOURCE_DIR must point at the source folder}
+ENFORCERD=${ENFORCERD:-$BUILD/daemon/enforcerd}
+EXP_LINK_KIND=${EXP_LINK_KIND:-macvlan}
+P=${TOPO_PREFIX:-enf$$}
+NODE=$P-node
+WORLD=$P-world
+WORK=$(mktemp -d "/tmp/$P.XXXX")
+PIN_DIR=/sys/fs/bpf/$P
+DAEMON_PID=
+EXPERIMENTS=()
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
+fail() {
+  printf 'FAIL: %s\n' "$*" >&2
+  exit 1
+}
+
+require_root() { [ "$(id -u)" = 0 ] || fail "this test needs root (BPF, tc, network namespaces)"; }
+
+# Not for background jobs: `in_node cmd &` would make $! the pid of a subshell, not of cmd.
+# Start those with `nsenter --net="/run/netns/$NODE" cmd &` directly.
+in_node() { nsenter --net="/run/netns/$NODE" "$@"; }
+in_world() { ip netns exec "$WORLD" "$@"; }
+in_exp() {
+  local name=$1
+  shift
+  ip netns exec "$P-$name" "$@"
+}
+
+topo_up() {
+  require_root
+  ip netns add "$NODE"
+  ip netns add "$WORLD"
+  ip link add eth0 netns "$NODE" type veth peer name wan0 netns "$WORLD"
+  ip -n "$NODE" link set lo up
+  ip -n "$NODE" link set eth0 up
+  ip -n "$WORLD" link set lo up
+  ip -n "$WORLD" addr add 198.18.0.1/24 dev wan0
+  ip -n "$WORLD" addr add 2001:db8::1/64 dev wan0 nodad
+  ip -n "$WORLD" link set wan0 up
+}
+
+# topo_add_experiment NAME IPV4 IPV6
+topo_add_experiment() {
+  local name=$1 v4=$2 v6=$3 ns=$P-$1
+  ip netns add "$ns"
+  if [ "$EXP_LINK_KIND" = ipvlan ]; then
+    ip -n "$NODE" link add "$P-$name" link eth0 type ipvlan mode l2
+  else
+    ip -n "$NODE" link add "$P-$name" link eth0 type macvlan mode bridge
+  fi
+  ip -n "$NODE" link set "$P-$name" netns "$ns"
+  ip -n "$ns" link set "$P-$name" name net1
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "$v4/24" dev net1
+  ip -n "$ns" addr add "$v6/64" dev net1 nodad
+  ip -n "$ns" link set net1 up
+  EXPERIMENTS+=("$name")
+}
+
+# Ends every process still running in the topology's namespaces (TERM, then KILL).
+kill_ns_processes() {
+  local namespaces=("$NODE" "$WORLD") name pids
+  for name in "${EXPERIMENTS[@]}"; do namespaces+=("$P-$name"); done
+  for signal in TERM KILL; do
+    pids=$(for ns in "${namespaces[@]}"; do ip netns pids "$ns" 2>/dev/null; done)
+    [ -n "$pids" ] || return 0
+    kill -"$signal" $pids 2>/dev/null
+    for _ in $(seq 30); do
+      pids=$(for ns in "${namespaces[@]}"; do ip netns pids "$ns" 2>/dev/null; done)
+      [ -n "$pids" ] || return 0
+      sleep 0.1
+    done
+  done
+}
+
+topo_down() {
+  set +e
+  daemon_stop
+  kill_ns_processes
+  for name in "${EXPERIMENTS[@]}"; do ip netns del "$P-$name" 2>/dev/null; done
+  ip netns del "$WORLD" 2>/dev/null
+  ip netns del "$NODE" 2>/dev/null
+  rm -rf "$PIN_DIR" 2>/dev/null
+  rm -rf "$WORK"
+  set -e
+}
+
+# write_config FILE [extra TOML appended]: a config for this topology's uplink.
+write_config() {
+  local file=$1
+  cat >"$file" <<TOML
+[daemon]
+tick = "${TICK:-100ms}"
+state_dir = "$WORK/state"
+bpf_pin_dir = "$PIN_DIR"
+metrics_listen = "127.0.0.1:9724"
+
+[network]
+interfaces = ["eth0"]
+link_rate = "10Gbit"
+
+[defaults]
+window = "${WINDOW:-10s}"
+TOML
+  if [ $# -gt 1 ]; then printf '%s\n' "$2" >>"$file"; fi
+}
+
+# daemon_start CONFIG: runs enforcerd in the node namespace (network namespace only, so that
+# /sys/fs/bpf stays the host's) and waits until its metrics endpoint answers.
+daemon_start() {
+  local config=$1
+  nsenter --net="/run/netns/$NODE" "$ENFORCERD" --config "$config" >"$WORK/enforcerd.log" 2>&1 &
+  DAEMON_PID=$!
+  for _ in $(seq 100); do
+    if in_node curl -sf -o /dev/null http://127.0.0.1:9724/metrics; then return 0; fi
+    kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/enforcerd.log"; fail "enforcerd exited at start"; }
+    sleep 0.1
+  done
+  cat "$WORK/enforcerd.log"
+  fail "enforcerd's metrics endpoint did not answer within 10 s"
+}
+
+daemon_stop() {
+  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -TERM "$DAEMON_PID"
+    for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+    wait "$DAEMON_PID" 2>/dev/null || true
+  fi
+  DAEMON_PID=
+}
+
+scrape() { in_node curl -sf http://127.0.0.1:9724/metrics; }
+
+# metric NAME LABELS: the value of one series, e.g. metric enforcer_experiment_bytes_total
+# 'direction="egress",experiment="a"'; prints 0 when absent... no: fails when absent.
+metric() {
+  local name=$1 labels=$2 v
+  v=$(scrape | awk -v want="$name{$labels}" '$1 == want { printf "%.0f\n", $2 }')
+  [ -n "$v" ] || fail "metric $name{$labels} not exported"
+  echo "$v"
+}
+
+# iface_bytes EXP tx|rx: the experiment's net1 byte counter.
+iface_bytes() { in_exp "$1" cat "/sys/class/net/net1/statistics/$2_bytes"; }
+
+# Waits until the daemon has sampled at least twice more (tick is short in tests).
+wait_ticks() { sleep "${1:-0.5}"; }
+
+# within EXPECTED ACTUAL PERCENT SLACK_BYTES WHAT: |actual - expected| <= expected*percent/100 + slack
+within() {
+  local expected=$1 actual=$2 pct=$3 slack=$4 what=$5
+  if ! awk -v e="$expected" -v a="$actual" -v p="$pct" -v s="$slack" \
+      'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e * p / 100 + s) }'; then
+    fail "$what: expected $expected (±$pct% +$slack B), got $actual"
+  fi
+  log "ok: $what: $actual vs $expected"
+}

@@ -1,0 +1,240 @@
+// kernel tier: the accounting programs run by the kernel through BPF_PROG_TEST_RUN on
+// hand-built frames. Needs root (CAP_BPF, CAP_NET_ADMIN).
+#define CATCH_CONFIG_MAIN
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bpf_datapath.hpp"
+
+using namespace enforcer;
+
+namespace {
+
+struct Frame {
+  std::string what;
+  std::vector<std::uint8_t> bytes;
+};
+
+void put16(std::vector<std::uint8_t>& b, std::size_t at, std::uint16_t v) {
+  b[at] = static_cast<std::uint8_t>(v >> 8);
+  b[at + 1] = static_cast<std::uint8_t>(v);
+}
+
+std::vector<std::uint8_t> addr_bytes(const char* text) {
+  auto p = parse_prefix(text);
+  REQUIRE(p.ok());
+  return std::vector<std::uint8_t>(p->bytes.begin(), p->bytes.begin() + (p->v6 ? 16 : 4));
+}
+
+// Ethernet (+ optional 802.1Q tag) + IPv4 header + payload. `frag` sets MF and an offset.
+Frame ipv4(const char* src, const char* dst, std::size_t payload, bool vlan = false,
+           bool frag = false) {
+  const std::size_t l2 = vlan ? 18 : 14;
+  std::vector<std::uint8_t> b(l2 + 20 + payload, 0);
+  std::memset(b.data(), 0x02, 12);  // locally administered MACs
+  if (vlan) {
+    put16(b, 12, 0x8100);
+    put16(b, 14, 42);  // VLAN id
+    put16(b, 16, ETH_P_IP);
+  } else {
+    put16(b, 12, ETH_P_IP);
+  }
+  std::uint8_t* ip = b.data() + l2;
+  ip[0] = 0x45;
+  put16(b, l2 + 2, static_cast<std::uint16_t>(20 + payload));
+  if (frag) put16(b, l2 + 6, 0x2000 | 185);  // MF, offset 1480 bytes
+  ip[8] = 64;
+  ip[9] = IPPROTO_UDP;
+  auto s = addr_bytes(src), d = addr_bytes(dst);
+  std::memcpy(ip + 12, s.data(), 4);
+  std::memcpy(ip + 16, d.data(), 4);
+  return {std::string("IPv4 ") + src + " > " + dst + (vlan ? " (802.1Q)" : "") +
+              (frag ? " (fragment)" : ""),
+          b};
+}
+
+// Ethernet + IPv6 header (+ a fragment extension header when `frag`) + payload.
+Frame ipv6(const char* src, const char* dst, std::size_t payload, bool frag = false) {
+  const std::size_t ext = frag ? 8 : 0;
+  std::vector<std::uint8_t> b(14 + 40 + ext + payload, 0);
+  std::memset(b.data(), 0x02, 12);
+  put16(b, 12, ETH_P_IPV6);
+  std::uint8_t* ip = b.data() + 14;
+  ip[0] = 0x60;
+  put16(b, 14 + 4, static_cast<std::uint16_t>(ext + payload));
+  ip[6] = frag ? 44 : IPPROTO_UDP;  // next header: fragment or UDP
+  ip[7] = 64;
+  auto s = addr_bytes(src), d = addr_bytes(dst);
+  std::memcpy(ip + 8, s.data(), 16);
+  std::memcpy(ip + 24, d.data(), 16);
+  if (frag) {
+    ip[40] = IPPROTO_UDP;
+    put16(b, 14 + 40 + 2, (1232 << 3) | 1);  // offset, M flag
+  }
+  return {std::string("IPv6 ") + src + " > " + dst + (frag ? " (fragment)" : ""), b};
+}
+
+Frame arp() {
+  std::vector<std::uint8_t> b(14 + 28, 0);
+  std::memset(b.data(), 0xff, 6);
+  put16(b, 12, ETH_P_ARP);
+  return {"ARP", b};
+}
+
+class Fixture {
+ public:
+  Fixture() {
+    REQUIRE(geteuid() == 0);  // the kernel tier runs as root; scripts/test refuses otherwise
+    auto dp = BpfDatapath::create(BpfDatapathOptions{
+        "/sys/fs/bpf/enforcer-unit-" + std::to_string(getpid()), {}, 16});
+    if (!dp) FAIL("cannot load the datapath: " << dp.error().message);
+    dp_ = std::move(*dp);
+    add(1, {"198.18.0.10", "2001:db8::10"});
+    add(2, {"198.18.0.20", "2001:db8::20"});
+    add(3, {"198.18.1.0/24", "2001:db8:1::/48"});  // prefixes work like addresses
+  }
+
+  void add(std::uint32_t id, std::vector<const char*> addrs) {
+    std::vector<Prefix> prefixes;
+    for (auto a : addrs) prefixes.push_back(*parse_prefix(a));
+    auto r = dp_->add_experiment(id, prefixes);
+    REQUIRE(r.ok());
+  }
+
+  // Runs the egress or ingress program once on `frame`; returns the verdict.
+  int run(bool egress, const Frame& f) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = 1);
+    const int err = bpf_prog_test_run_opts(dp_->program_fd(egress), &opts);
+    INFO("bpf_prog_test_run_opts: " << std::strerror(-err));
+    REQUIRE(err == 0);
+    return static_cast<int>(opts.retval);
+  }
+
+  std::vector<CounterSample> counters() {
+    std::vector<CounterSample> out;
+    REQUIRE(dp_->read_counters(3, out).ok());
+    return out;
+  }
+
+  BpfDatapath& dp() { return *dp_; }
+
+ private:
+  std::unique_ptr<BpfDatapath> dp_;
+};
+
+struct Case {
+  Frame frame;
+  bool egress;
+  std::uint32_t expected_id;  // 0 = unattributed
+};
+
+}  // namespace
+
+TEST_CASE("accounting attributes each frame to the right experiment, direction and size",
+          "[kernel][bpf]") {
+  Fixture fx;
+  const std::vector<Case> cases = {
+      {ipv4("198.18.0.10", "198.18.0.1", 1000), true, 1},
+      {ipv4("198.18.0.1", "198.18.0.10", 1400), false, 1},
+      {ipv4("198.18.0.20", "198.18.0.1", 60), true, 2},
+      {ipv4("198.18.0.1", "198.18.0.20", 1500), false, 2},
+      {ipv4("198.18.1.77", "198.18.0.1", 300), true, 3},
+      {ipv4("198.18.0.1", "198.18.1.200", 301), false, 3},
+      {ipv6("2001:db8::10", "2001:db8::1", 1200), true, 1},
+      {ipv6("2001:db8::1", "2001:db8::20", 800), false, 2},
+      {ipv6("2001:db8:1:ff::5", "2001:db8::1", 100), true, 3},
+      {ipv4("198.18.0.10", "198.18.0.1", 500, /*vlan=*/true), true, 1},
+      {ipv4("198.18.0.10", "198.18.0.1", 1480, false, /*frag=*/true), true, 1},
+      {ipv4("198.18.0.1", "198.18.0.20", 1480, false, /*frag=*/true), false, 2},
+      {ipv6("2001:db8::10", "2001:db8::1", 1232, /*frag=*/true), true, 1},
+      // The wrong end of the packet never attributes: egress looks at the source only.
+      {ipv4("198.18.0.1", "198.18.0.10", 700), true, 0},
+      {ipv4("198.18.0.10", "198.18.0.1", 700), false, 0},
+      {ipv4("198.18.2.1", "198.18.0.1", 100), true, 0},
+      {ipv6("2001:db8::99", "2001:db8::1", 100), true, 0},
+      {arp(), true, 0},
+      {arp(), false, 0},
+  };
+  for (const Case& c : cases) {
+    INFO(c.frame.what << (c.egress ? " on egress" : " on ingress") << ", expect id "
+                      << c.expected_id);
+    const auto before = fx.counters();
+    const int verdict = fx.run(c.egress, c.frame);
+    CHECK(verdict == TC_ACT_UNSPEC);  // accounting never drops nor short-cuts other filters
+    const auto after = fx.counters();
+    const int dir = c.egress ? kEgress : kIngress;
+    const int other = c.egress ? kIngress : kEgress;
+    for (std::uint32_t id = 0; id <= 3; ++id) {
+      const std::uint64_t bytes = after[id].bytes[dir] - before[id].bytes[dir];
+      const std::uint64_t packets = after[id].packets[dir] - before[id].packets[dir];
+      if (id == c.expected_id) {
+        CHECK(bytes == c.frame.bytes.size());  // skb->len: the whole frame, as the NIC counts
+        CHECK(packets == 1);
+      } else {
+        CHECK(bytes == 0);
+        CHECK(packets == 0);
+      }
+      CHECK(after[id].bytes[other] == before[id].bytes[other]);
+    }
+  }
+}
+
+TEST_CASE("truncated and runt frames are unattributed, never dropped", "[kernel][bpf]") {
+  Fixture fx;
+  Frame short_v6 = ipv6("2001:db8::10", "2001:db8::1", 0);
+  short_v6.bytes.resize(14 + 30);  // half an IPv6 header
+  Frame short_vlan = ipv4("198.18.0.10", "198.18.0.1", 0, true);
+  short_vlan.bytes.resize(16);  // half a VLAN tag
+  Frame bare_eth = ipv4("198.18.0.10", "198.18.0.1", 0);
+  bare_eth.bytes.resize(14);  // an Ethernet header and nothing else
+  // (The kernel's test runner refuses an IPv4 ethertype with less than an IPv4 header, so that
+  // runt is not run here; the verifier already forces every header read to be bounds-checked.)
+  for (const Frame& f : {short_v6, short_vlan, bare_eth}) {
+    INFO(f.what << " cut to " << f.bytes.size() << " bytes");
+    const auto before = fx.counters();
+    CHECK(fx.run(true, f) == TC_ACT_UNSPEC);
+    const auto after = fx.counters();
+    CHECK(after[0].bytes[kEgress] - before[0].bytes[kEgress] == f.bytes.size());
+    CHECK(after[1].bytes[kEgress] == before[1].bytes[kEgress]);
+  }
+}
+
+TEST_CASE("removing an experiment stops attribution and re-adding starts from zero",
+          "[kernel][bpf]") {
+  Fixture fx;
+  const Frame f = ipv4("198.18.0.10", "198.18.0.1", 1000);
+  fx.run(true, f);
+  REQUIRE(fx.counters()[1].bytes[kEgress] == f.bytes.size());
+  const std::vector<Prefix> addrs = {*parse_prefix("198.18.0.10"), *parse_prefix("2001:db8::10")};
+  REQUIRE(fx.dp().remove_experiment(1, addrs).ok());
+  const auto unattributed_before = fx.counters()[0].bytes[kEgress];
+  fx.run(true, f);
+  CHECK(fx.counters()[1].bytes[kEgress] == 0);
+  CHECK(fx.counters()[0].bytes[kEgress] - unattributed_before == f.bytes.size());
+  REQUIRE(fx.dp().add_experiment(1, addrs).ok());
+  fx.run(true, f);
+  CHECK(fx.counters()[1].bytes[kEgress] == f.bytes.size());
+}
+
+TEST_CASE("many repeats on both CPUs sum exactly in the per-CPU counters", "[kernel][bpf]") {
+  Fixture fx;
+  const Frame f = ipv6("2001:db8::1", "2001:db8::20", 1000);
+  const auto before = fx.counters();
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+              .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = 100000);
+  REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(false), &opts) == 0);
+  const auto after = fx.counters();
+  CHECK(after[2].packets[kIngress] - before[2].packets[kIngress] == 100000);
+  CHECK(after[2].bytes[kIngress] - before[2].bytes[kIngress] == 100000 * f.bytes.size());
+}
