@@ -17,6 +17,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
+
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -69,31 +70,31 @@ struct vlan_tag {
  * unattributed. One 802.1Q/802.1ad tag in the payload is skipped (a tag the NIC stripped is not
  * in the payload at all).
  */
-static __always_inline __u32 classify(struct __sk_buff *skb, int dir) {
-  void *data = (void *)(long)skb->data;
-  void *data_end = (void *)(long)skb->data_end;
-  struct ethhdr *eth = data;
-  void *l3 = eth + 1;
+static __always_inline __u32 classify(struct __sk_buff* skb, int dir) {
+  void* data = (void*)(long)skb->data;
+  void* data_end = (void*)(long)skb->data_end;
+  struct ethhdr* eth = data;
+  void* l3 = eth + 1;
   if (l3 > data_end) return ENFORCER_UNATTRIBUTED_ID;
 
   __be16 proto = eth->h_proto;
   if (proto == ETH_P_8021Q_BE || proto == ETH_P_8021AD_BE) {
-    struct vlan_tag *tag = l3;
-    if ((void *)(tag + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
+    struct vlan_tag* tag = l3;
+    if ((void*)(tag + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
     proto = tag->encapsulated_proto;
     l3 = tag + 1;
   }
 
-  __u32 *id = 0;
+  __u32* id = 0;
   if (proto == bpf_htons(ETH_P_IP)) {
-    struct iphdr *ip = l3;
-    if ((void *)(ip + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
+    struct iphdr* ip = l3;
+    if ((void*)(ip + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
     struct enforcer_lpm_v4 key = {.prefixlen = 32};
     __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip->saddr : &ip->daddr, 4);
     id = bpf_map_lookup_elem(&addr_v4, &key);
   } else if (proto == bpf_htons(ETH_P_IPV6)) {
-    struct ipv6hdr *ip6 = l3;
-    if ((void *)(ip6 + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
+    struct ipv6hdr* ip6 = l3;
+    if ((void*)(ip6 + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
     struct enforcer_lpm_v6 key = {.prefixlen = 128};
     __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip6->saddr : &ip6->daddr, 16);
     id = bpf_map_lookup_elem(&addr_v6, &key);
@@ -101,9 +102,9 @@ static __always_inline __u32 classify(struct __sk_buff *skb, int dir) {
   return id ? *id : ENFORCER_UNATTRIBUTED_ID;
 }
 
-static __always_inline int account(struct __sk_buff *skb, int dir) {
+static __always_inline int account(struct __sk_buff* skb, int dir) {
   __u32 id = classify(skb, dir);
-  struct enforcer_counters *c = bpf_map_lookup_elem(&counters, &id);
+  struct enforcer_counters* c = bpf_map_lookup_elem(&counters, &id);
   if (!c) {
     /* An id beyond the array (a race with a shrinking table) still counts somewhere. */
     __u32 unattributed = ENFORCER_UNATTRIBUTED_ID;
@@ -118,7 +119,11 @@ static __always_inline int account(struct __sk_buff *skb, int dir) {
 }
 
 SEC("tc")
-int tc_egress(struct __sk_buff *skb) { return account(skb, ENFORCER_DIR_EGRESS); }
+int tc_egress(struct __sk_buff* skb) {
+  return account(skb, ENFORCER_DIR_EGRESS);
+}
 
 SEC("tc")
-int tc_ingress(struct __sk_buff *skb) { return account(skb, ENFORCER_DIR_INGRESS); }
+int tc_ingress(struct __sk_buff* skb) {
+  return account(skb, ENFORCER_DIR_INGRESS);
+}

@@ -36,8 +36,8 @@ Expected<int> take_lock(const std::string& state_dir) {
     std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?";
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
     if (err == EWOULDBLOCK) {
-      return Error{fmt::format("another enforcerd (pid {}) is running on state_dir {}", holder,
-                               state_dir)};
+      return Error{
+          fmt::format("another enforcerd (pid {}) is running on state_dir {}", holder, state_dir)};
     }
     return Error{fmt::format("cannot lock {}: {}", path, std::strerror(err))};
   }
@@ -99,8 +99,8 @@ Expected<void> Daemon::start() {
 
   std::string uplinks;
   for (const auto& i : config_.network.interfaces) uplinks += (uplinks.empty() ? "" : ", ") + i;
-  log_info("enforcerd {} accounting {} experiment(s) on {}; metrics at http://{}/metrics",
-           kVersion, config_.experiments.size(), uplinks, config_.daemon.metrics_listen);
+  log_info("enforcerd {} accounting {} experiment(s) on {}; metrics at http://{}/metrics", kVersion,
+           config_.experiments.size(), uplinks, config_.daemon.metrics_listen);
   return {};
 }
 

@@ -2,11 +2,11 @@
 // event loop (tick timer, signals).
 #pragma once
 
+#include <prometheus/exposer.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
-#include <prometheus/exposer.h>
 
 #include "bpf_datapath.hpp"
 #include "config.hpp"

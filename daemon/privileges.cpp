@@ -21,9 +21,10 @@ Expected<void> check_privileges() {
   if (!has(CAP_BPF) && !has(CAP_SYS_ADMIN)) missing += " CAP_BPF";
   if (!has(CAP_SYS_ADMIN) && !has(CAP_PERFMON)) missing += " CAP_PERFMON";
   if (!missing.empty()) {
-    return Error{fmt::format("enforcerd must run as root (missing capabilities:{}; running as uid "
-                             "{})",
-                             missing, getuid())};
+    return Error{
+        fmt::format("enforcerd must run as root (missing capabilities:{}; running as uid "
+                    "{})",
+                    missing, getuid())};
   }
   return {};
 }

@@ -1,8 +1,8 @@
 #include "address.hpp"
 
 #include <arpa/inet.h>
-#include <charconv>
 #include <fmt/format.h>
+#include <charconv>
 
 namespace enforcer {
 

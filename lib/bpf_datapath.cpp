@@ -25,7 +25,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string errno_text(int err) { return std::strerror(err < 0 ? -err : err); }
+std::string errno_text(int err) {
+  return std::strerror(err < 0 ? -err : err);
+}
 
 // Set while probing for things that may legitimately be absent (libbpf warns about those).
 thread_local bool g_quiet_libbpf = false;
@@ -42,8 +44,10 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
   std::string_view line(buf, n > 0 ? std::min<std::size_t>(n, sizeof buf - 1) : 0);
   while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   if (line.empty()) return 0;
-  if (level == LIBBPF_WARN) log_warning("{}", line);
-  else log_debug("{}", line);
+  if (level == LIBBPF_WARN)
+    log_warning("{}", line);
+  else
+    log_debug("{}", line);
   return 0;
 }
 
@@ -113,8 +117,8 @@ Expected<std::vector<int>> interface_indexes(const std::vector<std::string>& nam
   for (const auto& name : names) {
     const unsigned idx = if_nametoindex(name.c_str());
     if (idx == 0) {
-      return Error{fmt::format("uplink interface \"{}\" does not exist ({})", name,
-                               errno_text(errno))};
+      return Error{
+          fmt::format("uplink interface \"{}\" does not exist ({})", name, errno_text(errno))};
     }
     out.push_back(static_cast<int>(idx));
   }
@@ -197,33 +201,35 @@ Expected<void> BpfDatapath::load_and_pin() {
   bpf_map__set_max_entries(skel_->maps.addr_v4, prefixes);
   bpf_map__set_max_entries(skel_->maps.addr_v6, prefixes);
   if (int err = account__load(skel_); err) {
-    return Error{fmt::format("cannot load the BPF programs: {} (the kernel's verifier log is "
-                             "above)",
-                             errno_text(err))};
+    return Error{
+        fmt::format("cannot load the BPF programs: {} (the kernel's verifier log is "
+                    "above)",
+                    errno_text(err))};
   }
 
   if (auto r = ensure_bpffs(options_.pin_dir); !r) return r;
   std::error_code ec;
   fs::create_directories(options_.pin_dir, ec);
-  if (ec) return Error{fmt::format("cannot create bpf_pin_dir {}: {}", options_.pin_dir, ec.message())};
+  if (ec)
+    return Error{fmt::format("cannot create bpf_pin_dir {}: {}", options_.pin_dir, ec.message())};
   if (!is_bpffs(options_.pin_dir)) {
-    return Error{fmt::format("bpf_pin_dir {} is not on a BPF filesystem (mount -t bpf bpf "
-                             "/sys/fs/bpf)",
-                             options_.pin_dir)};
+    return Error{
+        fmt::format("bpf_pin_dir {} is not on a BPF filesystem (mount -t bpf bpf "
+                    "/sys/fs/bpf)",
+                    options_.pin_dir)};
   }
   auto pin = [&](const char* name, int err_or_zero) -> Expected<void> {
     if (err_or_zero) {
-      return Error{fmt::format("cannot pin {}/{}: {}", options_.pin_dir, name,
-                               errno_text(err_or_zero))};
+      return Error{
+          fmt::format("cannot pin {}/{}: {}", options_.pin_dir, name, errno_text(err_or_zero))};
     }
     pinned_.push_back(options_.pin_dir + "/" + name);
     return {};
   };
   const std::string dir = options_.pin_dir + "/";
-  for (auto [name, map] : {std::pair{"counters", skel_->maps.counters},
-                           std::pair{"limits", skel_->maps.limits},
-                           std::pair{"addr_v4", skel_->maps.addr_v4},
-                           std::pair{"addr_v6", skel_->maps.addr_v6}}) {
+  for (auto [name, map] :
+       {std::pair{"counters", skel_->maps.counters}, std::pair{"limits", skel_->maps.limits},
+        std::pair{"addr_v4", skel_->maps.addr_v4}, std::pair{"addr_v6", skel_->maps.addr_v6}}) {
     if (auto r = pin(name, bpf_map__pin(map, (dir + name).c_str())); !r) return r;
   }
   for (auto [name, prog] : {std::pair{"tc_egress", skel_->progs.tc_egress},
@@ -240,11 +246,12 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
   if (a.ifindex == 0) {
     return Error{fmt::format("uplink interface \"{}\" does not exist", interface)};
   }
-  bpf_tc_hook hook = tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+  bpf_tc_hook hook =
+      tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) {
-    return Error{fmt::format("interface {}: cannot add the clsact qdisc: {}", interface,
-                             errno_text(err))};
+    return Error{
+        fmt::format("interface {}: cannot add the clsact qdisc: {}", interface, errno_text(err))};
   }
   a.created_clsact = err == 0;
   attachments_.push_back(a);
@@ -257,9 +264,10 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
     bpf_tc_opts opts = tc_opts(bpf_program__fd(prog));
     err = bpf_tc_attach(&h, &opts);
     if (err) {
-      return Error{fmt::format("interface {}: cannot attach the tc {} program: {}{}", interface,
-                               point == BPF_TC_EGRESS ? "egress" : "ingress", errno_text(err),
-                               err == -EEXIST ? " (a filter already holds enforcer's handle)" : "")};
+      return Error{
+          fmt::format("interface {}: cannot attach the tc {} program: {}{}", interface,
+                      point == BPF_TC_EGRESS ? "egress" : "ingress", errno_text(err),
+                      err == -EEXIST ? " (a filter already holds enforcer's handle)" : "")};
     }
     *flag = true;
   }
@@ -287,7 +295,8 @@ void BpfDatapath::detach_all() {
       *flag = false;
     }
     if (a.created_clsact) {
-      bpf_tc_hook h = tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+      bpf_tc_hook h =
+          tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
       bpf_tc_hook_destroy(&h);
     }
     log_info("detached accounting from {}", a.interface);
@@ -301,7 +310,9 @@ void BpfDatapath::unpin_all() {
   rmdir(options_.pin_dir.c_str());  // only when empty
 }
 
-int BpfDatapath::counters_fd() const { return bpf_map__fd(skel_->maps.counters); }
+int BpfDatapath::counters_fd() const {
+  return bpf_map__fd(skel_->maps.counters);
+}
 
 int BpfDatapath::program_fd(bool egress) const {
   return bpf_program__fd(egress ? skel_->progs.tc_egress : skel_->progs.tc_ingress);
@@ -310,7 +321,8 @@ int BpfDatapath::program_fd(bool egress) const {
 Expected<void> BpfDatapath::zero_counters(std::uint32_t id) {
   std::vector<enforcer_counters> zero(static_cast<std::size_t>(ncpus_));
   if (bpf_map_update_elem(counters_fd(), &id, zero.data(), BPF_ANY) != 0) {
-    return Error{fmt::format("cannot reset counters of experiment id {}: {}", id, errno_text(errno))};
+    return Error{
+        fmt::format("cannot reset counters of experiment id {}: {}", id, errno_text(errno))};
   }
   return {};
 }
@@ -376,8 +388,8 @@ Expected<void> BpfDatapath::read_counters(std::uint32_t max_id, std::vector<Coun
   std::uint32_t count = want;
   std::uint32_t next = 0;
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
-  int err = bpf_map_lookup_batch(counters_fd(), nullptr, &next, keys_.data(), values_.data(), &count,
-                                 &opts);
+  int err = bpf_map_lookup_batch(counters_fd(), nullptr, &next, keys_.data(), values_.data(),
+                                 &count, &opts);
   if (err && errno != ENOENT) {
     // Kernels without batch support for arrays: one lookup per id.
     count = 0;

@@ -2,13 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <toml++/toml.h>
 #include <cmath>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "units.hpp"
 
@@ -55,7 +55,8 @@ class Parser {
       if (known.count(k.str()) == 0) {
         std::string list;
         for (auto name : known) list += (list.empty() ? "" : ", ") + std::string(name);
-        error(&v, join(where, k.str()), fmt::format("unknown key \"{}\" (known keys: {})", k.str(), list));
+        error(&v, join(where, k.str()),
+              fmt::format("unknown key \"{}\" (known keys: {})", k.str(), list));
       }
     }
   }
@@ -81,7 +82,8 @@ class Parser {
       return error(n, k, fmt::format("{} = {}: expected a string with a unit", k, spell(*n)));
     }
     auto parsed = parse(n->as_string()->get());
-    if (!parsed) return error(n, k, fmt::format("{} = {}: {}", k, spell(*n), parsed.error().message));
+    if (!parsed)
+      return error(n, k, fmt::format("{} = {}: {}", k, spell(*n), parsed.error().message));
     out = static_cast<T>(*parsed);
   }
 
@@ -90,7 +92,8 @@ class Parser {
     const toml::node* n = t.get(key);
     if (!n) return;
     const std::string k = join(where, key);
-    if (!n->is_string()) return error(n, k, fmt::format("{} = {}: expected a string", k, spell(*n)));
+    if (!n->is_string())
+      return error(n, k, fmt::format("{} = {}: expected a string", k, spell(*n)));
     const std::string& v = n->as_string()->get();
     if (v.empty() && !allow_empty) return error(n, k, fmt::format("{} must not be empty", k));
     out = v;
@@ -123,12 +126,16 @@ class Parser {
         const std::string& s = n->as_string()->get();
         if (!s.empty() && s.back() == '%') {
           auto f = parse_percent(s);
-          if (!f) error(n, k, fmt::format("{} = {}: {}", k, spell(*n), f.error().message));
-          else a.min_rate = MinRate{true, *f, 0};
+          if (!f)
+            error(n, k, fmt::format("{} = {}: {}", k, spell(*n), f.error().message));
+          else
+            a.min_rate = MinRate{true, *f, 0};
         } else {
           auto r = parse_rate_bits(s);
-          if (!r) error(n, k, fmt::format("{} = {}: {}", k, spell(*n), r.error().message));
-          else a.min_rate = MinRate{false, 0, *r};
+          if (!r)
+            error(n, k, fmt::format("{} = {}: {}", k, spell(*n), r.error().message));
+          else
+            a.min_rate = MinRate{false, 0, *r};
         }
       }
     }
@@ -217,18 +224,18 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
                {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen",
                 "cgroup_root", "max_experiments"});
   p.unit_value(t, "daemon", "tick", d.tick, parse_duration);
-  if (const toml::node* n = t.get("tick"); n && (d.tick < std::chrono::milliseconds(10) ||
-                                                  d.tick > std::chrono::minutes(1))) {
-    p.error(n, "daemon.tick", fmt::format("daemon.tick = {}: must be between 10ms and 1m",
-                                          Parser::spell(*n)));
+  if (const toml::node* n = t.get("tick");
+      n && (d.tick < std::chrono::milliseconds(10) || d.tick > std::chrono::minutes(1))) {
+    p.error(n, "daemon.tick",
+            fmt::format("daemon.tick = {}: must be between 10ms and 1m", Parser::spell(*n)));
   }
   p.string_value(t, "daemon", "state_dir", d.state_dir);
   p.string_value(t, "daemon", "control_socket", d.control_socket);
   p.string_value(t, "daemon", "bpf_pin_dir", d.bpf_pin_dir);
   p.string_value(t, "daemon", "metrics_listen", d.metrics_listen);
   p.string_value(t, "daemon", "cgroup_root", d.cgroup_root, true);
-  if (const toml::node* n = t.get("metrics_listen"); n && n->is_string() &&
-                                                     !valid_listen(d.metrics_listen)) {
+  if (const toml::node* n = t.get("metrics_listen");
+      n && n->is_string() && !valid_listen(d.metrics_listen)) {
     p.error(n, "daemon.metrics_listen",
             fmt::format("daemon.metrics_listen = {}: expected \"host:port\" or \"[v6]:port\"",
                         Parser::spell(*n)));
@@ -282,9 +289,12 @@ void parse_network(Parser& p, const toml::table& t, NetworkConfig& net) {
   }
   if (const toml::node* n = t.get("enforcement")) {
     const std::string v = n->is_string() ? n->as_string()->get() : "";
-    if (v == "auto") net.enforcement = Enforcement::kAuto;
-    else if (v == "edt") net.enforcement = Enforcement::kEdt;
-    else if (v == "police") net.enforcement = Enforcement::kPolice;
+    if (v == "auto")
+      net.enforcement = Enforcement::kAuto;
+    else if (v == "edt")
+      net.enforcement = Enforcement::kEdt;
+    else if (v == "police")
+      net.enforcement = Enforcement::kPolice;
     else {
       p.error(n, "network.enforcement",
               fmt::format("network.enforcement = {}: expected \"auto\", \"edt\" or \"police\"",
@@ -386,7 +396,8 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
 
 std::uint64_t Allocation::min_rate_bits() const {
   if (!min_rate.is_fraction) return min_rate.bits_per_second;
-  return static_cast<std::uint64_t>(std::llround(min_rate.fraction * static_cast<double>(bandwidth_bits)));
+  return static_cast<std::uint64_t>(
+      std::llround(min_rate.fraction * static_cast<double>(bandwidth_bits)));
 }
 
 std::string ConfigError::to_string() const {
@@ -396,9 +407,12 @@ std::string ConfigError::to_string() const {
 
 std::string_view to_string(Enforcement e) {
   switch (e) {
-    case Enforcement::kAuto: return "auto";
-    case Enforcement::kEdt: return "edt";
-    case Enforcement::kPolice: return "police";
+    case Enforcement::kAuto:
+      return "auto";
+    case Enforcement::kEdt:
+      return "edt";
+    case Enforcement::kPolice:
+      return "police";
   }
   return "?";
 }
@@ -446,9 +460,9 @@ ConfigResult parse_config(std::string_view text, std::string_view source) {
 ConfigResult load_config(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return ConfigResult{std::nullopt,
-                        {ConfigError{path, 0, "", fmt::format("cannot read {}: {}", path,
-                                                              std::strerror(errno))}}};
+    return ConfigResult{
+        std::nullopt,
+        {ConfigError{path, 0, "", fmt::format("cannot read {}: {}", path, std::strerror(errno))}}};
   }
   std::ostringstream text;
   text << in.rdbuf();

@@ -10,7 +10,9 @@ namespace {
 std::atomic<int> g_max_level{static_cast<int>(LogLevel::kInfo)};
 }
 
-void log_set_level(LogLevel max_level) { g_max_level = static_cast<int>(max_level); }
+void log_set_level(LogLevel max_level) {
+  g_max_level = static_cast<int>(max_level);
+}
 
 void log_line(LogLevel level, std::string_view message) {
   if (static_cast<int>(level) > g_max_level.load(std::memory_order_relaxed)) return;

@@ -28,15 +28,15 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   const auto experiments = table_.snapshot();
   const std::size_t n = experiments->size() * 2;
 
-  auto bytes = family("enforcer_experiment_bytes_total",
-                      "Bytes an experiment moved through the uplink, by direction.",
-                      MetricType::Counter, n);
+  auto bytes =
+      family("enforcer_experiment_bytes_total",
+             "Bytes an experiment moved through the uplink, by direction.", MetricType::Counter, n);
   auto packets = family("enforcer_experiment_packets_total",
                         "Packets an experiment moved through the uplink, by direction.",
                         MetricType::Counter, n);
-  auto window_bytes = family("enforcer_experiment_window_bytes",
-                             "Bytes in the experiment's current sliding window.",
-                             MetricType::Gauge, n);
+  auto window_bytes =
+      family("enforcer_experiment_window_bytes",
+             "Bytes in the experiment's current sliding window.", MetricType::Gauge, n);
   auto window_seconds = family(
       "enforcer_experiment_window_seconds",
       "How much of the sliding window is covered by samples yet (reaches the window length).",
@@ -65,9 +65,9 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     }
   }
 
-  auto unattributed = family("enforcer_unattributed_bytes_total",
-                             "Bytes through the uplink that belong to no experiment.",
-                             MetricType::Counter, 2);
+  auto unattributed =
+      family("enforcer_unattributed_bytes_total",
+             "Bytes through the uplink that belong to no experiment.", MetricType::Counter, 2);
   for (Direction d : kDirections) {
     ClientMetric m;
     m.label = {{"direction", direction_name(d)}};
@@ -91,7 +91,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   for (std::size_t i = 0; i < t.buckets.size(); ++i) {
     cumulative += t.buckets[i];
     const double bound = i < TickStats::kBounds.size() ? TickStats::kBounds[i]
-                                                        : std::numeric_limits<double>::infinity();
+                                                       : std::numeric_limits<double>::infinity();
     h.histogram.bucket.push_back({cumulative, bound});
   }
   h.histogram.sample_count = cumulative;

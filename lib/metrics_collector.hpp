@@ -2,9 +2,9 @@
 // atomic totals), without ever blocking the sampler.
 #pragma once
 
-#include <chrono>
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+#include <chrono>
 #include <string>
 #include <vector>
 

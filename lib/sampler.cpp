@@ -22,17 +22,19 @@ Expected<void> Sampler::sample(std::uint64_t tick) {
   for (const auto& x : *experiments) max_id = std::max(max_id, x->id);
   if (auto r = datapath_.read_counters(max_id, raw_); !r) return r;
 
-  apply_deltas(raw_[0], unattributed_.last_raw, [&](Direction d, std::uint64_t bytes, std::uint64_t packets) {
-    unattributed_.bytes[d].fetch_add(bytes, std::memory_order_relaxed);
-    unattributed_.packets[d].fetch_add(packets, std::memory_order_relaxed);
-  });
+  apply_deltas(raw_[0], unattributed_.last_raw,
+               [&](Direction d, std::uint64_t bytes, std::uint64_t packets) {
+                 unattributed_.bytes[d].fetch_add(bytes, std::memory_order_relaxed);
+                 unattributed_.packets[d].fetch_add(packets, std::memory_order_relaxed);
+               });
   for (const auto& x : *experiments) {
-    apply_deltas(raw_[x->id], x->last_raw, [&](Direction d, std::uint64_t bytes, std::uint64_t packets) {
-      DirectionState& s = *x->direction[d];
-      s.bytes_total.fetch_add(bytes, std::memory_order_relaxed);
-      s.packets_total.fetch_add(packets, std::memory_order_relaxed);
-      s.window.record(tick, bytes);
-    });
+    apply_deltas(raw_[x->id], x->last_raw,
+                 [&](Direction d, std::uint64_t bytes, std::uint64_t packets) {
+                   DirectionState& s = *x->direction[d];
+                   s.bytes_total.fetch_add(bytes, std::memory_order_relaxed);
+                   s.packets_total.fetch_add(packets, std::memory_order_relaxed);
+                   s.window.record(tick, bytes);
+                 });
   }
   return {};
 }

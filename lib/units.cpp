@@ -1,9 +1,9 @@
 #include "units.hpp"
 
+#include <fmt/format.h>
 #include <array>
 #include <charconv>
 #include <cmath>
-#include <fmt/format.h>
 #include <limits>
 
 namespace enforcer {
@@ -15,18 +15,17 @@ struct Unit {
 };
 
 constexpr std::array kRateUnits{
-    Unit{"bit", 1.0},    Unit{"Kbit", 1e3}, Unit{"Mbit", 1e6}, Unit{"Gbit", 1e9},
-    Unit{"Tbit", 1e12},  Unit{"kbit", 1e3}, Unit{"mbit", 1e6}, Unit{"gbit", 1e9},
-    Unit{"tbit", 1e12},
+    Unit{"bit", 1.0},  Unit{"Kbit", 1e3}, Unit{"Mbit", 1e6}, Unit{"Gbit", 1e9},  Unit{"Tbit", 1e12},
+    Unit{"kbit", 1e3}, Unit{"mbit", 1e6}, Unit{"gbit", 1e9}, Unit{"tbit", 1e12},
 };
 constexpr std::array kSizeUnits{
-    Unit{"B", 1.0},          Unit{"KB", 1e3},        Unit{"MB", 1e6},
-    Unit{"GB", 1e9},         Unit{"TB", 1e12},       Unit{"KiB", 1024.0},
-    Unit{"MiB", 1048576.0},  Unit{"GiB", 1073741824.0}, Unit{"TiB", 1099511627776.0},
+    Unit{"B", 1.0},         Unit{"KB", 1e3},           Unit{"MB", 1e6},
+    Unit{"GB", 1e9},        Unit{"TB", 1e12},          Unit{"KiB", 1024.0},
+    Unit{"MiB", 1048576.0}, Unit{"GiB", 1073741824.0}, Unit{"TiB", 1099511627776.0},
 };
 constexpr std::array kDurationUnits{
-    Unit{"ns", 1.0}, Unit{"us", 1e3}, Unit{"ms", 1e6}, Unit{"s", 1e9}, Unit{"m", 60e9},
-    Unit{"h", 3600e9},
+    Unit{"ns", 1.0}, Unit{"us", 1e3}, Unit{"ms", 1e6},
+    Unit{"s", 1e9},  Unit{"m", 60e9}, Unit{"h", 3600e9},
 };
 
 std::string_view trim(std::string_view s) {
@@ -55,8 +54,8 @@ Expected<double> parse_scaled(std::string_view text, const std::array<Unit, N>& 
   std::size_t end = 0;
   while (end < s.size() && ((s[end] >= '0' && s[end] <= '9') || s[end] == '.')) ++end;
   if (end == 0) {
-    return Error{fmt::format("\"{}\" is not a {}: it must start with a non-negative number", text,
-                             what)};
+    return Error{
+        fmt::format("\"{}\" is not a {}: it must start with a non-negative number", text, what)};
   }
   double number = 0;
   const auto [ptr, ec] = std::from_chars(s.data(), s.data() + end, number);
@@ -66,8 +65,8 @@ Expected<double> parse_scaled(std::string_view text, const std::array<Unit, N>& 
   const std::string_view suffix = trim(s.substr(end));
   if (suffix.empty()) {
     if (bare_multiplier != 0) return number * bare_multiplier;
-    return Error{fmt::format("\"{}\" has no unit; a {} needs one of: {}", text, what,
-                             unit_list(units))};
+    return Error{
+        fmt::format("\"{}\" has no unit; a {} needs one of: {}", text, what, unit_list(units))};
   }
   for (const auto& u : units) {
     if (u.suffix == suffix) return number * u.multiplier;
@@ -160,11 +159,13 @@ std::string format_size_bytes(std::uint64_t bytes) {
 }
 
 std::string format_duration(std::chrono::nanoseconds d) {
-  constexpr std::array units{Unit{"ns", 1.0}, Unit{"us", 1e3}, Unit{"ms", 1e6}, Unit{"s", 1e9},
-                             Unit{"m", 60e9}, Unit{"h", 3600e9}};
+  constexpr std::array units{Unit{"ns", 1.0}, Unit{"us", 1e3}, Unit{"ms", 1e6},
+                             Unit{"s", 1e9},  Unit{"m", 60e9}, Unit{"h", 3600e9}};
   return format_exact(static_cast<std::uint64_t>(d.count()), units);
 }
 
-std::string format_percent(double fraction) { return fmt::format("{:g}%", fraction * 100.0); }
+std::string format_percent(double fraction) {
+  return fmt::format("{:g}%", fraction * 100.0);
+}
 
 }  // namespace enforcer

@@ -22,7 +22,9 @@ void WindowRing::begin_write() {
   std::atomic_thread_fence(std::memory_order_release);
 }
 
-void WindowRing::end_write() { seq_.store(seq_.load(kRelaxed) + 1, std::memory_order_release); }
+void WindowRing::end_write() {
+  seq_.store(seq_.load(kRelaxed) + 1, std::memory_order_release);
+}
 
 void WindowRing::record(std::uint64_t tick, std::uint64_t bytes) {
   begin_write();

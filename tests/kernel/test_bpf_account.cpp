@@ -95,8 +95,8 @@ class Fixture {
  public:
   Fixture() {
     REQUIRE(geteuid() == 0);  // the kernel tier runs as root; scripts/test refuses otherwise
-    auto dp = BpfDatapath::create(BpfDatapathOptions{
-        "/sys/fs/bpf/enforcer-unit-" + std::to_string(getpid()), {}, 16});
+    auto dp = BpfDatapath::create(
+        BpfDatapathOptions{"/sys/fs/bpf/enforcer-unit-" + std::to_string(getpid()), {}, 16});
     if (!dp) FAIL("cannot load the datapath: " << dp.error().message);
     dp_ = std::move(*dp);
     add(1, {"198.18.0.10", "2001:db8::10"});
