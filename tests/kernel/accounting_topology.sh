@@ -18,7 +18,9 @@ addresses = ["198.18.0.11", "2001:db8::11"]
 [[experiment]]
 name = "b"
 addresses = ["198.18.0.12/32", "2001:db8::12/128"]'
+assert_root_qdisc "before attach"
 daemon_start "$WORK/enforcer.toml"
+assert_root_qdisc "after attach"
 in_world timeout 120 iperf3 -s -p 5201 >/dev/null 2>&1 &
 
 DURATION=${IPERF_SECONDS:-2}
@@ -84,4 +86,6 @@ run b -c 2001:db8::1 -6 -u -b "$UDP_RATE"     # UDP v6 egress
 # Traffic of nobody's address on the uplink is counted as unattributed.
 un=$(metric enforcer_unattributed_bytes_total 'direction="ingress"')
 [ "$un" -gt 0 ] || fail "no unattributed ingress bytes (ARP broadcasts should be)"
+daemon_stop
+assert_root_qdisc "after detach"
 log "PASS"

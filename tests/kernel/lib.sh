@@ -13,6 +13,7 @@ BUILD=${ENFORCER_BUILD_DIR:?ENFORCER_BUILD_DIR must point at the build folder}
 SRC=${ENFORCER_SOURCE_DIR:?ENFORCER_SOURCE_DIR must point at the source folder}
 ENFORCERD=${ENFORCERD:-$BUILD/daemon/enforcerd}
 EXP_LINK_KIND=${EXP_LINK_KIND:-macvlan}
+UPLINK_QDISC=${UPLINK_QDISC:-}  # e.g. fq: the uplink's root qdisc, as on an M-Lab node
 P=${TOPO_PREFIX:-enf$$}
 NODE=$P-node
 WORLD=$P-world
@@ -46,6 +47,7 @@ topo_up() {
   ip link add eth0 netns "$NODE" type veth peer name wan0 netns "$WORLD"
   ip -n "$NODE" link set lo up
   ip -n "$NODE" link set eth0 up
+  if [ -n "$UPLINK_QDISC" ]; then tc -n "$NODE" qdisc replace dev eth0 root "$UPLINK_QDISC"; fi
   ip -n "$WORLD" link set lo up
   ip -n "$WORLD" addr add 198.18.0.1/24 dev wan0
   ip -n "$WORLD" addr add 2001:db8::1/64 dev wan0 nodad
@@ -141,6 +143,15 @@ daemon_stop() {
     wait "$DAEMON_PID" 2>/dev/null || true
   fi
   DAEMON_PID=
+}
+
+# Fails unless the uplink's root qdisc is still the one the topology set up (never replaced).
+assert_root_qdisc() {
+  [ -n "$UPLINK_QDISC" ] || return 0
+  local root
+  root=$(tc -n "$NODE" qdisc show dev eth0 root | awk '{print $2; exit}')
+  [ "$root" = "$UPLINK_QDISC" ] || fail "$1: root qdisc of eth0 is '$root', expected $UPLINK_QDISC"
+  log "ok: $1: eth0's root qdisc is still $UPLINK_QDISC"
 }
 
 scrape() { in_node curl -sf http://127.0.0.1:9724/metrics; }
