@@ -82,8 +82,7 @@ class Parser {
       return error(n, k, fmt::format("{} = {}: expected a string with a unit", k, spell(*n)));
     }
     auto parsed = parse(n->as_string()->get());
-    if (!parsed)
-      return error(n, k, fmt::format("{} = {}: {}", k, spell(*n), parsed.error().message));
+    if (!parsed) return error(n, k, fmt::format("{}: {}", k, parsed.error().message));
     out = static_cast<T>(*parsed);
   }
 
@@ -127,13 +126,13 @@ class Parser {
         if (!s.empty() && s.back() == '%') {
           auto f = parse_percent(s);
           if (!f)
-            error(n, k, fmt::format("{} = {}: {}", k, spell(*n), f.error().message));
+            error(n, k, fmt::format("{}: {}", k, f.error().message));
           else
             a.min_rate = MinRate{true, *f, 0};
         } else {
           auto r = parse_rate_bits(s);
           if (!r)
-            error(n, k, fmt::format("{} = {}: {}", k, spell(*n), r.error().message));
+            error(n, k, fmt::format("{}: {}", k, r.error().message));
           else
             a.min_rate = MinRate{false, 0, *r};
         }

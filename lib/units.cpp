@@ -50,7 +50,7 @@ template <std::size_t N>
 Expected<double> parse_scaled(std::string_view text, const std::array<Unit, N>& units,
                               std::string_view what, double bare_multiplier) {
   const std::string_view s = trim(text);
-  if (s.empty()) return Error{fmt::format("empty {}", what)};
+  if (s.empty()) return Error{fmt::format("\"{}\" is empty: expected a {}", text, what)};
   std::size_t end = 0;
   while (end < s.size() && ((s[end] >= '0' && s[end] <= '9') || s[end] == '.')) ++end;
   if (end == 0) {
