@@ -14,7 +14,8 @@ Expected<Prefix> parse_prefix(std::string_view text) {
     addr = text.substr(0, slash);
     const std::string_view len = text.substr(slash + 1);
     const auto [ptr, ec] = std::from_chars(len.data(), len.data() + len.size(), length);
-    if (ec != std::errc{} || ptr != len.data() + len.size() || len.empty()) {
+    if (ec != std::errc{} || ptr != len.data() + len.size() || len.empty() || len[0] < '0' ||
+        len[0] > '9') {
       return Error{fmt::format("\"{}\": bad prefix length \"{}\"", text, len)};
     }
   }

@@ -140,37 +140,52 @@ class Parser {
     }
   }
 
-  // Checks an allocation's values against each other; `line` and `where` locate the table.
+  // Checks an allocation's values against each other. Messages quote each value as the file
+  // writes it; a value this table inherits (from [defaults]) is quoted in canonical form.
   void check_allocation(const Allocation& a, const toml::table& t, const std::string& where,
                         nanoseconds tick) {
     auto node = [&](std::string_view key) -> const toml::node* {
       const toml::node* n = t.get(key);
       return n ? n : &t;
     };
+    auto written = [&](std::string_view key, const std::string& canonical) {
+      const toml::node* n = t.get(key);
+      const std::string k = join(where, key);
+      if (n) return fmt::format("{} = {}", k, spell(*n));
+      return fmt::format("{} = \"{}\" (from [defaults])", k, canonical);
+    };
     if (a.bandwidth_bits < 8) {
       error(node("bandwidth"), join(where, "bandwidth"),
-            fmt::format("{} = \"{}\": must be at least 8bit", join(where, "bandwidth"),
-                        format_rate_bits(a.bandwidth_bits)));
+            fmt::format("{}: must be at least 8bit",
+                        written("bandwidth", format_rate_bits(a.bandwidth_bits))));
     }
-    if (a.memory_bytes == 0) error(node("memory"), join(where, "memory"), "memory must be above 0");
-    if (a.disk_bytes == 0) error(node("disk"), join(where, "disk"), "disk must be above 0");
+    if (a.memory_bytes == 0) {
+      error(node("memory"), join(where, "memory"),
+            fmt::format("{}: must be above 0", written("memory", "0")));
+    }
+    if (a.disk_bytes == 0) {
+      error(node("disk"), join(where, "disk"),
+            fmt::format("{}: must be above 0", written("disk", "0")));
+    }
     if (!(a.disk_io_fraction > 0)) {
-      error(node("disk_io"), join(where, "disk_io"), "disk_io must be above 0%");
+      error(node("disk_io"), join(where, "disk_io"),
+            fmt::format("{}: must be above 0%", written("disk_io", "0%")));
     }
     if (a.min_rate_bits() > a.bandwidth_bits) {
       error(node("min_rate"), join(where, "min_rate"),
-            fmt::format("min_rate ({}) exceeds bandwidth ({})", format_rate_bits(a.min_rate_bits()),
+            fmt::format("{}: exceeds the bandwidth ({})",
+                        written("min_rate", format_rate_bits(a.min_rate_bits())),
                         format_rate_bits(a.bandwidth_bits)));
     }
     if (tick.count() > 0) {
       if (a.window < 2 * tick || a.window.count() % tick.count() != 0) {
         error(node("window"), join(where, "window"),
-              fmt::format("window = \"{}\" must be a multiple of tick (\"{}\"), at least two ticks",
-                          format_duration(a.window), format_duration(tick)));
+              fmt::format("{}: must be a multiple of daemon.tick (\"{}\"), at least two ticks",
+                          written("window", format_duration(a.window)), format_duration(tick)));
       } else if (a.window / tick > 86400) {
         error(node("window"), join(where, "window"),
-              fmt::format("window = \"{}\" holds more than 86400 ticks of \"{}\"",
-                          format_duration(a.window), format_duration(tick)));
+              fmt::format("{}: holds more than 86400 ticks of \"{}\"",
+                          written("window", format_duration(a.window)), format_duration(tick)));
       }
     }
   }
@@ -222,11 +237,16 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
   p.check_keys(t, "daemon",
                {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen",
                 "cgroup_root", "max_experiments"});
-  p.unit_value(t, "daemon", "tick", d.tick, parse_duration);
+  // A tick out of range is not stored: windows are then checked against the default tick
+  // instead of producing a second, misleading error (or a division by zero).
+  nanoseconds tick = d.tick;
+  p.unit_value(t, "daemon", "tick", tick, parse_duration);
   if (const toml::node* n = t.get("tick");
-      n && (d.tick < std::chrono::milliseconds(10) || d.tick > std::chrono::minutes(1))) {
+      n && (tick < std::chrono::milliseconds(10) || tick > std::chrono::minutes(1))) {
     p.error(n, "daemon.tick",
             fmt::format("daemon.tick = {}: must be between 10ms and 1m", Parser::spell(*n)));
+  } else {
+    d.tick = tick;
   }
   p.string_value(t, "daemon", "state_dir", d.state_dir);
   p.string_value(t, "daemon", "control_socket", d.control_socket);
@@ -284,7 +304,8 @@ void parse_network(Parser& p, const toml::table& t, NetworkConfig& net) {
   }
   p.unit_value(t, "network", "link_rate", net.link_rate_bits, parse_rate_bits);
   if (const toml::node* n = t.get("link_rate"); n && net.link_rate_bits == 0) {
-    p.error(n, "network.link_rate", "network.link_rate must be above 0");
+    p.error(n, "network.link_rate",
+            fmt::format("network.link_rate = {}: must be above 0", Parser::spell(*n)));
   }
   if (const toml::node* n = t.get("enforcement")) {
     const std::string v = n->is_string() ? n->as_string()->get() : "";

@@ -165,7 +165,12 @@ std::string format_duration(std::chrono::nanoseconds d) {
 }
 
 std::string format_percent(double fraction) {
-  return fmt::format("{:g}%", fraction * 100.0);
+  // The shortest form that parses back to the same fraction.
+  for (int precision = 6; precision < 17; ++precision) {
+    std::string out = fmt::format("{:.{}g}%", fraction * 100.0, precision);
+    if (auto back = parse_percent(out); back && *back == fraction) return out;
+  }
+  return fmt::format("{:.17g}%", fraction * 100.0);
 }
 
 }  // namespace enforcer

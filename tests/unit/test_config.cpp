@@ -1,0 +1,733 @@
+// The configuration contract (DESIGN.md): values, defaults, overrides, round trips, and errors
+// that name the key, the value and the line.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.hpp"
+
+using namespace enforcer;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// The example of DESIGN.md, "The configuration contract", verbatim.
+constexpr std::string_view kDesignExample = R"([daemon]
+tick = "1s"                              # sampling and policy period
+state_dir = "/var/lib/enforcer"
+control_socket = "/run/enforcer/control.sock"
+bpf_pin_dir = "/sys/fs/bpf/enforcer"
+metrics_listen = "127.0.0.1:9724"
+cgroup_root = "/sys/fs/cgroup"           # where cgroup2 is mounted; found from /proc/self/mounts when absent
+
+[network]
+interfaces = ["eth0"]                    # uplinks; clsact is added beside the existing root qdisc
+link_rate = "10Gbit"
+enforcement = "auto"                     # auto | edt | police
+
+[defaults]                               # M-Lab's published default allocation
+cpu = 1.0                                # cores
+memory = "1GiB"
+disk = "20GB"
+disk_io = "10%"
+bandwidth = "100Mbit"                    # per direction, averaged over `window`
+window = "5m"
+min_rate = "1%"                          # of bandwidth, or an absolute rate
+
+[[experiment]]
+name = "ndt"
+addresses = ["198.18.0.10", "2001:db8::10"]
+bandwidth = "2.5Gbit"                    # any default can be overridden per experiment
+)";
+
+Config parse_ok(std::string_view text) {
+  const ConfigResult r = parse_config(text, "test.toml");
+  for (const auto& e : r.errors) UNSCOPED_INFO("unexpected error: " << e.to_string());
+  REQUIRE(r.errors.empty());
+  REQUIRE(r.config.has_value());
+  return *r.config;
+}
+
+std::vector<ConfigError> parse_errors(std::string_view text) {
+  const ConfigResult r = parse_config(text, "test.toml");
+  CHECK_FALSE(r.config.has_value());
+  REQUIRE_FALSE(r.errors.empty());
+  return r.errors;
+}
+
+// The 1-based line of the first line of `text` that contains `marker`.
+int line_of(std::string_view text, std::string_view marker) {
+  const auto pos = text.find(marker);
+  REQUIRE(pos != std::string_view::npos);
+  int line = 1;
+  for (std::size_t i = 0; i < pos; ++i) line += text[i] == '\n';
+  return line;
+}
+
+std::string describe(const std::vector<ConfigError>& errors) {
+  std::ostringstream out;
+  for (const auto& e : errors) out << "\n  [key=" << e.key << "] " << e.to_string();
+  return out.str();
+}
+
+void check_same_allocation(const Allocation& a, const Allocation& b) {
+  CHECK(a.cpu_cores == b.cpu_cores);
+  CHECK(a.memory_bytes == b.memory_bytes);
+  CHECK(a.disk_bytes == b.disk_bytes);
+  CHECK(a.disk_io_fraction == b.disk_io_fraction);
+  CHECK(a.bandwidth_bits == b.bandwidth_bits);
+  CHECK(a.window == b.window);
+  CHECK(a.min_rate.is_fraction == b.min_rate.is_fraction);
+  if (a.min_rate.is_fraction) {
+    CHECK(a.min_rate.fraction == b.min_rate.fraction);
+  } else {
+    CHECK(a.min_rate.bits_per_second == b.min_rate.bits_per_second);
+  }
+  CHECK(a.min_rate_bits() == b.min_rate_bits());
+}
+
+// Everything but the experiments' `line` (where they start in their text).
+void check_same_config(const Config& a, const Config& b) {
+  CHECK(a.daemon.tick == b.daemon.tick);
+  CHECK(a.daemon.state_dir == b.daemon.state_dir);
+  CHECK(a.daemon.control_socket == b.daemon.control_socket);
+  CHECK(a.daemon.bpf_pin_dir == b.daemon.bpf_pin_dir);
+  CHECK(a.daemon.metrics_listen == b.daemon.metrics_listen);
+  CHECK(a.daemon.cgroup_root == b.daemon.cgroup_root);
+  CHECK(a.daemon.max_experiments == b.daemon.max_experiments);
+  CHECK(a.network.interfaces == b.network.interfaces);
+  CHECK(a.network.link_rate_bits == b.network.link_rate_bits);
+  CHECK(a.network.enforcement == b.network.enforcement);
+  {
+    INFO("defaults");
+    check_same_allocation(a.defaults, b.defaults);
+  }
+  REQUIRE(a.experiments.size() == b.experiments.size());
+  for (std::size_t i = 0; i < a.experiments.size(); ++i) {
+    INFO("experiment " << i << " (" << a.experiments[i].name << ")");
+    CHECK(a.experiments[i].name == b.experiments[i].name);
+    CHECK(a.experiments[i].addresses == b.experiments[i].addresses);
+    check_same_allocation(a.experiments[i].allocation, b.experiments[i].allocation);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the DESIGN.md example parses with the right values", "[config]") {
+  const Config c = parse_ok(kDesignExample);
+
+  CHECK(c.daemon.tick == 1s);
+  CHECK(c.daemon.state_dir == "/var/lib/enforcer");
+  CHECK(c.daemon.control_socket == "/run/enforcer/control.sock");
+  CHECK(c.daemon.bpf_pin_dir == "/sys/fs/bpf/enforcer");
+  CHECK(c.daemon.metrics_listen == "127.0.0.1:9724");
+  CHECK(c.daemon.cgroup_root == "/sys/fs/cgroup");
+
+  CHECK(c.network.interfaces == std::vector<std::string>{"eth0"});
+  CHECK(c.network.link_rate_bits == 10'000'000'000ULL);
+  CHECK(c.network.enforcement == Enforcement::kAuto);
+
+  CHECK(c.defaults.cpu_cores == 1.0);
+  CHECK(c.defaults.memory_bytes == 1ULL << 30);
+  CHECK(c.defaults.disk_bytes == 20'000'000'000ULL);
+  CHECK(c.defaults.disk_io_fraction == Approx(0.10).margin(1e-15));
+  CHECK(c.defaults.bandwidth_bits == 100'000'000ULL);
+  CHECK(c.defaults.bandwidth_bytes_per_second() == 12'500'000ULL);
+  CHECK(c.defaults.window == 5min);
+  CHECK(c.defaults.min_rate.is_fraction);
+  CHECK(c.defaults.min_rate.fraction == Approx(0.01).margin(1e-15));
+  CHECK(c.defaults.min_rate_bits() == 1'000'000ULL);
+
+  REQUIRE(c.experiments.size() == 1);
+  const ExperimentConfig& ndt = c.experiments[0];
+  CHECK(ndt.name == "ndt");
+  CHECK(ndt.line == line_of(kDesignExample, "[[experiment]]"));
+  REQUIRE(ndt.addresses.size() == 2);
+  CHECK(to_string(ndt.addresses[0]) == "198.18.0.10");
+  CHECK_FALSE(ndt.addresses[0].v6);
+  CHECK(to_string(ndt.addresses[1]) == "2001:db8::10");
+  CHECK(ndt.addresses[1].v6);
+  CHECK(ndt.allocation.bandwidth_bits == 2'500'000'000ULL);
+  // Everything else comes from [defaults]; min_rate is 1 % of ndt's own bandwidth.
+  CHECK(ndt.allocation.cpu_cores == 1.0);
+  CHECK(ndt.allocation.memory_bytes == 1ULL << 30);
+  CHECK(ndt.allocation.disk_bytes == 20'000'000'000ULL);
+  CHECK(ndt.allocation.window == 5min);
+  CHECK(ndt.allocation.min_rate_bits() == 25'000'000ULL);
+}
+
+TEST_CASE("absent sections and keys take M-Lab's published defaults", "[config]") {
+  const Config empty = parse_ok("");
+  CHECK(empty.daemon.tick == 1s);
+  CHECK(empty.daemon.state_dir == "/var/lib/enforcer");
+  CHECK(empty.daemon.control_socket == "/run/enforcer/control.sock");
+  CHECK(empty.daemon.bpf_pin_dir == "/sys/fs/bpf/enforcer");
+  CHECK(empty.daemon.metrics_listen == "127.0.0.1:9724");
+  CHECK(empty.daemon.cgroup_root.empty());
+  CHECK(empty.network.interfaces == std::vector<std::string>{"eth0"});
+  CHECK(empty.network.link_rate_bits == 10'000'000'000ULL);
+  CHECK(empty.network.enforcement == Enforcement::kAuto);
+  CHECK(empty.defaults.cpu_cores == 1.0);
+  CHECK(empty.defaults.memory_bytes == 1ULL << 30);
+  CHECK(empty.defaults.disk_bytes == 20'000'000'000ULL);
+  CHECK(empty.defaults.disk_io_fraction == Approx(0.10).margin(1e-15));
+  CHECK(empty.defaults.bandwidth_bits == 100'000'000ULL);
+  CHECK(empty.defaults.window == 5min);
+  CHECK(empty.defaults.min_rate_bits() == 1'000'000ULL);
+  CHECK(empty.experiments.empty());
+
+  // Only an experiment: it gets every default.
+  const Config one = parse_ok(R"(
+[[experiment]]
+name = "msak"
+addresses = ["198.18.0.11"]
+)");
+  REQUIRE(one.experiments.size() == 1);
+  check_same_allocation(one.experiments[0].allocation, Allocation{});
+
+  // A partial [defaults]: the keys it names change, the others keep the published values.
+  const Config partial = parse_ok(R"(
+[daemon]
+tick = "500ms"
+[defaults]
+memory = "2GiB"
+)");
+  CHECK(partial.daemon.tick == 500ms);
+  CHECK(partial.defaults.memory_bytes == 2ULL << 30);
+  CHECK(partial.defaults.bandwidth_bits == 100'000'000ULL);
+  CHECK(partial.defaults.window == 5min);
+  CHECK(partial.defaults.disk_bytes == 20'000'000'000ULL);
+}
+
+TEST_CASE("experiments override each default and inherit the rest", "[config]") {
+  const Config c = parse_ok(R"(
+[defaults]
+memory = "2GiB"
+bandwidth = "200Mbit"
+min_rate = "2Mbit"
+
+[[experiment]]
+name = "ndt"
+addresses = ["198.18.0.10", "2001:db8::10"]
+bandwidth = "2.5Gbit"
+window = "10m"
+min_rate = "1%"
+cpu = 4.0
+memory = "8GiB"
+disk = "100GB"
+disk_io = "25%"
+
+[[experiment]]
+name = "wehe"
+addresses = ["198.18.0.13"]
+cpu = 2
+min_rate = "500Kbit"
+
+[[experiment]]
+name = "msak"
+addresses = ["198.18.0.11"]
+)");
+  REQUIRE(c.experiments.size() == 3);
+  const Allocation& ndt = c.experiments[0].allocation;
+  CHECK(ndt.bandwidth_bits == 2'500'000'000ULL);
+  CHECK(ndt.window == 10min);
+  CHECK(ndt.min_rate.is_fraction);
+  CHECK(ndt.min_rate.fraction == Approx(0.01).margin(1e-15));
+  CHECK(ndt.min_rate_bits() == 25'000'000ULL);  // 1 % of ndt's own 2.5 Gbit/s
+  CHECK(ndt.cpu_cores == 4.0);
+  CHECK(ndt.memory_bytes == 8ULL << 30);
+  CHECK(ndt.disk_bytes == 100'000'000'000ULL);
+  CHECK(ndt.disk_io_fraction == Approx(0.25).margin(1e-15));
+
+  const Allocation& wehe = c.experiments[1].allocation;
+  CHECK(wehe.cpu_cores == 2.0);
+  CHECK_FALSE(wehe.min_rate.is_fraction);
+  CHECK(wehe.min_rate.bits_per_second == 500'000ULL);
+  CHECK(wehe.min_rate_bits() == 500'000ULL);
+  CHECK(wehe.bandwidth_bits == 200'000'000ULL);
+  CHECK(wehe.memory_bytes == 2ULL << 30);
+  CHECK(wehe.window == 5min);
+
+  const Allocation& msak = c.experiments[2].allocation;
+  CHECK(msak.bandwidth_bits == 200'000'000ULL);
+  CHECK(msak.memory_bytes == 2ULL << 30);
+  CHECK_FALSE(msak.min_rate.is_fraction);
+  CHECK(msak.min_rate_bits() == 2'000'000ULL);  // the default's absolute rate
+  check_same_allocation(msak, c.defaults);
+}
+
+TEST_CASE("a fractional min_rate follows each experiment's own bandwidth", "[config]") {
+  const Config c = parse_ok(R"(
+[defaults]
+bandwidth = "100Mbit"
+min_rate = "1%"
+
+[[experiment]]
+name = "a"
+bandwidth = "1Gbit"
+
+[[experiment]]
+name = "b"
+bandwidth = "800Kbit"
+min_rate = "0.5%"
+
+[[experiment]]
+name = "c"
+bandwidth = "300Mbit"
+min_rate = "3Mbit"
+)");
+  CHECK(c.defaults.min_rate_bits() == 1'000'000ULL);
+  REQUIRE(c.experiments.size() == 3);
+  CHECK(c.experiments[0].allocation.min_rate_bits() == 10'000'000ULL);
+  CHECK(c.experiments[1].allocation.min_rate_bits() == 4'000ULL);
+  CHECK(c.experiments[2].allocation.min_rate_bits() == 3'000'000ULL);
+  // An absolute min_rate does not scale with the bandwidth.
+  Allocation changed = c.experiments[2].allocation;
+  changed.bandwidth_bits = 600'000'000ULL;
+  CHECK(changed.min_rate_bits() == 3'000'000ULL);
+}
+
+TEST_CASE("format_config output parses back to the same config", "[config]") {
+  SECTION("the DESIGN.md example") {
+    const Config a = parse_ok(kDesignExample);
+    const std::string text = format_config(a);
+    INFO("formatted:\n" << text);
+    const Config b = parse_ok(text);
+    check_same_config(a, b);
+    CHECK(format_config(b) == text);
+  }
+  SECTION("defaults only") {
+    const Config a = parse_ok("");
+    const std::string text = format_config(a);
+    INFO("formatted:\n" << text);
+    const Config b = parse_ok(text);
+    check_same_config(a, b);
+    CHECK(format_config(b) == text);
+  }
+  SECTION("every key changed, several experiments") {
+    const Config a = parse_ok(R"(
+[daemon]
+tick = "250ms"
+state_dir = "/tmp/enforcer state"
+control_socket = "/tmp/enforcer/control.sock"
+bpf_pin_dir = "/sys/fs/bpf/test"
+metrics_listen = "[::1]:19724"
+cgroup_root = "/sys/fs/cgroup/unified"
+max_experiments = 64
+
+[network]
+interfaces = ["eth0", "eth1", "bond0.42"]
+link_rate = "2.5Gbit"
+enforcement = "police"
+
+[defaults]
+cpu = 0.5
+memory = "768MiB"
+disk = "1.5TB"
+disk_io = "12.5%"
+bandwidth = "123.456Mbit"
+window = "90s"
+min_rate = "0.5%"
+
+[[experiment]]
+name = "ndt"
+addresses = ["198.18.0.10", "2001:db8::10", "198.18.4.0/24", "2001:db8:1::/48"]
+bandwidth = "2.5Gbit"
+window = "1500ms"
+min_rate = "20Mbit"
+cpu = 3.25
+memory = "3GiB"
+disk = "40GB"
+disk_io = "50%"
+
+[[experiment]]
+name = "host-net_exp.1"
+addresses = []
+
+[[experiment]]
+name = "wehe"
+addresses = ["198.18.0.13"]
+min_rate = "1234567bit"
+)");
+    CHECK(a.network.enforcement == Enforcement::kPolice);
+    CHECK(a.experiments.size() == 3);
+    const std::string text = format_config(a);
+    INFO("formatted:\n" << text);
+    const Config b = parse_ok(text);
+    check_same_config(a, b);
+    CHECK(format_config(b) == text);
+  }
+}
+
+namespace {
+
+struct ErrorCase {
+  const char* what;
+  const char* text;    // the offending value's line carries the comment "# <-"
+  const char* key;     // expected ConfigError::key; alternatives separated by '|'
+  const char* needle;  // the message contains this (the offending value as written)
+};
+
+bool key_matches(const std::string& key, std::string_view alternatives) {
+  while (true) {
+    const auto bar = alternatives.find('|');
+    if (key == alternatives.substr(0, bar)) return true;
+    if (bar == std::string_view::npos) return false;
+    alternatives.remove_prefix(bar + 1);
+  }
+}
+
+// One defect per document: exactly one error, at the marked line, naming key and value.
+const ErrorCase kErrorCases[] = {
+    // Unknown keys, in each section.
+    {"unknown top-level key", "colour = \"blue\" # <-\n", "colour", "colour"},
+    {"unknown key in [daemon]", "[daemon]\ntick = \"1s\"\ntik = \"1s\" # <-\n", "daemon.tik",
+     "tik"},
+    {"unknown key in [network]", "[network]\ninterface = \"eth0\" # <-\n", "network.interface",
+     "interface"},
+    {"unknown key in [defaults]", "[defaults]\nbandwith = \"100Mbit\" # <-\n", "defaults.bandwith",
+     "bandwith"},
+    {"unknown key in [[experiment]]", "[[experiment]]\nname = \"ndt\"\nbandwith = \"1Gbit\" # <-\n",
+     "experiment[1].bandwith|experiment \"ndt\".bandwith", "bandwith"},
+    // Bad rates.
+    {"bad rate: defaults.bandwidth", "[defaults]\nbandwidth = \"100Mbps\" # <-\n",
+     "defaults.bandwidth", "100Mbps"},
+    {"rate without unit", "[defaults]\nbandwidth = \"100\" # <-\n", "defaults.bandwidth",
+     "\"100\""},
+    {"negative rate", "[defaults]\nbandwidth = \"-5Mbit\" # <-\n", "defaults.bandwidth", "-5Mbit"},
+    {"bad rate: network.link_rate", "[network]\nlink_rate = \"10GB\" # <-\n", "network.link_rate",
+     "10GB"},
+    {"bad rate: experiment bandwidth",
+     "[[experiment]]\nname = \"ndt\"\nbandwidth = \"2.5Gbps\" # <-\n",
+     "experiment[1].bandwidth|experiment \"ndt\".bandwidth", "2.5Gbps"},
+    {"bad rate: defaults.min_rate", "[defaults]\nmin_rate = \"1Mbps\" # <-\n", "defaults.min_rate",
+     "1Mbps"},
+    // Bad sizes.
+    {"bad size: defaults.memory", "[defaults]\nmemory = \"1Gib\" # <-\n", "defaults.memory",
+     "1Gib"},
+    {"bad size: defaults.disk", "[defaults]\ndisk = \"20 gigabytes\" # <-\n", "defaults.disk",
+     "20 gigabytes"},
+    {"negative size", "[defaults]\nmemory = \"-1GiB\" # <-\n", "defaults.memory", "-1GiB"},
+    {"bad size: experiment memory", "[[experiment]]\nname = \"ndt\"\nmemory = \"2GiBs\" # <-\n",
+     "experiment[1].memory|experiment \"ndt\".memory", "2GiBs"},
+    // Bad durations.
+    {"bad duration: daemon.tick", "[daemon]\ntick = \"1sec\" # <-\n", "daemon.tick", "1sec"},
+    {"bad duration: defaults.window", "[defaults]\nwindow = \"5min\" # <-\n", "defaults.window",
+     "5min"},
+    {"duration without unit", "[defaults]\nwindow = \"300\" # <-\n", "defaults.window", "\"300\""},
+    {"bad duration: experiment window",
+     "[[experiment]]\nname = \"ndt\"\nwindow = \"10 minutes\" # <-\n",
+     "experiment[1].window|experiment \"ndt\".window", "10 minutes"},
+    // Bad percentages.
+    {"percent without %", "[defaults]\ndisk_io = \"10\" # <-\n", "defaults.disk_io", "\"10\""},
+    {"percent above 100", "[defaults]\ndisk_io = \"150%\" # <-\n", "defaults.disk_io", "150%"},
+    {"min_rate above 100%", "[defaults]\nmin_rate = \"101%\" # <-\n", "defaults.min_rate", "101%"},
+    {"bad percent: experiment disk_io", "[[experiment]]\nname = \"ndt\"\ndisk_io = \"abc%\" # <-\n",
+     "experiment[1].disk_io|experiment \"ndt\".disk_io", "abc%"},
+    // Wrong TOML types.
+    {"integer rate", "[defaults]\nbandwidth = 100000000 # <-\n", "defaults.bandwidth", "100000000"},
+    {"float size", "[defaults]\nmemory = 1.5 # <-\n", "defaults.memory", "1.5"},
+    {"negative integer size", "[defaults]\ndisk = -20 # <-\n", "defaults.disk", "-20"},
+    {"integer duration", "[daemon]\ntick = 1000 # <-\n", "daemon.tick", "1000"},
+    {"integer window", "[defaults]\nwindow = 300 # <-\n", "defaults.window", "300"},
+    {"float min_rate", "[defaults]\nmin_rate = 0.01 # <-\n", "defaults.min_rate", "0.01"},
+    {"boolean percent", "[defaults]\ndisk_io = true # <-\n", "defaults.disk_io", "true"},
+    {"string cpu", "[defaults]\ncpu = \"one\" # <-\n", "defaults.cpu", "one"},
+    {"zero cpu", "[defaults]\ncpu = 0 # <-\n", "defaults.cpu", "0"},
+    {"negative cpu", "[defaults]\ncpu = -1.5 # <-\n", "defaults.cpu", "-1.5"},
+    {"integer state_dir", "[daemon]\nstate_dir = 5 # <-\n", "daemon.state_dir", "5"},
+    {"string max_experiments", "[daemon]\nmax_experiments = \"many\" # <-\n",
+     "daemon.max_experiments", "many"},
+    {"zero max_experiments", "[daemon]\nmax_experiments = 0 # <-\n", "daemon.max_experiments", "0"},
+    {"string interfaces", "[network]\ninterfaces = \"eth0\" # <-\n", "network.interfaces", "eth0"},
+    {"integer enforcement", "[network]\nenforcement = 1 # <-\n", "network.enforcement", "1"},
+    {"string addresses", "[[experiment]]\nname = \"ndt\"\naddresses = \"198.18.0.10\" # <-\n",
+     "experiment[1].addresses|experiment \"ndt\".addresses", "198.18.0.10"},
+    {"integer address", "[[experiment]]\nname = \"ndt\"\naddresses = [\n  42, # <-\n]\n",
+     "experiment[1].addresses|experiment \"ndt\".addresses", "42"},
+    {"integer experiment name", "[[experiment]]\nname = 5 # <-\n", "experiment[1].name", "5"},
+    // Interfaces.
+    {"interface name with a slash",
+     "[network]\ninterfaces = [\n  \"eth0\",\n  \"eth/1\", # <-\n]\n", "network.interfaces",
+     "eth/1"},
+    {"interface name too long",
+     "[network]\ninterfaces = [\"eth0\",\n  \"this-name-is-too-long\"] # <-\n",
+     "network.interfaces", "this-name-is-too-long"},
+    {"empty interface name", "[network]\ninterfaces = [\"\"] # <-\n", "network.interfaces", "\"\""},
+    {"interface listed twice", "[network]\ninterfaces = [\"eth0\",\n  \"eth0\"] # <-\n",
+     "network.interfaces", "eth0"},
+    {"empty interfaces list", "[network]\ninterfaces = [] # <-\n", "network.interfaces",
+     "interfaces"},
+    // Enforcement.
+    {"bad enforcement", "[network]\nenforcement = \"tbf\" # <-\n", "network.enforcement", "tbf"},
+    {"enforcement in capitals", "[network]\nenforcement = \"EDT\" # <-\n", "network.enforcement",
+     "EDT"},
+    // metrics_listen.
+    {"metrics_listen without port", "[daemon]\nmetrics_listen = \"localhost\" # <-\n",
+     "daemon.metrics_listen", "localhost"},
+    {"metrics_listen port out of range", "[daemon]\nmetrics_listen = \"127.0.0.1:99999\" # <-\n",
+     "daemon.metrics_listen", "127.0.0.1:99999"},
+    {"metrics_listen empty port", "[daemon]\nmetrics_listen = \"127.0.0.1:\" # <-\n",
+     "daemon.metrics_listen", "127.0.0.1:"},
+    {"metrics_listen unbracketed v6", "[daemon]\nmetrics_listen = \"::1:9724\" # <-\n",
+     "daemon.metrics_listen", "::1:9724"},
+    {"metrics_listen no host", "[daemon]\nmetrics_listen = \":9724\" # <-\n",
+     "daemon.metrics_listen", ":9724"},
+    {"metrics_listen port zero", "[daemon]\nmetrics_listen = \"127.0.0.1:0\" # <-\n",
+     "daemon.metrics_listen", "127.0.0.1:0"},
+    // Relative paths.
+    {"relative state_dir", "[daemon]\nstate_dir = \"var/lib/enforcer\" # <-\n", "daemon.state_dir",
+     "var/lib/enforcer"},
+    {"relative control_socket", "[daemon]\ncontrol_socket = \"control.sock\" # <-\n",
+     "daemon.control_socket", "control.sock"},
+    {"relative bpf_pin_dir", "[daemon]\nbpf_pin_dir = \"./bpf\" # <-\n", "daemon.bpf_pin_dir",
+     "./bpf"},
+    // Windows and ticks.
+    {"window not a multiple of tick",
+     "[daemon]\ntick = \"2s\"\n[defaults]\nwindow = \"301s\" # <-\n", "defaults.window", "301s"},
+    {"window shorter than two ticks", "[defaults]\nwindow = \"1s\" # <-\n", "defaults.window",
+     "1s"},
+    {"experiment window not a multiple of tick",
+     "[daemon]\ntick = \"1s\"\n[[experiment]]\nname = \"ndt\"\nwindow = \"2500ms\" # <-\n",
+     "experiment[1].window|experiment \"ndt\".window", "2500ms"},
+    {"tick below 10ms", "[daemon]\ntick = \"5ms\" # <-\n", "daemon.tick", "5ms"},
+    {"tick above 1m", "[daemon]\ntick = \"5m\" # <-\n", "daemon.tick", "5m"},
+    // min_rate > bandwidth.
+    {"min_rate above bandwidth",
+     "[defaults]\nbandwidth = \"100Mbit\"\nmin_rate = \"200Mbit\" # <-\n", "defaults.min_rate",
+     "200Mbit"},
+    {"experiment min_rate above its bandwidth",
+     "[[experiment]]\nname = \"ndt\"\nbandwidth = \"1Mbit\"\nmin_rate = \"2Mbit\" # <-\n",
+     "experiment[1].min_rate|experiment \"ndt\".min_rate", "2Mbit"},
+    // Experiments.
+    {"experiment without name", "[[experiment]] # <-\naddresses = [\"198.18.0.10\"]\n",
+     "experiment[1].name", "name"},
+    {"experiment name with a space", "[[experiment]]\nname = \"n d t\" # <-\n",
+     "experiment[1].name", "n d t"},
+    {"experiment name with a slash", "[[experiment]]\nname = \"ndt/1\" # <-\n",
+     "experiment[1].name", "ndt/1"},
+    {"empty experiment name", "[[experiment]]\nname = \"\" # <-\n", "experiment[1].name", "\"\""},
+    {"experiment name too long",
+     "[[experiment]]\nname = "
+     "\"a234567890123456789012345678901234567890123456789012345678901234\" # <-\n",
+     "experiment[1].name", "a234567890123456789012345678901234567890123456789012345678901234"},
+    {"second experiment's bad name",
+     "[[experiment]]\nname = \"ndt\"\n[[experiment]]\nname = \"w@he\" # <-\n", "experiment[2].name",
+     "w@he"},
+    {"bad address", "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.300\"] # <-\n",
+     "experiment[1].addresses|experiment \"ndt\".addresses", "198.18.0.300"},
+    {"address with host bits",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [\n  \"198.18.0.10\",\n  \"198.18.1.1/24\", # "
+     "<-\n]\n",
+     "experiment[1].addresses|experiment \"ndt\".addresses", "198.18.1.1/24"},
+    // TOML syntax.
+    {"unterminated string", "[defaults]\nbandwidth = \"100Mbit # <-\n", "", "syntax"},
+    {"bare word value", "[daemon]\ntick = \"1s\"\nstate_dir = /var/lib # <-\n", "", "syntax"},
+    {"duplicate key", "[defaults]\nmemory = \"1GiB\"\nmemory = \"2GiB\" # <-\n", "", "memory"},
+};
+
+}  // namespace
+
+TEST_CASE("each malformed value is one error naming its key and value and line", "[config]") {
+  for (const ErrorCase& c : kErrorCases) {
+    INFO("case: " << c.what << "\n----\n" << c.text << "----");
+    const std::vector<ConfigError> errors = parse_errors(c.text);
+    INFO("errors:" << describe(errors));
+    CHECK(errors.size() == 1);
+    const ConfigError& e = errors.front();
+    CHECK(e.source == "test.toml");
+    CHECK(e.line == line_of(c.text, "# <-"));
+    CHECK(key_matches(e.key, c.key));
+    CHECK_THAT(e.message, Contains(c.needle));
+    // to_string() says where: "test.toml:<line>: <message>".
+    CHECK_THAT(e.to_string(), Contains("test.toml:" + std::to_string(e.line) + ": "));
+  }
+}
+
+TEST_CASE("a zero tick is an error and not a crash", "[config]") {
+  // With no [defaults], the default window is checked against the tick: that check must not
+  // divide by a zero tick. Each document must yield an error for daemon.tick.
+  for (const char* text :
+       {"[daemon]\ntick = \"0s\" # <-\n", "[daemon]\ntick = \"0.0000000001s\" # <-\n",
+        "[daemon]\ntick = \"0s\" # <-\n[defaults]\nbandwidth = \"1Gbit\"\n"}) {
+    INFO(text);
+    const std::vector<ConfigError> errors = parse_errors(text);
+    INFO("errors:" << describe(errors));
+    bool found = false;
+    for (const auto& e : errors) {
+      if (e.key == "daemon.tick" && e.line == line_of(text, "# <-")) found = true;
+    }
+    CHECK(found);
+  }
+}
+
+TEST_CASE("errors quote the value as the file writes it", "[config]") {
+  // DESIGN.md: an error names the key, the value and the line. Values checked after parsing
+  // (window vs tick, min_rate vs bandwidth, zero amounts) must be quoted as written, not in
+  // another spelling of the same quantity or not at all.
+  struct Case {
+    const char* text;
+    const char* key;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {"[defaults]\nwindow = \"7.5s\" # <-\n", "defaults.window", "7.5s"},
+      {"[defaults]\nbandwidth = \"0.1Gbit\"\nmin_rate = \"0.2Gbit\" # <-\n", "defaults.min_rate",
+       "0.2Gbit"},
+      {"[daemon]\ntick = \"30s\"\n[[experiment]]\nname = \"ndt\"\nwindow = \"0.75m\" # <-\n",
+       "experiment[1].window|experiment \"ndt\".window", "0.75m"},  // 45 s, tick 30 s
+      {"[network]\nlink_rate = \"0Gbit\" # <-\n", "network.link_rate", "0Gbit"},
+      {"[defaults]\nmemory = \"0GiB\" # <-\n", "defaults.memory", "0GiB"},
+      {"[defaults]\ndisk = \"0GB\" # <-\n", "defaults.disk", "0GB"},
+      {"[defaults]\nbandwidth = \"0.005Kbit\" # <-\nmin_rate = \"0bit\"\n", "defaults.bandwidth",
+       "0.005Kbit"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.text);
+    const std::vector<ConfigError> errors = parse_errors(c.text);
+    INFO("errors:" << describe(errors));
+    REQUIRE(errors.size() == 1);
+    CHECK(key_matches(errors[0].key, c.key));
+    CHECK(errors[0].line == line_of(c.text, "# <-"));
+    CHECK_THAT(errors[0].message, Contains(c.needle));
+  }
+  // A value in another spelling that passes the checks is fine: 0.5m is 30 s, 30 ticks of 1 s.
+  CHECK(parse_config("[defaults]\nwindow = \"0.5m\"\n", "test.toml").errors.empty());
+}
+
+TEST_CASE("duplicate experiment names are rejected naming both lines", "[config]") {
+  constexpr std::string_view text = R"([defaults]
+bandwidth = "100Mbit"
+
+[[experiment]]
+name = "ndt"   # first
+addresses = ["198.18.0.10"]
+
+[[experiment]]
+name = "wehe"
+addresses = ["198.18.0.13"]
+
+[[experiment]]
+name = "ndt"   # second
+addresses = ["198.18.0.20"]
+)";
+  const std::vector<ConfigError> errors = parse_errors(text);
+  INFO("errors:" << describe(errors));
+  REQUIRE(errors.size() == 1);
+  const ConfigError& e = errors[0];
+  const int first = line_of(text, "# first");
+  const int second = line_of(text, "# second");
+  CHECK(e.line == second);
+  CHECK_THAT(e.key, Contains("name"));
+  CHECK_THAT(e.message, Contains("ndt"));
+  CHECK_THAT(e.message, Contains(std::to_string(first)));
+  const std::string where = e.to_string();
+  CHECK_THAT(where, Contains("test.toml:" + std::to_string(second) + ":"));
+  CHECK_THAT(where, Contains(std::to_string(first)));
+}
+
+TEST_CASE("overlapping addresses of two experiments are rejected naming both", "[config]") {
+  SECTION("a prefix contains another experiment's address") {
+    constexpr std::string_view text = R"([[experiment]]
+name = "ndt"
+addresses = ["198.18.0.0/24", "2001:db8::10"]
+
+[[experiment]]
+name = "wehe"
+addresses = [
+  "2001:db8::13",
+  "198.18.0.13",   # <-
+]
+)";
+    const std::vector<ConfigError> errors = parse_errors(text);
+    INFO("errors:" << describe(errors));
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].line == line_of(text, "# <-"));
+    CHECK_THAT(errors[0].key, Contains("addresses"));
+    CHECK_THAT(errors[0].message, Contains("\"ndt\""));
+    CHECK_THAT(errors[0].message, Contains("wehe"));
+    CHECK_THAT(errors[0].message, Contains("198.18.0.13"));
+    CHECK_THAT(errors[0].message, Contains("198.18.0.0/24"));
+  }
+  SECTION("IPv6, the wider prefix second") {
+    constexpr std::string_view text = R"([[experiment]]
+name = "msak"
+addresses = ["2001:db8::11"]
+
+[[experiment]]
+name = "ndt"
+addresses = ["2001:db8::/64"]   # <-
+)";
+    const std::vector<ConfigError> errors = parse_errors(text);
+    INFO("errors:" << describe(errors));
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].line == line_of(text, "# <-"));
+    CHECK_THAT(errors[0].message, Contains("msak"));
+    CHECK_THAT(errors[0].message, Contains("ndt"));
+  }
+  SECTION("IPv4 and IPv6 and neighbouring prefixes never clash") {
+    const Config c = parse_ok(R"([[experiment]]
+name = "ndt"
+addresses = ["198.18.0.0/25", "::ffff:198.18.1.1"]
+
+[[experiment]]
+name = "wehe"
+addresses = ["198.18.0.128/25", "198.18.1.1"]
+)");
+    CHECK(c.experiments.size() == 2);
+  }
+}
+
+TEST_CASE("several errors in one file are all reported", "[config]") {
+  constexpr std::string_view text = R"([daemon]
+tick = "1s"
+state_dir = "relative/dir"          # <-state_dir
+metrics_listen = "127.0.0.1:9724"
+
+[network]
+interfaces = ["eth0"]
+enforcement = "drop"                # <-enforcement
+
+[defaults]
+bandwidth = "100Mbps"               # <-bandwidth
+memory = "1GiB"
+
+[[experiment]]
+name = "ndt"
+addresses = ["198.18.0.10"]
+window = "5 min"                    # <-window
+
+[[experiment]]
+name = "wehe"
+addresses = ["198.18.0.999"]        # <-address
+)";
+  const std::vector<ConfigError> errors = parse_errors(text);
+  INFO("errors:" << describe(errors));
+  CHECK(errors.size() == 5);
+  struct Expect {
+    const char* marker;
+    const char* key_part;
+    const char* needle;
+  };
+  for (const Expect& x :
+       {Expect{"# <-state_dir", "state_dir", "relative/dir"},
+        Expect{"# <-enforcement", "enforcement", "drop"},
+        Expect{"# <-bandwidth", "bandwidth", "100Mbps"}, Expect{"# <-window", "window", "5 min"},
+        Expect{"# <-address", "addresses", "198.18.0.999"}}) {
+    INFO("expected: " << x.marker);
+    const int line = line_of(text, x.marker);
+    bool found = false;
+    for (const auto& e : errors) {
+      if (e.line == line && e.key.find(x.key_part) != std::string::npos &&
+          e.message.find(x.needle) != std::string::npos) {
+        found = true;
+      }
+    }
+    CHECK(found);
+  }
+}
