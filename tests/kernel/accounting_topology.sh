@@ -25,6 +25,7 @@ in_world timeout 120 iperf3 -s -p 5201 >/dev/null 2>&1 &
 
 DURATION=${IPERF_SECONDS:-2}
 UDP_RATE=${UDP_RATE:-300M}
+MIN_RUN_BYTES=${MIN_RUN_BYTES:-10000000}  # a run must move at least this much to be judged
 # Neighbour discovery first, so that the runs below are pure data.
 for x in a b; do
   in_exp $x ping -c1 -W2 198.18.0.1 >/dev/null
@@ -62,7 +63,8 @@ run() {
   # Slack: a few ARP/NDP frames that the interface counts and the uplink does not attribute.
   within "$d_itx" "$d_ctx" 0.5 2048 "$exp egress bytes ($*)"
   within "$d_irx" "$d_crx" 0.5 2048 "$exp ingress bytes ($*)"
-  [ "$d_itx" -gt 10000000 ] || [ "$d_irx" -gt 10000000 ] || fail "run moved too little to judge"
+  [ "$d_itx" -gt "$MIN_RUN_BYTES" ] || [ "$d_irx" -gt "$MIN_RUN_BYTES" ] ||
+    fail "run moved too little to judge ($d_itx out, $d_irx in)"
   # The idle experiment is charged only what its own interface moved (ARP/NDP at most; the
   # slack covers a neighbour packet that falls between reading the metric and the interface).
   local d_otx d_orx

@@ -6,6 +6,7 @@
 # and v6), that nothing is attributed to the wrong experiment, and that fq stays the root qdisc
 # through attach and detach. Rates are sized for qemu's software emulation (~200 Mbit/s).
 set -euo pipefail
-modprobe -a veth ipvlan sch_fq
-export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq IPERF_SECONDS=${IPERF_SECONDS:-2} UDP_RATE=${UDP_RATE:-80M}
+modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf  # clsact lives in sch_ingress
+export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq IPERF_SECONDS=${IPERF_SECONDS:-2} UDP_RATE=${UDP_RATE:-40M}
+export MIN_RUN_BYTES=${MIN_RUN_BYTES:-3000000}
 exec "$ENFORCER_SOURCE_DIR/tests/kernel/accounting_topology.sh"
