@@ -21,7 +21,7 @@ addresses = ["198.18.0.12/32", "2001:db8::12/128"]'
 assert_root_qdisc "before attach"
 daemon_start "$WORK/enforcer.toml"
 assert_root_qdisc "after attach"
-in_world timeout 120 iperf3 -s -p 5201 >/dev/null 2>&1 &
+in_world timeout 900 iperf3 -s -p 5201 >/dev/null 2>&1 &
 
 DURATION=${IPERF_SECONDS:-2}
 UDP_RATE=${UDP_RATE:-300M}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm-timeout: 300
+# vm-timeout: 480
 # The kernel tier's accounting test on the M-Lab replica kernel: experiments are ipvlan (L2)
 # interfaces on an eth0 whose root qdisc is fq, as on an M-Lab node. Checks that every
 # experiment's counted bytes match its interface's counters (TCP and UDP, both directions, v4
