@@ -8,8 +8,12 @@
  * per-CPU, so the hot path takes no lock and shares no cache line between CPUs; user space sums the
  * CPUs once per tick.
  *
- * Accounting never changes a packet's fate: the programs return TC_ACT_UNSPEC, so any filter
- * behind ours still runs and the qdisc (fq on M-Lab nodes) sees the packet unchanged.
+ * Enforcement: when the daemon has set a rate for the experiment and direction (limits map),
+ * the packet is held to it (bpf/rate.h): policed (dropped when over) on ingress and on egress
+ * without fq; paced with an Earliest Departure Time (skb->tstamp) on egress when the uplink's root
+ * qdisc is fq — tc_egress_edt is attached there instead of tc_egress. Without a rate, the
+ * programs never change a packet's fate: they return TC_ACT_UNSPEC, so any filter behind ours
+ * still runs and the qdisc sees the packet unchanged.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -22,6 +26,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "enforcer_abi.h"
+#include "rate.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -39,6 +44,13 @@ struct {
   __type(key, __u32);
   __type(value, struct enforcer_limit);
 } limits SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct enforcer_shaper);
+} shapers SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -102,28 +114,66 @@ static __always_inline __u32 classify(struct __sk_buff* skb, int dir) {
   return id ? *id : ENFORCER_UNATTRIBUTED_ID;
 }
 
-static __always_inline int account(struct __sk_buff* skb, int dir) {
+/*
+ * enforce - holds the packet to the experiment's rate, if it has one. Returns TC_ACT_SHOT to
+ * drop, TC_ACT_UNSPEC to pass (with skb->tstamp set when pacing).
+ */
+static __always_inline int enforce(struct __sk_buff* skb, __u32 id, int dir, int edt) {
+  if (id == ENFORCER_UNATTRIBUTED_ID) return TC_ACT_UNSPEC;
+  struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
+  if (!limit) return TC_ACT_UNSPEC;
+  const __u64 rate = limit->rate_bytes_per_sec[dir];
+  if (rate == 0) return TC_ACT_UNSPEC;
+  struct enforcer_shaper* shaper = bpf_map_lookup_elem(&shapers, &id);
+  if (!shaper) return TC_ACT_UNSPEC;
+
+  const __u64 now = bpf_ktime_get_ns();
+  __u64 start = now;
+  const __u64 tolerance = edt ? limit->edt_horizon_ns : limit->police_tolerance_ns[dir];
+  if (rate_admit(&shaper->tat_ns[dir], now, skb->len, rate, tolerance, &start)) {
+    return TC_ACT_SHOT;
+  }
+  /* fq releases the packet at its tstamp (CLOCK_MONOTONIC). A later tstamp that TCP's own
+   * pacing already set is kept. */
+  if (edt && start > now && skb->tstamp < start) skb->tstamp = start;
+  return TC_ACT_UNSPEC;
+}
+
+static __always_inline int account(struct __sk_buff* skb, int dir, int edt) {
   __u32 id = classify(skb, dir);
   struct enforcer_counters* c = bpf_map_lookup_elem(&counters, &id);
   if (!c) {
     /* An id beyond the array (a race with a shrinking table) still counts somewhere. */
-    __u32 unattributed = ENFORCER_UNATTRIBUTED_ID;
-    c = bpf_map_lookup_elem(&counters, &unattributed);
+    id = ENFORCER_UNATTRIBUTED_ID;
+    c = bpf_map_lookup_elem(&counters, &id);
     if (!c) return TC_ACT_UNSPEC;
   }
+  const int verdict = enforce(skb, id, dir, edt);
   /* Per-CPU value: no other CPU writes it, and tc programs run with preemption (migration)
    * disabled, so plain increments are exact. */
-  c->bytes[dir] += skb->len;
-  c->packets[dir] += 1;
-  return TC_ACT_UNSPEC;
+  if (verdict == TC_ACT_SHOT) {
+    c->dropped_bytes[dir] += skb->len;
+    c->dropped_packets[dir] += 1;
+  } else {
+    c->bytes[dir] += skb->len;
+    c->packets[dir] += 1;
+  }
+  return verdict;
 }
 
+/* Egress where the root qdisc is not fq: rates are policed. */
 SEC("tc")
 int tc_egress(struct __sk_buff* skb) {
-  return account(skb, ENFORCER_DIR_EGRESS);
+  return account(skb, ENFORCER_DIR_EGRESS, 0);
+}
+
+/* Egress where the root qdisc is fq: rates are paced (Earliest Departure Time). */
+SEC("tc")
+int tc_egress_edt(struct __sk_buff* skb) {
+  return account(skb, ENFORCER_DIR_EGRESS, 1);
 }
 
 SEC("tc")
 int tc_ingress(struct __sk_buff* skb) {
-  return account(skb, ENFORCER_DIR_INGRESS);
+  return account(skb, ENFORCER_DIR_INGRESS, 0);
 }

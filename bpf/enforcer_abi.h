@@ -19,17 +19,30 @@
 #define ENFORCER_DIRECTIONS 2
 
 /* Value of the per-CPU counters array, indexed by experiment id. Bytes are skb->len at the tc
- * hook, which includes the link-layer header: the interface counters count the same. */
+ * hook, which includes the link-layer header: the interface counters count the same. Bytes and
+ * packets count what passed; what the rate limit dropped is counted apart. */
 struct enforcer_counters {
   __u64 bytes[ENFORCER_DIRECTIONS];
   __u64 packets[ENFORCER_DIRECTIONS];
+  __u64 dropped_bytes[ENFORCER_DIRECTIONS];
+  __u64 dropped_packets[ENFORCER_DIRECTIONS];
 };
 
-/* Value of the limits array, indexed by experiment id. A rate of 0 means "no limit". Filled by
- * the policy (bandwidth enforcement); the accounting programs only carry it. */
+/* Value of the limits array, indexed by experiment id; written by the daemon every tick.
+ * rate 0 means "no limit". How far ahead of now an experiment's schedule may run, in ns:
+ * police_tolerance_ns when policing (the burst the bucket admits: rate × tolerance bytes),
+ * edt_horizon_ns when pacing egress (how long a packet may wait in fq before it is dropped). */
 struct enforcer_limit {
   __u64 rate_bytes_per_sec[ENFORCER_DIRECTIONS];
-  __u64 flags;
+  __u64 police_tolerance_ns[ENFORCER_DIRECTIONS];
+  __u64 edt_horizon_ns;
+};
+
+/* Value of the shaper array, indexed by experiment id: per direction, the theoretical arrival
+ * time (GCRA) — when the experiment's next byte is due at its rate, in CLOCK_MONOTONIC ns.
+ * Written only by the programs (atomically); the daemon zeroes it when an id is (re)assigned. */
+struct enforcer_shaper {
+  __u64 tat_ns[ENFORCER_DIRECTIONS];
 };
 
 /* Keys of the address classification tries (BPF_MAP_TYPE_LPM_TRIE); the value is the __u32
@@ -45,13 +58,15 @@ struct enforcer_lpm_v6 {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct enforcer_counters) == 32, "enforcer_counters layout");
-static_assert(sizeof(struct enforcer_limit) == 24, "enforcer_limit layout");
+static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
+static_assert(sizeof(struct enforcer_limit) == 40, "enforcer_limit layout");
+static_assert(sizeof(struct enforcer_shaper) == 16, "enforcer_shaper layout");
 static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");
 #else
-_Static_assert(sizeof(struct enforcer_counters) == 32, "enforcer_counters layout");
-_Static_assert(sizeof(struct enforcer_limit) == 24, "enforcer_limit layout");
+_Static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
+_Static_assert(sizeof(struct enforcer_limit) == 40, "enforcer_limit layout");
+_Static_assert(sizeof(struct enforcer_shaper) == 16, "enforcer_shaper layout");
 _Static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 _Static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");
 #endif

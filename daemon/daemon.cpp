@@ -79,8 +79,9 @@ Expected<void> Daemon::start() {
   }
   exposer_->RegisterCollectable(collector_);
 
-  auto datapath = BpfDatapath::create(BpfDatapathOptions{
-      config_.daemon.bpf_pin_dir, config_.network.interfaces, config_.daemon.max_experiments});
+  auto datapath = BpfDatapath::create(
+      BpfDatapathOptions{config_.daemon.bpf_pin_dir, config_.network.interfaces,
+                         config_.daemon.max_experiments, config_.network.enforcement});
   if (!datapath) return datapath.error();
   datapath_ = std::move(*datapath);
 
@@ -96,10 +97,14 @@ Expected<void> Daemon::start() {
   }
   table_.publish(std::move(list));
   sampler_ = std::make_unique<Sampler>(*datapath_, table_, unattributed_);
+  LimiterSettings limits;
+  limits.tick = config_.daemon.tick;
+  limits.link_rate_bits = config_.network.link_rate_bits;
+  limiter_ = std::make_unique<Limiter>(*datapath_, table_, limits);
 
   std::string uplinks;
   for (const auto& i : config_.network.interfaces) uplinks += (uplinks.empty() ? "" : ", ") + i;
-  log_info("enforcerd {} accounting {} experiment(s) on {}; metrics at http://{}/metrics", kVersion,
+  log_info("enforcerd {} enforcing {} experiment(s) on {}; metrics at http://{}/metrics", kVersion,
            config_.experiments.size(), uplinks, config_.daemon.metrics_listen);
   return {};
 }
@@ -131,6 +136,9 @@ void Daemon::on_tick() {
   if (auto r = sampler_->sample(tick); !r) {
     // A transient failure loses nothing: the counters are cumulative, the next tick catches up.
     if (sample_errors_++ % 60 == 0) log_error("sampling counters: {}", r.error().message);
+  } else if (auto l = limiter_->apply(); !l) {
+    // The datapath keeps the previous limits; every limit is pushed again next tick.
+    if (limit_errors_++ % 60 == 0) log_error("setting rate limits: {}", l.error().message);
   }
   tick_stats_.observe(std::chrono::steady_clock::now() - start);
   next_tick_ = tick + 1;

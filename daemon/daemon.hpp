@@ -11,6 +11,7 @@
 #include "bpf_datapath.hpp"
 #include "config.hpp"
 #include "experiments.hpp"
+#include "limiter.hpp"
 #include "metrics_collector.hpp"
 #include "sampler.hpp"
 #include "tick_stats.hpp"
@@ -45,9 +46,11 @@ class Daemon {
   TickStats tick_stats_;
   std::unique_ptr<BpfDatapath> datapath_;
   std::unique_ptr<Sampler> sampler_;
+  std::unique_ptr<Limiter> limiter_;
   std::shared_ptr<MetricsCollector> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::uint64_t sample_errors_ = 0;
+  std::uint64_t limit_errors_ = 0;
 };
 
 }  // namespace enforcer

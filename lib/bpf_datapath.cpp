@@ -10,6 +10,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include "account.skel.h"
 #include "enforcer_abi.h"
 #include "log.hpp"
+#include "qdisc.hpp"
 
 namespace enforcer {
 
@@ -108,7 +110,8 @@ Expected<void> ensure_bpffs(const std::string& pin_dir) {
   return {};
 }
 
-const char* kPins[] = {"counters", "limits", "addr_v4", "addr_v6", "tc_egress", "tc_ingress"};
+const char* kPins[] = {"counters", "limits",    "shapers",       "addr_v4",
+                       "addr_v6",  "tc_egress", "tc_egress_edt", "tc_ingress"};
 
 }  // namespace
 
@@ -151,13 +154,15 @@ Expected<std::unique_ptr<BpfDatapath>> BpfDatapath::create(const BpfDatapathOpti
   // lock, so nothing else of ours is running: its filters are recognised by running the very
   // programs pinned in our directory. Anything else at our handle belongs to someone else.
   std::error_code ec;
-  const std::uint32_t stale_egress = pinned_prog_id(options.pin_dir + "/tc_egress");
-  const std::uint32_t stale_ingress = pinned_prog_id(options.pin_dir + "/tc_ingress");
+  std::vector<std::uint32_t> stale;
+  for (const char* prog : {"tc_egress", "tc_egress_edt", "tc_ingress"}) {
+    if (std::uint32_t id = pinned_prog_id(options.pin_dir + "/" + prog)) stale.push_back(id);
+  }
   for (std::size_t i = 0; i < ifindexes.size(); ++i) {
     for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
       const std::uint32_t id = attached_prog_id(ifindexes[i], point);
       if (id == 0) continue;
-      if (id == stale_egress || id == stale_ingress) {
+      if (std::find(stale.begin(), stale.end(), id) != stale.end()) {
         bpf_tc_hook hook = tc_hook(ifindexes[i], point);
         bpf_tc_opts opts = tc_opts();
         bpf_tc_detach(&hook, &opts);
@@ -198,6 +203,7 @@ Expected<void> BpfDatapath::load_and_pin() {
   const std::uint32_t prefixes = std::max<std::uint32_t>(1024, options_.max_experiments * 8);
   bpf_map__set_max_entries(skel_->maps.counters, ids);
   bpf_map__set_max_entries(skel_->maps.limits, ids);
+  bpf_map__set_max_entries(skel_->maps.shapers, ids);
   bpf_map__set_max_entries(skel_->maps.addr_v4, prefixes);
   bpf_map__set_max_entries(skel_->maps.addr_v6, prefixes);
   if (int err = account__load(skel_); err) {
@@ -229,10 +235,12 @@ Expected<void> BpfDatapath::load_and_pin() {
   const std::string dir = options_.pin_dir + "/";
   for (auto [name, map] :
        {std::pair{"counters", skel_->maps.counters}, std::pair{"limits", skel_->maps.limits},
-        std::pair{"addr_v4", skel_->maps.addr_v4}, std::pair{"addr_v6", skel_->maps.addr_v6}}) {
+        std::pair{"shapers", skel_->maps.shapers}, std::pair{"addr_v4", skel_->maps.addr_v4},
+        std::pair{"addr_v6", skel_->maps.addr_v6}}) {
     if (auto r = pin(name, bpf_map__pin(map, (dir + name).c_str())); !r) return r;
   }
   for (auto [name, prog] : {std::pair{"tc_egress", skel_->progs.tc_egress},
+                            std::pair{"tc_egress_edt", skel_->progs.tc_egress_edt},
                             std::pair{"tc_ingress", skel_->progs.tc_ingress}}) {
     if (auto r = pin(name, bpf_program__pin(prog, (dir + name).c_str())); !r) return r;
   }
@@ -250,15 +258,44 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
       tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) {
-    return Error{
-        fmt::format("interface {}: cannot add the clsact qdisc: {}", interface, errno_text(err))};
+    return Error{fmt::format("interface {}: cannot add the clsact qdisc: {}{}", interface,
+                             errno_text(err),
+                             err == -ENOENT ? " (is the sch_ingress module loaded?)" : "")};
   }
   a.created_clsact = err == 0;
+
+  auto root = root_qdisc_kind(a.ifindex);
+  if (!root) return Error{fmt::format("interface {}: {}", interface, root.error().message)};
+  const bool fq = *root == "fq";
+  switch (options_.enforcement) {
+    case Enforcement::kAuto:
+      a.egress_edt = fq;
+      break;
+    case Enforcement::kPolice:
+      a.egress_edt = false;
+      break;
+    case Enforcement::kEdt:
+      if (!fq) {
+        if (a.created_clsact) {
+          bpf_tc_hook h =
+              tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+          bpf_tc_hook_destroy(&h);
+        }
+        return Error{
+            fmt::format("interface {}: enforcement = \"edt\" needs fq as the root qdisc, "
+                        "found \"{}\" (use \"auto\" or \"police\", or add fq)",
+                        interface, *root)};
+      }
+      a.egress_edt = true;
+      break;
+  }
   attachments_.push_back(a);
   Attachment& at = attachments_.back();
 
   for (auto [point, prog, flag] :
-       {std::tuple{BPF_TC_EGRESS, skel_->progs.tc_egress, &at.egress_attached},
+       {std::tuple{BPF_TC_EGRESS,
+                   at.egress_edt ? skel_->progs.tc_egress_edt : skel_->progs.tc_egress,
+                   &at.egress_attached},
         std::tuple{BPF_TC_INGRESS, skel_->progs.tc_ingress, &at.ingress_attached}}) {
     bpf_tc_hook h = tc_hook(at.ifindex, point);
     bpf_tc_opts opts = tc_opts(bpf_program__fd(prog));
@@ -271,8 +308,10 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
     }
     *flag = true;
   }
-  log_info("attached accounting to {} (tc clsact ingress+egress, handle {:#x}, priority {})",
-           interface, kTcHandle, kTcPriority);
+  log_info(
+      "attached to {} (tc clsact, handle {:#x}, priority {}; root qdisc {}: egress {}, "
+      "ingress policed)",
+      interface, kTcHandle, kTcPriority, *root, at.egress_edt ? "paced (EDT)" : "policed");
   return {};
 }
 
@@ -314,8 +353,61 @@ int BpfDatapath::counters_fd() const {
   return bpf_map__fd(skel_->maps.counters);
 }
 
-int BpfDatapath::program_fd(bool egress) const {
-  return bpf_program__fd(egress ? skel_->progs.tc_egress : skel_->progs.tc_ingress);
+int BpfDatapath::program_fd(Program program) const {
+  switch (program) {
+    case Program::kEgressPolice:
+      return bpf_program__fd(skel_->progs.tc_egress);
+    case Program::kEgressEdt:
+      return bpf_program__fd(skel_->progs.tc_egress_edt);
+    case Program::kIngress:
+      return bpf_program__fd(skel_->progs.tc_ingress);
+  }
+  return -1;
+}
+
+bool BpfDatapath::egress_paced(const std::string& interface) const {
+  for (const auto& a : attachments_) {
+    if (a.interface == interface) return a.egress_edt;
+  }
+  return false;
+}
+
+Expected<void> BpfDatapath::set_limits(const std::vector<LimitUpdate>& updates) {
+  if (updates.empty()) return {};
+  keys_.resize(updates.size());
+  std::vector<enforcer_limit> values(updates.size());
+  for (std::size_t i = 0; i < updates.size(); ++i) {
+    keys_[i] = updates[i].id;
+    const RateLimit& l = updates[i].limit;
+    for (Direction d : kDirections) {
+      values[i].rate_bytes_per_sec[d] = l.bytes_per_second[d];
+      values[i].police_tolerance_ns[d] = l.police_tolerance_ns[d];
+    }
+    values[i].edt_horizon_ns = l.edt_horizon_ns;
+  }
+  const int fd = bpf_map__fd(skel_->maps.limits);
+  auto count = static_cast<std::uint32_t>(updates.size());
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  if (bpf_map_update_batch(fd, keys_.data(), values.data(), &count, &opts) == 0) return {};
+  // Kernels without batch updates for arrays: one update per experiment.
+  for (std::size_t i = 0; i < updates.size(); ++i) {
+    if (bpf_map_update_elem(fd, &keys_[i], &values[i], BPF_ANY) != 0) {
+      return Error{fmt::format("cannot set the rate limit of experiment id {}: {}", keys_[i],
+                               errno_text(errno))};
+    }
+  }
+  return {};
+}
+
+Expected<void> BpfDatapath::zero_shaper(std::uint32_t id) {
+  const enforcer_shaper zero{};
+  const enforcer_limit none{};
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.shapers), &id, &zero, BPF_ANY) != 0 ||
+      bpf_map_update_elem(bpf_map__fd(skel_->maps.limits), &id, &none, BPF_ANY) != 0) {
+    return Error{
+        fmt::format("cannot reset the rate state of experiment id {}: {}", id, errno_text(errno))};
+  }
+  return {};
 }
 
 Expected<void> BpfDatapath::zero_counters(std::uint32_t id) {
@@ -341,6 +433,7 @@ Expected<void> BpfDatapath::add_experiment(std::uint32_t id, const std::vector<P
     return Error{fmt::format("experiment id {} out of range 1..{}", id, options_.max_experiments)};
   }
   if (auto r = zero_counters(id); !r) return r;
+  if (auto r = zero_shaper(id); !r) return r;
   for (const Prefix& p : addresses) {
     int err;
     if (p.v6) {
@@ -373,6 +466,7 @@ Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,
       bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key);
     }
   }
+  if (auto r = zero_shaper(id); !r) return r;
   return zero_counters(id);
 }
 
@@ -413,6 +507,8 @@ Expected<void> BpfDatapath::read_counters(std::uint32_t max_id, std::vector<Coun
       for (Direction d : kDirections) {
         s.bytes[d] += c.bytes[d];
         s.packets[d] += c.packets[d];
+        s.dropped_bytes[d] += c.dropped_bytes[d];
+        s.dropped_packets[d] += c.dropped_packets[d];
       }
     }
   }

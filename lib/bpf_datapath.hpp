@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config.hpp"
 #include "datapath.hpp"
 #include "expected.hpp"
 
@@ -19,7 +20,12 @@ struct BpfDatapathOptions {
   std::string pin_dir;
   std::vector<std::string> interfaces;
   std::uint32_t max_experiments = 4096;
+  // Egress: auto paces (EDT) where the root qdisc is fq and polices elsewhere; edt and police
+  // force one (edt on an interface without fq is an error: nothing would honour the timestamps).
+  Enforcement enforcement = Enforcement::kAuto;
 };
+
+enum class Program { kEgressPolice, kEgressEdt, kIngress };
 
 // tc filter coordinates of enforcer's programs on every uplink.
 inline constexpr std::uint32_t kTcHandle = 0xe4f0;
@@ -37,15 +43,20 @@ class BpfDatapath final : public Datapath {
   Expected<void> add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
   Expected<void> remove_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
+  Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override;
+
+  // True when `interface`'s egress is paced (EDT) rather than policed.
+  bool egress_paced(const std::string& interface) const;
 
   int counters_fd() const;
-  int program_fd(bool egress) const;
+  int program_fd(Program program) const;
 
  private:
   struct Attachment {
     std::string interface;
     int ifindex = 0;
     bool created_clsact = false;
+    bool egress_edt = false;
     bool egress_attached = false;
     bool ingress_attached = false;
   };
@@ -54,6 +65,7 @@ class BpfDatapath final : public Datapath {
   Expected<void> load_and_pin();
   Expected<void> attach(const std::string& interface);
   Expected<void> zero_counters(std::uint32_t id);
+  Expected<void> zero_shaper(std::uint32_t id);
   void detach_all();
   void unpin_all();
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -323,6 +324,44 @@ void parse_network(Parser& p, const toml::table& t, NetworkConfig& net) {
   }
 }
 
+// The last address of a prefix (all host bits set).
+std::array<std::uint8_t, 16> last_address(const Prefix& p) {
+  std::array<std::uint8_t, 16> end = p.bytes;
+  const int max = p.v6 ? 128 : 32;
+  for (int bit = p.length; bit < max; ++bit)
+    end[bit / 8] |= static_cast<std::uint8_t>(0x80 >> (bit % 8));
+  return end;
+}
+
+// No address may belong to two experiments. Sorted by first address, a prefix overlaps an
+// earlier one exactly when it starts at or before the furthest end seen so far: O(n log n), so
+// that a node with 10,000 experiments starts in a blink. The error goes to the later line.
+template <typename Owned>
+void check_overlaps(Parser& p, std::vector<Owned>& owned) {
+  std::sort(owned.begin(), owned.end(), [](const Owned& a, const Owned& b) {
+    if (a.prefix.v6 != b.prefix.v6) return !a.prefix.v6;
+    if (a.prefix.bytes != b.prefix.bytes) return a.prefix.bytes < b.prefix.bytes;
+    return a.prefix.length < b.prefix.length;
+  });
+  const Owned* cover = nullptr;  // the earlier prefix that reaches furthest
+  std::array<std::uint8_t, 16> cover_end{};
+  for (const Owned& o : owned) {
+    if (cover && cover->prefix.v6 == o.prefix.v6 && o.prefix.bytes <= cover_end) {
+      const bool later = o.node->source().begin.line >= cover->node->source().begin.line;
+      const Owned& at = later ? o : *cover;
+      const Owned& other = later ? *cover : o;
+      p.error(at.node, at.where + ".addresses",
+              fmt::format("{}.addresses: {} overlaps {} of experiment \"{}\"", at.where,
+                          to_string(at.prefix), to_string(other.prefix), other.experiment));
+    }
+    const auto end = last_address(o.prefix);
+    if (!cover || cover->prefix.v6 != o.prefix.v6 || end > cover_end) {
+      cover = &o;
+      cover_end = end;
+    }
+  }
+}
+
 void parse_experiments(Parser& p, const toml::node& node, Config& c) {
   const toml::array* arr = node.as_array();
   if (!arr || !arr->is_array_of_tables()) {
@@ -333,6 +372,8 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
   struct Owned {
     Prefix prefix;
     std::string experiment;
+    std::string where;
+    const toml::node* node;
   };
   std::vector<Owned> owned;
   int index = 0;
@@ -344,7 +385,7 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
     x.allocation = c.defaults;
     std::string where = fmt::format("experiment[{}]", index);
     std::set<std::string_view> known = kAllocationKeys;
-    known.insert({"name", "addresses"});
+    known.insert({"name", "addresses", "pinned_rate"});
     p.check_keys(t, where, known);
 
     const toml::node* name = t.get("name");
@@ -385,26 +426,21 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
                     fmt::format("{}.addresses: {}", where, prefix.error().message));
             continue;
           }
-          bool clash = false;
-          for (const Owned& o : owned) {
-            if (overlaps(o.prefix, *prefix)) {
-              p.error(&item, where + ".addresses",
-                      fmt::format("{}.addresses: {} overlaps {} of experiment \"{}\"", where,
-                                  to_string(*prefix), to_string(o.prefix), o.experiment));
-              clash = true;
-              break;
-            }
-          }
-          if (clash) continue;
-          owned.push_back(Owned{*prefix, x.name});
+          owned.push_back(Owned{*prefix, x.name, where, &item});
           x.addresses.push_back(*prefix);
         }
       }
     }
     p.allocation(t, where, x.allocation);
     p.check_allocation(x.allocation, t, where, c.daemon.tick);
+    p.unit_value(t, where, "pinned_rate", x.pinned_rate_bits, parse_rate_bits);
+    if (const toml::node* n = t.get("pinned_rate"); n && n->is_string() && x.pinned_rate_bits < 8) {
+      p.error(n, where + ".pinned_rate",
+              fmt::format("{}.pinned_rate = {}: must be at least 8bit", where, Parser::spell(*n)));
+    }
     c.experiments.push_back(std::move(x));
   }
+  check_overlaps(p, owned);
   if (c.experiments.size() > c.daemon.max_experiments) {
     p.error(&node, "experiment",
             fmt::format("{} experiments configured, daemon.max_experiments is {}",
@@ -547,6 +583,9 @@ std::string format_config(const Config& c) {
     }
     out += "]\n";
     format_allocation(out, x.allocation);
+    if (x.pinned_rate_bits) {
+      out += fmt::format("pinned_rate = {}\n", quote(format_rate_bits(x.pinned_rate_bits)));
+    }
   }
   return out;
 }

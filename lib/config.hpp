@@ -40,6 +40,9 @@ struct ExperimentConfig {
   std::string name;
   std::vector<Prefix> addresses;
   Allocation allocation;
+  // A manual throttle: holds the experiment to this rate (bits/s, each direction) whatever its
+  // budget; 0: none.
+  std::uint64_t pinned_rate_bits = 0;
   int line = 0;  // where its [[experiment]] table starts
 };
 

@@ -17,10 +17,29 @@ inline constexpr const char* direction_name(Direction d) {
   return d == kEgress ? "egress" : "ingress";
 }
 
-// Cumulative counters of one experiment id, summed over CPUs.
+// Cumulative counters of one experiment id, summed over CPUs. Bytes and packets passed; what
+// the rate limit dropped is counted apart.
 struct CounterSample {
   std::array<std::uint64_t, 2> bytes{};
   std::array<std::uint64_t, 2> packets{};
+  std::array<std::uint64_t, 2> dropped_bytes{};
+  std::array<std::uint64_t, 2> dropped_packets{};
+};
+
+// The rate the datapath holds an experiment to, per direction. A rate of 0: no limit.
+// police_tolerance_ns: the burst a policer admits, in ns at the rate; edt_horizon_ns: how long a
+// paced packet may wait in fq before it is dropped instead.
+struct RateLimit {
+  std::array<std::uint64_t, 2> bytes_per_second{};
+  std::array<std::uint64_t, 2> police_tolerance_ns{};
+  std::uint64_t edt_horizon_ns = 0;
+
+  bool operator==(const RateLimit&) const = default;
+};
+
+struct LimitUpdate {
+  std::uint32_t id;
+  RateLimit limit;
 };
 
 class Datapath {
@@ -33,6 +52,8 @@ class Datapath {
                                            const std::vector<Prefix>& addresses) = 0;
   // Fills out[0..max_id] with the cumulative counters of ids 0..max_id (0 = unattributed).
   virtual Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) = 0;
+  // Holds each experiment to its new limit from its next packet on (one batch per tick).
+  virtual Expected<void> set_limits(const std::vector<LimitUpdate>& updates) = 0;
 };
 
 }  // namespace enforcer

@@ -22,6 +22,22 @@ struct DirectionState {
   WindowRing window;
   std::atomic<std::uint64_t> bytes_total{0};
   std::atomic<std::uint64_t> packets_total{0};
+  std::atomic<std::uint64_t> dropped_bytes_total{0};
+  std::atomic<std::uint64_t> dropped_packets_total{0};
+
+  // The policy's latest decision (written by the limiter each tick, read by scrapes).
+  std::atomic<std::uint64_t> limit_bytes_per_second{0};
+  std::atomic<std::uint64_t> allowance_bytes{0};
+  std::atomic<bool> throttled{false};
+  std::atomic<std::uint64_t> throttle_events{0};  // unthrottled -> throttled transitions
+};
+
+// Adjustments an operator makes at run time (the control socket sets them; the limiter applies
+// them at the next tick). 0 means "none" for each.
+struct RuntimeOverrides {
+  std::atomic<std::uint64_t> bandwidth_bits{0};
+  std::atomic<std::uint64_t> min_rate_bits{0};
+  std::atomic<std::uint64_t> pinned_bits{0};  // a manual throttle: the rate, whatever the budget
 };
 
 struct ExperimentState {
@@ -32,9 +48,13 @@ struct ExperimentState {
   const std::vector<Prefix> addresses;
   const Allocation allocation;
   std::array<std::unique_ptr<DirectionState>, 2> direction;
+  RuntimeOverrides overrides;
 
   // Sampler-only: the datapath's cumulative counters at the previous tick.
   CounterSample last_raw;
+  // Limiter-only: what the datapath was last told.
+  RateLimit last_limit;
+  bool limit_pushed = false;
 };
 
 using ExperimentList = std::vector<std::shared_ptr<ExperimentState>>;

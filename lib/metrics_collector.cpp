@@ -44,6 +44,25 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   auto allocation = family("enforcer_experiment_allocation_bytes_per_second",
                            "The experiment's bandwidth allocation, averaged over its window.",
                            MetricType::Gauge, n);
+  auto throttled = family("enforcer_experiment_throttled",
+                          "1 while the experiment's rate limit is below the link rate (its window "
+                          "budget is spent), else 0.",
+                          MetricType::Gauge, n);
+  auto rate_limit = family("enforcer_experiment_rate_limit_bytes_per_second",
+                           "The rate the datapath holds the experiment to while throttled; 0 when "
+                           "unthrottled.",
+                           MetricType::Gauge, n);
+  auto allowance = family("enforcer_experiment_allowance_bytes",
+                          "Bytes the experiment may still move in the next tick (budget minus the "
+                          "window's other ticks).",
+                          MetricType::Gauge, n);
+  auto dropped = family("enforcer_experiment_dropped_packets_total",
+                        "Packets the rate limit dropped.", MetricType::Counter, n);
+  auto dropped_bytes = family("enforcer_experiment_dropped_bytes_total",
+                              "Bytes the rate limit dropped.", MetricType::Counter, n);
+  auto throttle_events =
+      family("enforcer_experiment_throttle_events_total",
+             "Times the experiment went from unthrottled to throttled.", MetricType::Counter, n);
 
   for (const auto& x : *experiments) {
     for (Direction d : kDirections) {
@@ -61,7 +80,25 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       m.gauge.value = static_cast<double>(w.filled) * tick_seconds_;
       window_seconds.metric.push_back(m);
       m.gauge.value = static_cast<double>(x->allocation.bandwidth_bytes_per_second());
-      allocation.metric.push_back(std::move(m));
+      allocation.metric.push_back(m);
+      const bool is_throttled = s.throttled.load(std::memory_order_relaxed);
+      m.gauge.value = is_throttled ? 1 : 0;
+      throttled.metric.push_back(m);
+      m.gauge.value =
+          is_throttled
+              ? static_cast<double>(s.limit_bytes_per_second.load(std::memory_order_relaxed))
+              : 0;
+      rate_limit.metric.push_back(m);
+      m.gauge.value = static_cast<double>(s.allowance_bytes.load(std::memory_order_relaxed));
+      allowance.metric.push_back(m);
+      m.gauge = {};
+      m.counter.value =
+          static_cast<double>(s.dropped_packets_total.load(std::memory_order_relaxed));
+      dropped.metric.push_back(m);
+      m.counter.value = static_cast<double>(s.dropped_bytes_total.load(std::memory_order_relaxed));
+      dropped_bytes.metric.push_back(m);
+      m.counter.value = static_cast<double>(s.throttle_events.load(std::memory_order_relaxed));
+      throttle_events.metric.push_back(std::move(m));
     }
   }
 
@@ -99,9 +136,10 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   tick.metric.push_back(std::move(h));
 
   std::vector<MetricFamily> out;
-  out.reserve(9);
-  for (auto* f : {&bytes, &packets, &window_bytes, &window_seconds, &allocation, &unattributed,
-                  &build, &tick}) {
+  out.reserve(14);
+  for (auto* f :
+       {&bytes, &packets, &window_bytes, &window_seconds, &allocation, &throttled, &rate_limit,
+        &allowance, &dropped, &dropped_bytes, &throttle_events, &unattributed, &build, &tick}) {
     out.push_back(std::move(*f));
   }
   return out;

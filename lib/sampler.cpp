@@ -28,6 +28,15 @@ Expected<void> Sampler::sample(std::uint64_t tick) {
                  unattributed_.packets[d].fetch_add(packets, std::memory_order_relaxed);
                });
   for (const auto& x : *experiments) {
+    for (Direction d : kDirections) {
+      DirectionState& s = *x->direction[d];
+      s.dropped_bytes_total.fetch_add(
+          counter_delta(x->last_raw.dropped_bytes[d], raw_[x->id].dropped_bytes[d]),
+          std::memory_order_relaxed);
+      s.dropped_packets_total.fetch_add(
+          counter_delta(x->last_raw.dropped_packets[d], raw_[x->id].dropped_packets[d]),
+          std::memory_order_relaxed);
+    }
     apply_deltas(raw_[x->id], x->last_raw,
                  [&](Direction d, std::uint64_t bytes, std::uint64_t packets) {
                    DirectionState& s = *x->direction[d];

@@ -116,6 +116,7 @@ link_rate = "10Gbit"
 
 [defaults]
 window = "${WINDOW:-10s}"
+bandwidth = "${BANDWIDTH:-1Tbit}"  # accounting tests: an allocation nothing here can spend
 TOML
   if [ $# -gt 1 ]; then printf '%s\n' "$2" >>"$file"; fi
 }

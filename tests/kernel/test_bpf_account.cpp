@@ -115,7 +115,8 @@ class Fixture {
   int run(bool egress, const Frame& f) {
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
                 .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = 1);
-    const int err = bpf_prog_test_run_opts(dp_->program_fd(egress), &opts);
+    const int err = bpf_prog_test_run_opts(
+        dp_->program_fd(egress ? Program::kEgressPolice : Program::kIngress), &opts);
     INFO("bpf_prog_test_run_opts: " << std::strerror(-err));
     REQUIRE(err == 0);
     return static_cast<int>(opts.retval);
@@ -233,7 +234,7 @@ TEST_CASE("many repeats on both CPUs sum exactly in the per-CPU counters", "[ker
   const auto before = fx.counters();
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
               .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = 100000);
-  REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(false), &opts) == 0);
+  REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kIngress), &opts) == 0);
   const auto after = fx.counters();
   CHECK(after[2].packets[kIngress] - before[2].packets[kIngress] == 100000);
   CHECK(after[2].bytes[kIngress] - before[2].bytes[kIngress] == 100000 * f.bytes.size());

@@ -44,6 +44,12 @@ class FakeDatapath : public Datapath {
     return {};
   }
 
+  Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override {
+    for (const auto& u : updates) limits[u.id] = u.limit;
+    return {};
+  }
+
+  std::map<std::uint32_t, RateLimit> limits;
   // Cumulative counters per id (0 = unattributed).
   std::map<std::uint32_t, CounterSample> counters;
   std::map<std::uint32_t, std::vector<Prefix>> added;

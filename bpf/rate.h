@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Rate enforcement for one experiment and direction, shared by every CPU: the generic cell rate
+ * algorithm (GCRA, "virtual scheduling"). The state is one number, the theoretical arrival time
+ * (TAT): when the experiment's schedule at its rate is next free. A packet of len bytes starts at
+ * max(now, TAT) and moves TAT on by len / rate.
+ *  - Policing: the packet passes when its start is at most `tolerance` ahead of now, else it is
+ *    dropped and TAT stays. Equivalent to a token bucket of depth rate × tolerance (+ one packet).
+ *  - EDT pacing (egress, fq root qdisc): the packet gets skb->tstamp = its start, so fq releases
+ *    it at exactly the rate; one further than `tolerance` (the drop horizon) is dropped.
+ *
+ * Concurrency: packets of one experiment arrive on several CPUs at once. TAT is advanced with
+ * compare-and-swap (BPF atomics, kernel 5.12+), so every admitted packet reserves its own slot of
+ * the schedule and no reservation is lost. After a bounded number of failed attempts (heavy
+ * contention), the packet reserves with an atomic add instead: still exact in total, only the
+ * idle-to-busy edge may start from a TAT slightly in the past.
+ */
+#ifndef ENFORCER_RATE_H
+#define ENFORCER_RATE_H
+
+#include <linux/types.h>
+
+#define ENFORCER_NSEC_PER_SEC 1000000000ULL
+#define ENFORCER_CAS_ATTEMPTS 4
+
+/*
+ * rate_admit - reserve len bytes at `rate` bytes/s on the schedule at *tat.
+ * Returns 0 and the packet's start time in *start when admitted, -1 when the start would lie more
+ * than `tolerance_ns` ahead of `now` (the packet is to be dropped; *tat is unchanged).
+ */
+static __always_inline int rate_admit(__u64* tat, __u64 now, __u64 len, __u64 rate,
+                                      __u64 tolerance_ns, __u64* start) {
+  const __u64 cost = len * ENFORCER_NSEC_PER_SEC / rate;
+#pragma unroll
+  for (int i = 0; i < ENFORCER_CAS_ATTEMPTS; i++) {
+    const __u64 old = *(volatile __u64*)tat;
+    const __u64 begin = old > now ? old : now;
+    if (begin - now > tolerance_ns) return -1;
+    if (__sync_val_compare_and_swap(tat, old, begin + cost) == old) {
+      *start = begin;
+      return 0;
+    }
+  }
+  const __u64 old = __sync_fetch_and_add(tat, cost);
+  if (old > now && old - now > tolerance_ns) {
+    /* Over the limit after all: give the reservation back. */
+    __sync_fetch_and_add(tat, -cost);
+    return -1;
+  }
+  *start = old > now ? old : now;
+  return 0;
+}
+
+#endif /* ENFORCER_RATE_H */

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# kernel tier (issue "bandwidth enforcement", acceptance 2, police mode): an experiment pinned to
+# 10, 50 and 200 Mbit/s, driven by one TCP flow, 8 parallel TCP flows and a UDP flood at 5× the
+# rate, egress and ingress: the rate measured on the receiving side's interface counters over
+# MEASURE_SECONDS must be within ±5 % of the pinned rate. The host kernel has no fq, so egress is
+# policed here; the vm tier proves EDT pacing.
+source "$(dirname "$0")/lib.sh"
+trap topo_down EXIT
+
+RATES=${RATES:-"10 50 200"}          # Mbit/s
+MEASURE_SECONDS=${MEASURE_SECONDS:-10}
+TOLERANCE_PCT=${TOLERANCE_PCT:-5}
+
+topo_up
+topo_add_experiment a 198.18.0.11 2001:db8::11
+in_world timeout 900 iperf3 -s -p 5201 >/dev/null 2>&1 &
+in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
+
+# rx bytes of the receiving side: the world's wan0 for egress, the experiment's net1 for ingress.
+rx_bytes() {
+  if [ "$1" = egress ]; then in_world cat /sys/class/net/wan0/statistics/rx_bytes
+  else iface_bytes a rx; fi
+}
+
+# measure DIRECTION RATE_MBIT WHAT IPERF-ARGS...: achieved bit/s over MEASURE_SECONDS, while
+# iperf3 runs a little longer than that.
+measure() {
+  local dir=$1 mbit=$2 what=$3
+  shift 3
+  local extra=()
+  [ "$dir" = ingress ] && extra=(-R)
+  in_exp a timeout $((MEASURE_SECONDS + 30)) iperf3 -p 5201 -c 198.18.0.1 \
+    -t $((MEASURE_SECONDS + 2)) "${extra[@]}" "$@" >"$WORK/iperf.log" 2>&1 &
+  local iperf=$!
+  sleep 1
+  local b0 t0 b1 t1
+  b0=$(rx_bytes "$dir"); t0=$(date +%s.%N)
+  sleep "$MEASURE_SECONDS"
+  b1=$(rx_bytes "$dir"); t1=$(date +%s.%N)
+  wait "$iperf" || { cat "$WORK/iperf.log"; fail "iperf3 $* failed"; }
+  local achieved
+  achieved=$(awk -v b=$((b1 - b0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", b * 8 / (t1 - t0) }')
+  within $((mbit * 1000000)) "$achieved" "$TOLERANCE_PCT" 0 "$dir $what at ${mbit}Mbit pinned (bit/s)"
+}
+
+for mbit in $RATES; do
+  write_config "$WORK/enforcer.toml" "
+[[experiment]]
+name = \"a\"
+addresses = [\"198.18.0.11\", \"2001:db8::11\"]
+pinned_rate = \"${mbit}Mbit\""
+  daemon_start "$WORK/enforcer.toml"
+  wait_ticks
+  [ "$(metric enforcer_experiment_throttled 'direction="egress",experiment="a"')" = 1 ] ||
+    fail "a pinned experiment is not reported throttled"
+  for dir in egress ingress; do
+    measure "$dir" "$mbit" "1 TCP flow"
+    measure "$dir" "$mbit" "8 TCP flows" -P 8
+    measure "$dir" "$mbit" "UDP flood at 5x" -u -b "$((5 * mbit))M"
+  done
+  dropped=$(metric enforcer_experiment_dropped_packets_total 'direction="ingress",experiment="a"')
+  [ "$dropped" -gt 0 ] || fail "no ingress drops counted under a UDP flood"
+  daemon_stop
+done
+log "PASS"
