@@ -397,7 +397,8 @@ bool run_size(const Options& o, std::uint32_t n, int empty_fd, std::string& tabl
   }
   const std::uint32_t hit = (n + 1) / 2;  // an experiment in the middle of the range
   const std::string near = v4_of(n + 1);  // unregistered, next to the last experiment
-  const int egress = s.dp->program_fd(true), ingress = s.dp->program_fd(false);
+  const int egress = s.dp->program_fd(Program::kEgressPolice),
+            ingress = s.dp->program_fd(Program::kIngress);
   const auto v4_hit_out = frame(false, v4_of(hit), kWorldV4);
   const auto v6_hit_out = frame(true, v6_of(hit), kWorldV6);
 

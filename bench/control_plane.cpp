@@ -64,6 +64,7 @@ class FakeDatapath final : public Datapath {
     }
     return {};
   }
+  Expected<void> set_limits(const std::vector<LimitUpdate>&) override { return {}; }
 
  private:
   std::vector<CounterSample> counters_;

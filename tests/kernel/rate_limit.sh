@@ -13,9 +13,9 @@ TOLERANCE_PCT=${TOLERANCE_PCT:-5}
 
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
-in_world timeout 900 iperf3 -s -p 5201 >/dev/null 2>&1 &
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 
+PORT=5200
 # rx bytes of the receiving side: the world's wan0 for egress, the experiment's net1 for ingress.
 rx_bytes() {
   if [ "$1" = egress ]; then in_world cat /sys/class/net/wan0/statistics/rx_bytes
@@ -29,7 +29,11 @@ measure() {
   shift 3
   local extra=()
   [ "$dir" = ingress ] && extra=(-R)
-  in_exp a timeout $((MEASURE_SECONDS + 30)) iperf3 -p 5201 -c 198.18.0.1 \
+  # A server of its own per run: a policed run's server may still be draining the last one.
+  PORT=$((PORT + 1))
+  in_world timeout $((MEASURE_SECONDS + 60)) iperf3 -s -1 -p "$PORT" >/dev/null 2>&1 &
+  sleep 0.3
+  in_exp a timeout $((MEASURE_SECONDS + 30)) iperf3 -p "$PORT" -c 198.18.0.1 \
     -t $((MEASURE_SECONDS + 2)) "${extra[@]}" "$@" >"$WORK/iperf.log" 2>&1 &
   local iperf=$!
   sleep 1
