@@ -3,7 +3,8 @@
 # 10, 50 and 200 Mbit/s, driven by one TCP flow, 8 parallel TCP flows and a UDP flood at 5× the
 # rate, egress and ingress: the rate measured on the receiving side's interface counters over
 # MEASURE_SECONDS must be within ±5 % of the pinned rate. The host kernel has no fq, so egress is
-# policed here; the vm tier proves EDT pacing.
+# policed here. The vm tier runs this script with UPLINK_QDISC=fq and ipvlan experiments: egress
+# is then paced (EDT), and TCP must get its rate without a single drop.
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
 
@@ -57,9 +58,20 @@ pinned_rate = \"${mbit}Mbit\""
   wait_ticks
   [ "$(metric enforcer_experiment_throttled 'direction="egress",experiment="a"')" = 1 ] ||
     fail "a pinned experiment is not reported throttled"
+  if [ "$UPLINK_QDISC" = fq ]; then
+    grep -q 'egress paced (EDT)' "$WORK/enforcerd.log" || { cat "$WORK/enforcerd.log"; fail "egress is not paced on an fq uplink"; }
+  else
+    grep -q 'egress policed' "$WORK/enforcerd.log" || { cat "$WORK/enforcerd.log"; fail "egress is not policed without fq"; }
+  fi
   for dir in egress ingress; do
+    drops0=$(metric enforcer_experiment_dropped_packets_total "direction=\"$dir\",experiment=\"a\"")
     measure "$dir" "$mbit" "1 TCP flow"
     measure "$dir" "$mbit" "8 TCP flows" -P 8
+    drops1=$(metric enforcer_experiment_dropped_packets_total "direction=\"$dir\",experiment=\"a\"")
+    log "$dir: $((drops1 - drops0)) packets dropped by the limit during the TCP runs"
+    if [ "$dir" = egress ] && [ "$UPLINK_QDISC" = fq ]; then
+      [ "$drops1" = "$drops0" ] || fail "EDT pacing dropped $((drops1 - drops0)) TCP packets"
+    fi
     measure "$dir" "$mbit" "UDP flood at 5x" -u -b "$((5 * mbit))M"
   done
   dropped=$(metric enforcer_experiment_dropped_packets_total 'direction="ingress",experiment="a"')

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# vm-timeout: 900
+# Bandwidth enforcement on the M-Lab replica kernel: ipvlan experiments on an eth0 with root
+# qdisc fq, so egress is paced with EDT timestamps (no drops for TCP) and ingress is policed.
+# Pinned rates of 10 and 50 Mbit/s (qemu's software emulation carries ~200 Mbit/s at best), one
+# and 8 TCP flows and a UDP flood at 5x, both directions, each within ±5 % over 10 s.
+set -euo pipefail
+modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf  # clsact lives in sch_ingress
+export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq RATES=${RATES:-"10 50"}
+exec "$ENFORCER_SOURCE_DIR/tests/kernel/rate_limit.sh"
