@@ -127,8 +127,10 @@ daemon_start() {
   local config=$1
   nsenter --net="/run/netns/$NODE" "$ENFORCERD" --config "$config" >"$WORK/enforcerd.log" 2>&1 &
   DAEMON_PID=$!
+  # Ready once attached (the log line) and serving metrics.
   for _ in $(seq 100); do
-    if in_node curl -sf -o /dev/null http://127.0.0.1:9724/metrics; then return 0; fi
+    if grep -q ' enforcing [0-9]* experiment' "$WORK/enforcerd.log" &&
+      in_node curl -sf -o /dev/null http://127.0.0.1:9724/metrics; then return 0; fi
     kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/enforcerd.log"; fail "enforcerd exited at start"; }
     sleep 0.1
   done
