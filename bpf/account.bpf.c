@@ -28,6 +28,9 @@
 #include "enforcer_abi.h"
 #include "rate.h"
 
+#define ENFORCER_EDT_QUEUE_PACKETS 64
+#define ENFORCER_EDT_CREDIT_NS 2000000ULL /* 2 ms */
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Sizes are set by the loader before load (bpf_map__set_max_entries). */
@@ -82,7 +85,7 @@ struct vlan_tag {
  * unattributed. One 802.1Q/802.1ad tag in the payload is skipped (a tag the NIC stripped is not
  * in the payload at all).
  */
-static __always_inline __u32 classify(struct __sk_buff* skb, int dir) {
+static __always_inline __u32 classify(struct __sk_buff* skb, int dir, int* tcp) {
   void* data = (void*)(long)skb->data;
   void* data_end = (void*)(long)skb->data_end;
   struct ethhdr* eth = data;
@@ -104,12 +107,14 @@ static __always_inline __u32 classify(struct __sk_buff* skb, int dir) {
     struct enforcer_lpm_v4 key = {.prefixlen = 32};
     __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip->saddr : &ip->daddr, 4);
     id = bpf_map_lookup_elem(&addr_v4, &key);
+    *tcp = ip->protocol == IPPROTO_TCP;
   } else if (proto == bpf_htons(ETH_P_IPV6)) {
     struct ipv6hdr* ip6 = l3;
     if ((void*)(ip6 + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
     struct enforcer_lpm_v6 key = {.prefixlen = 128};
     __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip6->saddr : &ip6->daddr, 16);
     id = bpf_map_lookup_elem(&addr_v6, &key);
+    *tcp = ip6->nexthdr == IPPROTO_TCP; /* TCP behind extension headers counts as not TCP */
   }
   return id ? *id : ENFORCER_UNATTRIBUTED_ID;
 }
@@ -118,7 +123,7 @@ static __always_inline __u32 classify(struct __sk_buff* skb, int dir) {
  * enforce - holds the packet to the experiment's rate, if it has one. Returns TC_ACT_SHOT to
  * drop, TC_ACT_UNSPEC to pass (with skb->tstamp set when pacing).
  */
-static __always_inline int enforce(struct __sk_buff* skb, __u32 id, int dir, int edt) {
+static __always_inline int enforce(struct __sk_buff* skb, __u32 id, int dir, int edt, int tcp) {
   if (id == ENFORCER_UNATTRIBUTED_ID) return TC_ACT_UNSPEC;
   struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
   if (!limit) return TC_ACT_UNSPEC;
@@ -129,8 +134,20 @@ static __always_inline int enforce(struct __sk_buff* skb, __u32 id, int dir, int
 
   const __u64 now = bpf_ktime_get_ns();
   __u64 start = now;
-  const __u64 tolerance = edt ? limit->edt_horizon_ns : limit->police_tolerance_ns[dir];
-  if (rate_admit(&shaper->tat_ns[dir], now, skb->len, rate, tolerance, &start)) {
+  const __u64 cost = rate_cost(skb->len, rate);
+  __u64 tolerance = limit->police_tolerance_ns[dir];
+  if (edt) {
+    tolerance = limit->edt_horizon_ns;
+    /* fq keeps at most flow_limit (default 100) packets per flow and drops the rest after we
+     * admitted them, which would waste the schedule. TCP never gets there: TCP Small Queues
+     * hold it back until fq releases its packets. Anything else (a UDP flood) may queue at most
+     * ENFORCER_EDT_QUEUE_PACKETS of its own size; beyond that it is dropped here, and counted. */
+    if (!tcp && cost * ENFORCER_EDT_QUEUE_PACKETS < tolerance) {
+      tolerance = cost * ENFORCER_EDT_QUEUE_PACKETS;
+    }
+  }
+  if (rate_admit(&shaper->tat_ns[dir], now, cost, tolerance, edt ? ENFORCER_EDT_CREDIT_NS : 0,
+                 &start)) {
     return TC_ACT_SHOT;
   }
   /* fq releases the packet at its tstamp (CLOCK_MONOTONIC). A later tstamp that TCP's own
@@ -140,7 +157,8 @@ static __always_inline int enforce(struct __sk_buff* skb, __u32 id, int dir, int
 }
 
 static __always_inline int account(struct __sk_buff* skb, int dir, int edt) {
-  __u32 id = classify(skb, dir);
+  int tcp = 0;
+  __u32 id = classify(skb, dir, &tcp);
   struct enforcer_counters* c = bpf_map_lookup_elem(&counters, &id);
   if (!c) {
     /* An id beyond the array (a race with a shrinking table) still counts somewhere. */
@@ -148,7 +166,7 @@ static __always_inline int account(struct __sk_buff* skb, int dir, int edt) {
     c = bpf_map_lookup_elem(&counters, &id);
     if (!c) return TC_ACT_UNSPEC;
   }
-  const int verdict = enforce(skb, id, dir, edt);
+  const int verdict = enforce(skb, id, dir, edt, tcp);
   /* Per-CPU value: no other CPU writes it, and tc programs run with preemption (migration)
    * disabled, so plain increments are exact. */
   if (verdict == TC_ACT_SHOT) {

@@ -23,19 +23,26 @@
 #define ENFORCER_NSEC_PER_SEC 1000000000ULL
 #define ENFORCER_CAS_ATTEMPTS 4
 
+/* rate_cost - how long len bytes take at `rate` bytes/s, in ns. */
+static __always_inline __u64 rate_cost(__u64 len, __u64 rate) {
+  return len * ENFORCER_NSEC_PER_SEC / rate;
+}
+
 /*
- * rate_admit - reserve len bytes at `rate` bytes/s on the schedule at *tat.
+ * rate_admit - reserve a packet costing `cost` ns on the schedule at *tat (see credit below).
  * Returns 0 and the packet's start time in *start when admitted, -1 when the start would lie more
  * than `tolerance_ns` ahead of `now` (the packet is to be dropped; *tat is unchanged).
  */
-static __always_inline int rate_admit(__u64* tat, __u64 now, __u64 len, __u64 rate,
-                                      __u64 tolerance_ns, __u64* start) {
-  const __u64 cost = len * ENFORCER_NSEC_PER_SEC / rate;
+static __always_inline int rate_admit(__u64* tat, __u64 now, __u64 cost, __u64 tolerance_ns,
+                                      __u64 credit_ns, __u64* start) {
+  /* A schedule that fell idle restarts at now - credit, not now: a sender that was held back
+   * for a moment (a qdisc timer firing late) may catch up that much, no more. */
+  const __u64 floor = now > credit_ns ? now - credit_ns : 0;
 #pragma unroll
   for (int i = 0; i < ENFORCER_CAS_ATTEMPTS; i++) {
     const __u64 old = *(volatile __u64*)tat;
-    const __u64 begin = old > now ? old : now;
-    if (begin - now > tolerance_ns) return -1;
+    const __u64 begin = old > floor ? old : floor;
+    if (begin > now && begin - now > tolerance_ns) return -1;
     if (__sync_val_compare_and_swap(tat, old, begin + cost) == old) {
       *start = begin;
       return 0;
@@ -47,7 +54,7 @@ static __always_inline int rate_admit(__u64* tat, __u64 now, __u64 len, __u64 ra
     __sync_fetch_and_add(tat, -cost);
     return -1;
   }
-  *start = old > now ? old : now;
+  *start = old > floor ? old : floor;
   return 0;
 }
 

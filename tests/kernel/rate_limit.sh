@@ -11,6 +11,7 @@ trap topo_down EXIT
 RATES=${RATES:-"10 50 200"}          # Mbit/s
 MEASURE_SECONDS=${MEASURE_SECONDS:-10}
 TOLERANCE_PCT=${TOLERANCE_PCT:-5}
+FLOOD_FACTOR=${FLOOD_FACTOR:-5}      # the UDP flood offers this many times the rate
 
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
@@ -72,7 +73,7 @@ pinned_rate = \"${mbit}Mbit\""
     if [ "$dir" = egress ] && [ "$UPLINK_QDISC" = fq ]; then
       [ "$drops1" = "$drops0" ] || fail "EDT pacing dropped $((drops1 - drops0)) TCP packets"
     fi
-    measure "$dir" "$mbit" "UDP flood at 5x" -u -b "$((5 * mbit))M"
+    measure "$dir" "$mbit" "UDP flood at ${FLOOD_FACTOR}x" -u -b "$((FLOOD_FACTOR * mbit))M"
   done
   dropped=$(metric enforcer_experiment_dropped_packets_total 'direction="ingress",experiment="a"')
   [ "$dropped" -gt 0 ] || fail "no ingress drops counted under a UDP flood"
