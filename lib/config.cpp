@@ -433,8 +433,10 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
     }
     p.allocation(t, where, x.allocation);
     p.check_allocation(x.allocation, t, where, c.daemon.tick);
+    const std::size_t errors_before = p.errors().size();
     p.unit_value(t, where, "pinned_rate", x.pinned_rate_bits, parse_rate_bits);
-    if (const toml::node* n = t.get("pinned_rate"); n && n->is_string() && x.pinned_rate_bits < 8) {
+    if (const toml::node* n = t.get("pinned_rate");
+        n && p.errors().size() == errors_before && x.pinned_rate_bits < 8) {
       p.error(n, where + ".pinned_rate",
               fmt::format("{}.pinned_rate = {}: must be at least 8bit", where, Parser::spell(*n)));
     }

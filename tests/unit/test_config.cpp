@@ -731,3 +731,34 @@ addresses = ["198.18.0.999"]        # <-address
     CHECK(found);
   }
 }
+
+TEST_CASE("pinned_rate is a manual throttle per experiment, checked like any rate", "[config]") {
+  const Config c = parse_ok(R"(
+[[experiment]]
+name = "wehe"
+addresses = ["198.18.0.14"]
+pinned_rate = "10Mbit"
+
+[[experiment]]
+name = "msak"
+addresses = ["198.18.0.10"]
+)");
+  REQUIRE(c.experiments.size() == 2);
+  CHECK(c.experiments[0].pinned_rate_bits == 10'000'000);
+  CHECK(c.experiments[1].pinned_rate_bits == 0);  // none
+  // The printed effective config keeps it, and parses back the same.
+  const Config back = parse_ok(format_config(c));
+  CHECK(back.experiments[0].pinned_rate_bits == 10'000'000);
+
+  const std::string bad = R"(
+[[experiment]]
+name = "wehe"
+addresses = ["198.18.0.14"]
+pinned_rate = "10Mbps"
+)";
+  const auto errors = parse_errors(bad);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].line == line_of(bad, "pinned_rate"));
+  CHECK(errors[0].message.find("\"10Mbps\"") != std::string::npos);
+  CHECK(errors[0].key.find("pinned_rate") != std::string::npos);
+}
