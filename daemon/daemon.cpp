@@ -140,6 +140,10 @@ void Daemon::on_tick() {
     // The datapath keeps the previous limits; every limit is pushed again next tick.
     if (limit_errors_++ % 60 == 0) log_error("setting rate limits: {}", l.error().message);
   }
+  // The uplinks: a changed root qdisc swaps the egress program; removed filters come back.
+  if (auto r = datapath_->refresh(); !r) {
+    if (refresh_errors_++ % 60 == 0) log_error("checking the uplinks: {}", r.error().message);
+  }
   tick_stats_.observe(std::chrono::steady_clock::now() - start);
   next_tick_ = tick + 1;
   schedule_tick();

@@ -51,6 +51,7 @@ class Daemon {
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::uint64_t sample_errors_ = 0;
   std::uint64_t limit_errors_ = 0;
+  std::uint64_t refresh_errors_ = 0;
 };
 
 }  // namespace enforcer

@@ -244,7 +244,128 @@ Expected<void> BpfDatapath::load_and_pin() {
                             std::pair{"tc_ingress", skel_->progs.tc_ingress}}) {
     if (auto r = pin(name, bpf_program__pin(prog, (dir + name).c_str())); !r) return r;
   }
+  for (auto program : {Program::kEgressPolice, Program::kEgressEdt, Program::kIngress}) {
+    bpf_prog_info info{};
+    std::uint32_t len = sizeof info;
+    if (int err = bpf_obj_get_info_by_fd(program_fd(program), &info, &len); err) {
+      return Error{fmt::format("cannot read the loaded programs' ids: {}", errno_text(err))};
+    }
+    prog_ids_[static_cast<int>(program)] = info.id;
+  }
   return zero_counters(ENFORCER_UNATTRIBUTED_ID);
+}
+
+bool BpfDatapath::wants_edt(const std::string& root_qdisc) const {
+  // Timestamps only pace where fq reads them; under "edt" an uplink that lost its fq is policed
+  // until fq returns (refresh() says so) rather than left unenforced.
+  switch (options_.enforcement) {
+    case Enforcement::kAuto:
+    case Enforcement::kEdt:
+      return root_qdisc == "fq";
+    case Enforcement::kPolice:
+      return false;
+  }
+  return false;
+}
+
+std::uint32_t BpfDatapath::prog_id(Program program) const {
+  return prog_ids_[static_cast<int>(program)];
+}
+
+Expected<void> BpfDatapath::refresh() {
+  std::string errors;
+  for (auto& a : attachments_) {
+    if (auto r = refresh_one(a); !r) {
+      errors += (errors.empty() ? "" : "; ") + r.error().message;
+    }
+  }
+  if (!errors.empty()) return Error{errors};
+  return {};
+}
+
+Expected<void> BpfDatapath::refresh_one(Attachment& a) {
+  const auto ifindex = static_cast<int>(if_nametoindex(a.interface.c_str()));
+  if (ifindex == 0) {
+    if (!a.missing) {
+      log_error("uplink {} is gone: its traffic is neither counted nor limited until it returns",
+                a.interface);
+      a.missing = true;
+    }
+    a.egress_attached = a.ingress_attached = false;
+    a.created_clsact = false;
+    return {};
+  }
+  if (ifindex != a.ifindex || a.missing) {
+    log_warning("uplink {} is back (ifindex {}): attaching again", a.interface, ifindex);
+    a.ifindex = ifindex;
+    a.missing = false;
+    a.foreign_warned = false;
+    a.egress_attached = a.ingress_attached = false;
+    a.created_clsact = false;
+  }
+
+  auto root = root_qdisc_kind(a.ifindex);
+  if (!root) return Error{fmt::format("interface {}: {}", a.interface, root.error().message)};
+  const bool edt = wants_edt(*root);
+  const bool was_edt = a.egress_edt;
+  const std::uint32_t want_egress = prog_id(edt ? Program::kEgressEdt : Program::kEgressPolice);
+  const std::uint32_t ours[] = {prog_id(Program::kEgressPolice), prog_id(Program::kEgressEdt),
+                                prog_id(Program::kIngress)};
+  std::string errors;
+  for (auto [point, want, flag] :
+       {std::tuple{BPF_TC_EGRESS, want_egress, &a.egress_attached},
+        std::tuple{BPF_TC_INGRESS, prog_id(Program::kIngress), &a.ingress_attached}}) {
+    const char* where = point == BPF_TC_EGRESS ? "egress" : "ingress";
+    const std::uint32_t have = attached_prog_id(a.ifindex, point);
+    if (have == want) continue;
+    if (have != 0 && std::find(std::begin(ours), std::end(ours), have) == std::end(ours)) {
+      if (!a.foreign_warned) {
+        log_error(
+            "interface {}: a foreign tc {} filter (program id {}) took enforcer's handle "
+            "{:#x}; not replacing it",
+            a.interface, where, have, kTcHandle);
+        a.foreign_warned = true;
+      }
+      *flag = false;
+      continue;
+    }
+    if (have == 0) {
+      // Our filter, or the whole clsact qdisc, was removed (or the uplink is new).
+      bpf_tc_hook hook =
+          tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+      const int err = bpf_tc_hook_create(&hook);
+      if (err == 0) a.created_clsact = true;
+    }
+    bpf_tc_hook h = tc_hook(a.ifindex, point);
+    const Program program = point == BPF_TC_INGRESS ? Program::kIngress
+                            : edt                   ? Program::kEgressEdt
+                                                    : Program::kEgressPolice;
+    bpf_tc_opts opts = tc_opts(program_fd(program));
+    opts.flags = BPF_TC_F_REPLACE;  // an atomic swap when a filter is there
+    if (int err = bpf_tc_attach(&h, &opts); err) {
+      *flag = false;
+      errors += fmt::format("{}interface {}: cannot attach the tc {} program: {}",
+                            errors.empty() ? "" : "; ", a.interface, where, errno_text(err));
+      continue;
+    }
+    *flag = true;
+    if (have == 0) {
+      log_warning("interface {}: enforcer's tc {} filter was missing; attached again", a.interface,
+                  where);
+    } else {
+      log_info("interface {}: root qdisc is now {}: egress {}", a.interface, *root,
+               edt ? "paced (EDT)" : "policed");
+    }
+    if (point == BPF_TC_EGRESS) a.egress_edt = edt;
+  }
+  if (options_.enforcement == Enforcement::kEdt && was_edt && !a.egress_edt) {
+    log_error(
+        "interface {}: enforcement = \"edt\" but the root qdisc is now {}; policing until "
+        "fq returns",
+        a.interface, *root);
+  }
+  if (!errors.empty()) return Error{errors};
+  return {};
 }
 
 Expected<void> BpfDatapath::attach(const std::string& interface) {
@@ -266,29 +387,18 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
 
   auto root = root_qdisc_kind(a.ifindex);
   if (!root) return Error{fmt::format("interface {}: {}", interface, root.error().message)};
-  const bool fq = *root == "fq";
-  switch (options_.enforcement) {
-    case Enforcement::kAuto:
-      a.egress_edt = fq;
-      break;
-    case Enforcement::kPolice:
-      a.egress_edt = false;
-      break;
-    case Enforcement::kEdt:
-      if (!fq) {
-        if (a.created_clsact) {
-          bpf_tc_hook h =
-              tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
-          bpf_tc_hook_destroy(&h);
-        }
-        return Error{
-            fmt::format("interface {}: enforcement = \"edt\" needs fq as the root qdisc, "
-                        "found \"{}\" (use \"auto\" or \"police\", or add fq)",
-                        interface, *root)};
-      }
-      a.egress_edt = true;
-      break;
+  if (options_.enforcement == Enforcement::kEdt && *root != "fq") {
+    if (a.created_clsact) {
+      bpf_tc_hook h =
+          tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+      bpf_tc_hook_destroy(&h);
+    }
+    return Error{
+        fmt::format("interface {}: enforcement = \"edt\" needs fq as the root qdisc, "
+                    "found \"{}\" (use \"auto\" or \"police\", or add fq)",
+                    interface, *root)};
   }
+  a.egress_edt = wants_edt(*root);
   attachments_.push_back(a);
   Attachment& at = attachments_.back();
 

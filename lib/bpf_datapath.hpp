@@ -45,6 +45,14 @@ class BpfDatapath final : public Datapath {
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
   Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override;
 
+  // Checks every uplink against what it should run, cheaply enough for every tick (one qdisc dump
+  // and two filter queries per uplink): under enforcement = "auto" the egress program follows the
+  // root qdisc (EDT while it is fq, policing otherwise), swapped in place (BPF_TC_F_REPLACE), so
+  // no packet passes unenforced; a filter or clsact qdisc someone removed is put back; an uplink
+  // that vanished is reported once and attached again when an interface of its name returns.
+  // Returns an error only for what it could not repair; the next call tries again.
+  Expected<void> refresh();
+
   // True when `interface`'s egress is paced (EDT) rather than policed.
   bool egress_paced(const std::string& interface) const;
 
@@ -59,11 +67,16 @@ class BpfDatapath final : public Datapath {
     bool egress_edt = false;
     bool egress_attached = false;
     bool ingress_attached = false;
+    bool missing = false;         // the interface is gone (reported once)
+    bool foreign_warned = false;  // someone else's filter holds our handle (reported once)
   };
 
   explicit BpfDatapath(BpfDatapathOptions options);
   Expected<void> load_and_pin();
   Expected<void> attach(const std::string& interface);
+  Expected<void> refresh_one(Attachment& a);
+  bool wants_edt(const std::string& root_qdisc) const;
+  std::uint32_t prog_id(Program program) const;
   Expected<void> zero_counters(std::uint32_t id);
   Expected<void> zero_shaper(std::uint32_t id);
   void detach_all();
@@ -74,6 +87,7 @@ class BpfDatapath final : public Datapath {
   int ncpus_ = 0;
   std::vector<Attachment> attachments_;
   std::vector<std::string> pinned_;
+  std::uint32_t prog_ids_[3] = {};    // by Program
   std::vector<std::uint8_t> values_;  // scratch for batch reads
   std::vector<std::uint32_t> keys_;
 };

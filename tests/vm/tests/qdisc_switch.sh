@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# vm-timeout: 300
+# enforcement = "auto" follows the uplink's root qdisc while the daemon runs (M-Lab replica
+# kernel, which has fq): the operator replaces fq with pfifo, and within a few ticks egress is
+# policed (tc_egress) instead of paced; fq comes back, and egress is paced (tc_egress_edt) again.
+# The programs are swapped in place (BPF_TC_F_REPLACE), so a TCP flow pinned to RATE Mbit/s
+# keeps its rate through both swaps (the schedule in the shapers map is shared by both programs);
+# the operator's qdisc is never touched. The first packets after a swap to EDT may meet a
+# schedule that policing left up to its burst (500 ms) ahead; that is within EDT's horizon.
+set -euo pipefail
+modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf  # clsact lives in sch_ingress
+export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq
+source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
+trap topo_down EXIT
+
+RATE=${RATE:-20}  # Mbit/s
+PHASE_SECONDS=${PHASE_SECONDS:-6}
+topo_up
+topo_add_experiment a 198.18.0.11 2001:db8::11
+in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
+write_config "$WORK/enforcer.toml" "
+[[experiment]]
+name = \"a\"
+addresses = [\"198.18.0.11\", \"2001:db8::11\"]
+pinned_rate = \"${RATE}Mbit\""
+daemon_start "$WORK/enforcer.toml"
+
+egress_prog() { in_node tc filter show dev eth0 egress | grep 'handle 0xe4f0' | grep -o 'tc_[a-z_]*' | head -1; }
+root_qdisc() { in_node tc qdisc show dev eth0 root | awk '{print $2; exit}'; }
+# wait_prog NAME: up to 3 s for the egress program to become NAME.
+wait_prog() {
+  for _ in $(seq 30); do
+    [ "$(egress_prog)" = "$1" ] && { log "ok: egress runs $1 under root qdisc $(root_qdisc)"; return 0; }
+    sleep 0.1
+  done
+  cat "$WORK/enforcerd.log"
+  fail "egress runs '$(egress_prog)', expected $1 (root qdisc $(root_qdisc))"
+}
+rx() { in_world cat /sys/class/net/wan0/statistics/rx_bytes; }
+rate_since() {  # BYTES0 T0: bit/s since then
+  awk -v b=$(($(rx) - $1)) -v t0="$2" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", b * 8 / (t1 - t0) }'
+}
+
+wait_prog tc_egress_edt
+in_world timeout 160 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+sleep 0.3
+# Longer than the phases can take under emulation; stopped after the last phase.
+in_exp a timeout 150 iperf3 -c 198.18.0.1 -p 5201 -t 120 >"$WORK/iperf.log" 2>&1 &
+iperf=$!
+sleep 1.5
+b0=$(rx); t0=$(date +%s.%N)
+rates=()
+# phase: PHASE_SECONDS of traffic under the current qdisc; its rate goes to `rates`.
+phase() {
+  local pb pt
+  pb=$(rx); pt=$(date +%s.%N)
+  sleep "$PHASE_SECONDS"
+  rates+=("$(rate_since "$pb" "$pt")")
+  log "$(root_qdisc): $(rate_since "$pb" "$pt") bit/s, dropped $(metric enforcer_experiment_dropped_packets_total 'direction="egress",experiment="a"')"
+}
+phase
+for step in pfifo fq; do
+  in_node tc qdisc replace dev eth0 root "$step"
+  [ "$(root_qdisc)" = "$step" ] || fail "could not set the root qdisc to $step"
+  if [ "$step" = fq ]; then wait_prog tc_egress_edt; else wait_prog tc_egress; fi
+  phase
+done
+total=$(rate_since "$b0" "$t0")
+kill -0 "$iperf" 2>/dev/null || { cat "$WORK/iperf.log"; fail "iperf3 ended before the last phase did"; }
+pkill -KILL -P "$iperf" || true  # iperf3, under its `timeout`
+wait "$iperf" || true
+grep -q 'root qdisc is now pfifo: egress policed' "$WORK/enforcerd.log" || fail "the switch to policing was not logged"
+grep -q 'root qdisc is now fq: egress paced (EDT)' "$WORK/enforcerd.log" || fail "the switch back to EDT was not logged"
+log "rates of the three phases, fq, pfifo, fq (bit/s): ${rates[*]}"
+# Over the whole run, through both swaps: within 5 % of the pinned rate.
+within $((RATE * 1000000)) "$total" 5 0 "egress through two program swaps at ${RATE}Mbit pinned (bit/s)"
+[ "$(root_qdisc)" = fq ] || fail "the root qdisc is '$(root_qdisc)', not the operator's fq"
+daemon_stop
+[ "$(root_qdisc)" = fq ] || fail "after stop, the root qdisc is '$(root_qdisc)', not the operator's fq"
+log "PASS"
