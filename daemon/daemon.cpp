@@ -133,6 +133,7 @@ void Daemon::on_tick() {
   const auto start = std::chrono::steady_clock::now();
   // The tick index comes from elapsed time, so a late timer still lands in the right slot.
   const auto tick = static_cast<std::uint64_t>((start - epoch_) / config_.daemon.tick);
+  resize_windows(table_, config_.daemon.tick);  // a window override takes effect here
   if (auto r = sampler_->sample(tick); !r) {
     // A transient failure loses nothing: the counters are cumulative, the next tick catches up.
     if (sample_errors_++ % 60 == 0) log_error("sampling counters: {}", r.error().message);

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@ namespace enforcer {
 
 struct DirectionState {
   explicit DirectionState(std::uint32_t slots) : window(slots) {}
+  DirectionState(std::uint32_t slots, const WindowRing& from) : window(slots, from) {}
   WindowRing window;
   std::atomic<std::uint64_t> bytes_total{0};
   std::atomic<std::uint64_t> packets_total{0};
@@ -38,10 +40,14 @@ struct RuntimeOverrides {
   std::atomic<std::uint64_t> bandwidth_bits{0};
   std::atomic<std::uint64_t> min_rate_bits{0};
   std::atomic<std::uint64_t> pinned_bits{0};  // a manual throttle: the rate, whatever the budget
+  std::atomic<std::int64_t> window_ns{0};     // W; resize_windows() gives the rings its length
 };
 
 struct ExperimentState {
   ExperimentState(std::uint32_t id, const ExperimentConfig& config, std::uint32_t window_slots);
+  // A copy of `from` (totals, decisions, overrides, counters' baselines) whose window rings have
+  // `window_slots` slots and keep `from`'s newest ticks. Writer thread only.
+  ExperimentState(const ExperimentState& from, std::uint32_t window_slots);
 
   const std::uint32_t id;
   const std::string name;
@@ -58,6 +64,15 @@ struct ExperimentState {
 };
 
 using ExperimentList = std::vector<std::shared_ptr<ExperimentState>>;
+
+class ExperimentTable;
+// Gives every experiment whose window (its override, or its allocation's) no longer matches its
+// rings' length new rings of the right length, by publishing a new set in which it is replaced
+// by a copy (readers holding the old set keep the old state until they let go). Returns how many
+// were resized. Writer thread only (the daemon's loop, before sampling).
+std::size_t resize_windows(ExperimentTable& table, std::chrono::nanoseconds tick);
+// The window length in ticks an experiment should have now.
+std::uint32_t window_slots(const ExperimentState& x, std::chrono::nanoseconds tick);
 
 class ExperimentTable {
  public:

@@ -1,5 +1,6 @@
 #include "window_ring.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace enforcer {
@@ -19,6 +20,23 @@ WindowRing::WindowRing(std::uint32_t slots)
     : slots_(slots), slot_(std::make_unique<std::atomic<std::uint64_t>[]>(slots)) {
   if (slots < 2) throw std::invalid_argument("WindowRing needs at least two slots");
   for (std::uint32_t i = 0; i < slots_; ++i) slot_[i].store(0, kRelaxed);
+}
+
+WindowRing::WindowRing(std::uint32_t slots, const WindowRing& from) : WindowRing(slots) {
+  const Snapshot s = from.snapshot();
+  if (s.empty) return;
+  const std::uint64_t keep = std::min<std::uint64_t>(s.filled, slots_);
+  std::uint64_t sum = 0;
+  for (std::uint64_t i = 0; i < keep; ++i) {
+    const std::uint64_t t = s.tick - i;
+    const std::uint64_t bytes = from.slot_[t % from.slots_].load(kRelaxed);
+    slot(t).store(bytes, kRelaxed);
+    sum += bytes;
+  }
+  sum_.store(sum, kRelaxed);
+  filled_.store(keep == 0 ? 1 : keep, kRelaxed);
+  head_.store(s.tick, kRelaxed);
+  empty_.store(false, kRelaxed);
 }
 
 void WindowRing::begin_write() {

@@ -31,6 +31,10 @@ class WindowRing {
   };
 
   explicit WindowRing(std::uint32_t slots);
+  // A ring of `slots` holding the newest min(slots, from.slots()) ticks of `from` (a window
+  // override that changes W). Call on `from`'s writer thread. Growing cannot recover ticks
+  // `from` no longer holds: they count as zero, as before the first record.
+  WindowRing(std::uint32_t slots, const WindowRing& from);
   WindowRing(const WindowRing&) = delete;
   WindowRing& operator=(const WindowRing&) = delete;
 

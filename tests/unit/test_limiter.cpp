@@ -121,3 +121,49 @@ TEST_CASE("a failed push is retried in full at the next tick", "[limiter]") {
   CHECK(f.dp.last_batch.size() == 2);
   CHECK(f.dp.limits.size() == 2);
 }
+
+TEST_CASE("a window override resizes the rings at the next tick, keeping the newest ticks",
+          "[limiter]") {
+  Fixture f;
+  // x1 sent 1 MB in each of ticks 0..9: its 10-tick window is full (10 MB).
+  for (std::uint64_t t = 0; t < 10; ++t) f.x(0).direction[kEgress]->window.record(t, 1'000'000);
+  f.x(0).direction[kEgress]->bytes_total.store(10'000'000);
+  auto old_snapshot = f.table.snapshot();
+  ExperimentState& old_x1 = *(*old_snapshot)[0];
+
+  CHECK(resize_windows(f.table, 1s) == 0);  // nothing asked: nothing changes
+  CHECK(f.table.snapshot() == old_snapshot);
+
+  old_x1.overrides.window_ns.store(std::chrono::nanoseconds(4s).count());
+  old_x1.overrides.bandwidth_bits.store(8'000'000);
+  CHECK(resize_windows(f.table, 1s) == 1);
+  ExperimentState& x1 = f.x(0);
+  CHECK(&x1 != &old_x1);
+  CHECK(&f.x(1) == (*old_snapshot)[1].get());  // the other experiment is the same object
+  const auto w = x1.direction[kEgress]->window.snapshot();
+  CHECK(x1.direction[kEgress]->window.slots() == 4);
+  CHECK(w.sum == 4'000'000);  // the newest 4 ticks
+  CHECK(w.tick == 9);
+  CHECK(w.filled == 4);
+  CHECK(x1.direction[kEgress]->bytes_total.load() == 10'000'000);
+  CHECK(x1.overrides.bandwidth_bits.load() == 8'000'000);
+  // Readers of the old snapshot still see the old rings, intact.
+  CHECK(old_x1.direction[kEgress]->window.snapshot().sum == 10'000'000);
+
+  // The policy now uses W = 4 ticks: B = 1 MB/s * 4 s = 4 MB, all spent, minus the tick that
+  // leaves: allowance 1 MB.
+  REQUIRE(f.limiter->apply());
+  CHECK(x1.direction[kEgress]->allowance_bytes.load() == 1'000'000);
+
+  // Growing keeps what there is; older ticks are unknown and count as zero.
+  x1.overrides.window_ns.store(std::chrono::nanoseconds(20s).count());
+  CHECK(resize_windows(f.table, 1s) == 1);
+  CHECK(f.x(0).direction[kEgress]->window.slots() == 20);
+  CHECK(f.x(0).direction[kEgress]->window.snapshot().sum == 4'000'000);
+  CHECK(f.x(0).direction[kIngress]->window.slots() == 20);
+
+  // Clearing the override goes back to the allocation's window.
+  f.x(0).overrides.window_ns.store(0);
+  CHECK(resize_windows(f.table, 1s) == 1);
+  CHECK(f.x(0).direction[kEgress]->window.slots() == 10);
+}
