@@ -11,6 +11,13 @@
 #include <set>
 #include <sstream>
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
 #include "units.hpp"
 
 namespace enforcer {
@@ -209,6 +216,51 @@ bool valid_experiment_name(std::string_view name) {
   return true;
 }
 
+// Project ids are 32 bits; 0 is the default project (no quota) and 2^32-1 is kept free as the
+// "invalid" value some tools use.
+constexpr std::int64_t kMaxProjectId = 4294967294;
+
+// A cgroup glob: a relative path ("a/b*/c"), no empty, "." or ".." components.
+std::optional<std::string> invalid_cgroup_glob(std::string_view glob) {
+  if (glob.empty()) return "must not be empty";
+  if (glob.front() == '/') {
+    return "must be relative to daemon.cgroup_root, e.g. \"system.slice/ndt.service\"";
+  }
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t slash = glob.find('/', start);
+    const std::string_view part = glob.substr(start, slash - start);
+    if (part.empty() || part == "." || part == "..") {
+      return "must be a path without empty, \".\" or \"..\" components";
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  for (char c : glob) {
+    if (c == '\0' || c == '\n') return "must not contain a newline or NUL";
+  }
+  return std::nullopt;
+}
+
+// A byte rate: a size per second, "200MB/s" (or "200MB"; a bare number is bytes/s).
+Expected<std::uint64_t> parse_byte_rate(std::string_view text) {
+  std::string_view s = text;
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  if (s.size() >= 2 && s.substr(s.size() - 2) == "/s") s.remove_suffix(2);
+  auto v = parse_size_bytes(s);
+  if (!v) {
+    return Error{fmt::format(
+        "\"{}\" is not a byte rate: write a size per second, e.g. \"200MB/s\" (KB MB GB, KiB "
+        "MiB GiB)",
+        text)};
+  }
+  return *v;
+}
+
+std::string format_byte_rate(std::uint64_t bytes_per_second) {
+  return format_size_bytes(bytes_per_second) + "/s";
+}
+
 bool valid_interface_name(std::string_view name) {
   if (name.empty() || name.size() > 15) return false;  // IFNAMSIZ - 1
   for (char c : name) {
@@ -237,7 +289,7 @@ bool valid_listen(std::string_view s) {
 void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
   p.check_keys(t, "daemon",
                {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen",
-                "cgroup_root", "max_experiments"});
+                "cgroup_root", "max_experiments", "project_id_base"});
   // A tick out of range is not stored: windows are then checked against the default tick
   // instead of producing a second, misleading error (or a division by zero).
   nanoseconds tick = d.tick;
@@ -276,6 +328,22 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
     } else {
       d.max_experiments = static_cast<std::uint32_t>(n->as_integer()->get());
     }
+  }
+  if (const toml::node* n = t.get("project_id_base")) {
+    if (!n->is_integer() || n->as_integer()->get() < 0 || n->as_integer()->get() >= kMaxProjectId) {
+      p.error(n, "daemon.project_id_base",
+              fmt::format("daemon.project_id_base = {}: expected an integer from 0 to {}",
+                          Parser::spell(*n), kMaxProjectId - 1));
+    } else {
+      d.project_id_base = static_cast<std::uint32_t>(n->as_integer()->get());
+    }
+  }
+  if (const toml::node* n = t.get("cgroup_root");
+      n && n->is_string() && !d.cgroup_root.empty() && d.cgroup_root.front() != '/') {
+    p.error(n, "daemon.cgroup_root",
+            fmt::format("daemon.cgroup_root = {}: must be an absolute path (or \"\" to find it "
+                        "from /proc/self/mounts)",
+                        Parser::spell(*n)));
   }
 }
 
@@ -362,6 +430,29 @@ void check_overlaps(Parser& p, std::vector<Owned>& owned) {
   }
 }
 
+// An integer key in [min, max]; `out` is left unchanged on error.
+template <typename T>
+bool integer_value(Parser& p, const toml::table& t, const std::string& where, std::string_view key,
+                   std::int64_t min, std::int64_t max, T& out) {
+  const toml::node* n = t.get(key);
+  if (!n) return false;
+  const std::string k = Parser::join(where, key);
+  if (!n->is_integer() || n->as_integer()->get() < min || n->as_integer()->get() > max) {
+    p.error(
+        n, k,
+        fmt::format("{} = {}: expected an integer from {} to {}", k, Parser::spell(*n), min, max));
+    return false;
+  }
+  out = static_cast<T>(n->as_integer()->get());
+  return true;
+}
+
+// Strips trailing slashes ("/cache/data/" and "/cache/data" are one directory).
+std::string without_trailing_slashes(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
 void parse_experiments(Parser& p, const toml::node& node, Config& c) {
   const toml::array* arr = node.as_array();
   if (!arr || !arr->is_array_of_tables()) {
@@ -376,6 +467,13 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
     const toml::node* node;
   };
   std::vector<Owned> owned;
+  struct Claim {  // a cgroup glob, data_dir or project id, and who has it
+    std::string experiment;
+    int line;
+  };
+  std::map<std::string, Claim> globs;
+  std::map<std::string, Claim> data_dirs;
+  std::map<std::uint32_t, Claim> project_ids;
   int index = 0;
   for (const toml::node& e : *arr) {
     ++index;
@@ -385,7 +483,7 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
     x.allocation = c.defaults;
     std::string where = fmt::format("experiment[{}]", index);
     std::set<std::string_view> known = kAllocationKeys;
-    known.insert({"name", "addresses", "pinned_rate"});
+    known.insert({"name", "addresses", "pinned_rate", "cgroup", "data_dir", "project_id"});
     p.check_keys(t, where, known);
 
     const toml::node* name = t.get("name");
@@ -405,8 +503,10 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
                             it->second));
       }
     }
+    const std::string who = x.name.empty() ? where : fmt::format("experiment \"{}\"", x.name);
 
-    if (const toml::node* a = t.get("addresses")) {
+    const toml::node* a = t.get("addresses");
+    if (a) {
       const toml::array* list = a->as_array();
       if (!list) {
         p.error(a, where + ".addresses",
@@ -431,6 +531,92 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
         }
       }
     }
+
+    const toml::node* glob = t.get("cgroup");
+    if (glob) {
+      const std::string k = where + ".cgroup";
+      if (!glob->is_string()) {
+        p.error(glob, k,
+                fmt::format("{} = {}: expected a glob over cgroup paths", k, Parser::spell(*glob)));
+      } else if (auto why = invalid_cgroup_glob(glob->as_string()->get())) {
+        p.error(glob, k, fmt::format("{} = {}: {}", k, Parser::spell(*glob), *why));
+      } else {
+        x.cgroup = glob->as_string()->get();
+        const int line = static_cast<int>(glob->source().begin.line);
+        if (auto [it, fresh] = globs.emplace(x.cgroup, Claim{x.name, line}); !fresh) {
+          p.error(glob, k,
+                  fmt::format("{} = {}: also the cgroup of experiment \"{}\" (line {})", k,
+                              Parser::spell(*glob), it->second.experiment, it->second.line));
+        }
+      }
+    }
+    // Discovery needs one of the two: addresses (found in the pod's network namespace) or a
+    // glob (host-network experiments). Only when neither was written, or the list is empty.
+    const bool no_addresses = !a || (a->as_array() && a->as_array()->empty());
+    if (no_addresses && !glob) {
+      p.error(a ? a : &t, where + ".addresses",
+              fmt::format("{} has no addresses and no cgroup: list its addresses, or for a "
+                          "host-network experiment give cgroup = \"<glob under cgroup_root>\"",
+                          who));
+    }
+
+    if (const toml::node* d = t.get("data_dir")) {
+      const std::string k = where + ".data_dir";
+      if (!d->is_string()) {
+        p.error(d, k, fmt::format("{} = {}: expected a directory path", k, Parser::spell(*d)));
+      } else if (d->as_string()->get().empty() || d->as_string()->get().front() != '/' ||
+                 without_trailing_slashes(d->as_string()->get()) == "/") {
+        p.error(d, k,
+                fmt::format("{} = {}: must be an absolute path below /", k, Parser::spell(*d)));
+      } else {
+        x.data_dir = without_trailing_slashes(d->as_string()->get());
+        const int line = static_cast<int>(d->source().begin.line);
+        if (auto [it, fresh] = data_dirs.emplace(x.data_dir, Claim{x.name, line}); !fresh) {
+          p.error(d, k,
+                  fmt::format("{} = {}: also the data_dir of experiment \"{}\" (line {})", k,
+                              Parser::spell(*d), it->second.experiment, it->second.line));
+        }
+      }
+    }
+    const toml::node* id = t.get("project_id");
+    std::uint32_t explicit_id = 0;
+    const bool id_ok = integer_value(p, t, where, "project_id", 1, kMaxProjectId, explicit_id);
+    if (id && id_ok && !t.get("data_dir")) {
+      p.error(id, where + ".project_id",
+              fmt::format("{}.project_id = {}: a project id needs a data_dir", where,
+                          Parser::spell(*id)));
+    } else if (!x.data_dir.empty() && (!id || id_ok)) {
+      const std::int64_t derived = std::int64_t{c.daemon.project_id_base} + index;
+      if (id) {
+        x.project_id = explicit_id;
+      } else if (derived > kMaxProjectId) {
+        p.error(&t, where + ".project_id",
+                fmt::format("{}: its project id would be daemon.project_id_base ({}) + its "
+                            "position ({}), above {}: set project_id",
+                            who, c.daemon.project_id_base, index, kMaxProjectId));
+      } else {
+        x.project_id = static_cast<std::uint32_t>(derived);
+      }
+      const int line = static_cast<int>((id ? id : &t)->source().begin.line);
+      // Who holds an id, for the message of a later experiment that wants it too.
+      const std::string holder =
+          id ? fmt::format("experiment \"{}\" (line {})", x.name, line)
+             : fmt::format("experiment \"{}\" (daemon.project_id_base + its position {}, line {})",
+                           x.name, index, line);
+      if (x.project_id != 0) {
+        if (auto [it, fresh] = project_ids.emplace(x.project_id, Claim{holder, line}); !fresh) {
+          const std::string how =
+              id ? fmt::format("{}.project_id = {}", where, Parser::spell(*id))
+                 : fmt::format("{}: project id {} (daemon.project_id_base {} + position {})", who,
+                               x.project_id, c.daemon.project_id_base, index);
+          p.error(id ? id : &t, where + ".project_id",
+                  fmt::format("{}: also the project id of {}; give each experiment its own "
+                              "project_id",
+                              how, it->second.experiment));
+        }
+      }
+    }
+
     p.allocation(t, where, x.allocation);
     p.check_allocation(x.allocation, t, where, c.daemon.tick);
     const std::size_t errors_before = p.errors().size();
@@ -447,6 +633,67 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
     p.error(&node, "experiment",
             fmt::format("{} experiments configured, daemon.max_experiments is {}",
                         c.experiments.size(), c.daemon.max_experiments));
+  }
+}
+
+void parse_devices(Parser& p, const toml::node& node, Config& c) {
+  const toml::array* arr = node.as_array();
+  if (!arr || !arr->is_array_of_tables()) {
+    p.error(&node, "device", "device must be written as [[device]] tables");
+    return;
+  }
+  std::map<std::string, int> paths;  // path -> line
+  int index = 0;
+  for (const toml::node& e : *arr) {
+    ++index;
+    const toml::table& t = *e.as_table();
+    DeviceConfig d;
+    d.line = static_cast<int>(t.source().begin.line);
+    std::string where = fmt::format("device[{}]", index);
+    p.check_keys(t, where, {"path", "read_bps", "write_bps", "read_iops", "write_iops"});
+    const toml::node* path = t.get("path");
+    if (!path) {
+      p.error_at(d.line, where + ".path",
+                 fmt::format("{} has no path (the block device, e.g. \"/dev/vda\")", where));
+    } else if (!path->is_string() || path->as_string()->get().empty() ||
+               path->as_string()->get().front() != '/') {
+      p.error(path, where + ".path",
+              fmt::format("{}.path = {}: expected the absolute path of a block device, e.g. "
+                          "\"/dev/vda\"",
+                          where, Parser::spell(*path)));
+    } else {
+      d.path = path->as_string()->get();
+      where = fmt::format("device \"{}\"", d.path);
+      if (auto [it, fresh] = paths.emplace(d.path, static_cast<int>(path->source().begin.line));
+          !fresh) {
+        p.error(
+            path, where + ".path",
+            fmt::format("device \"{}\" is listed twice (first at line {})", d.path, it->second));
+      }
+    }
+    for (auto [key, out] :
+         {std::pair{"read_bps", &d.read_bps}, std::pair{"write_bps", &d.write_bps}}) {
+      const std::size_t errors_before = p.errors().size();
+      p.unit_value(t, where, key, *out, parse_byte_rate, true);
+      const toml::node* n = t.get(key);
+      if (n && p.errors().size() == errors_before && *out == 0) {
+        p.error(n, Parser::join(where, key),
+                fmt::format("{}.{} = {}: must be above 0 (leave it out for no limit)", where, key,
+                            Parser::spell(*n)));
+      }
+    }
+    // The kernel keeps iops limits in 32 bits.
+    integer_value(p, t, where, "read_iops", 1, std::numeric_limits<std::uint32_t>::max(),
+                  d.read_iops);
+    integer_value(p, t, where, "write_iops", 1, std::numeric_limits<std::uint32_t>::max(),
+                  d.write_iops);
+    if (!t.get("read_bps") && !t.get("write_bps") && !t.get("read_iops") && !t.get("write_iops")) {
+      p.error_at(d.line, where,
+                 fmt::format("{} has no capacity: give at least one of read_bps, write_bps, "
+                             "read_iops, write_iops",
+                             where));
+    }
+    c.devices.push_back(std::move(d));
   }
 }
 
@@ -487,7 +734,7 @@ ConfigResult parse_config(std::string_view text, std::string_view source) {
   }
 
   Config c;
-  p.check_keys(doc, "", {"daemon", "network", "defaults", "experiment"});
+  p.check_keys(doc, "", {"daemon", "network", "defaults", "experiment", "device"});
   auto section = [&](std::string_view name) -> const toml::table* {
     const toml::node* n = doc.get(name);
     if (!n) return nullptr;
@@ -510,6 +757,7 @@ ConfigResult parse_config(std::string_view text, std::string_view source) {
                            format_duration(c.defaults.window), format_duration(c.daemon.tick)));
   }
   if (const toml::node* n = doc.get("experiment")) parse_experiments(p, *n, c);
+  if (const toml::node* n = doc.get("device")) parse_devices(p, *n, c);
 
   if (!p.errors().empty()) return ConfigResult{std::nullopt, std::move(p.errors())};
   return ConfigResult{std::move(c), {}};
@@ -568,6 +816,7 @@ std::string format_config(const Config& c) {
   out += fmt::format("metrics_listen = {}\n", quote(c.daemon.metrics_listen));
   out += fmt::format("cgroup_root = {}\n", quote(c.daemon.cgroup_root));
   out += fmt::format("max_experiments = {}\n", c.daemon.max_experiments);
+  out += fmt::format("project_id_base = {}\n", c.daemon.project_id_base);
   out += "\n[network]\ninterfaces = [";
   for (std::size_t i = 0; i < c.network.interfaces.size(); ++i) {
     out += (i ? ", " : "") + quote(c.network.interfaces[i]);
@@ -584,12 +833,80 @@ std::string format_config(const Config& c) {
       out += (i ? ", " : "") + quote(to_string(x.addresses[i]));
     }
     out += "]\n";
+    if (!x.cgroup.empty()) out += fmt::format("cgroup = {}\n", quote(x.cgroup));
+    if (!x.data_dir.empty()) {
+      out += fmt::format("data_dir = {}\nproject_id = {}\n", quote(x.data_dir), x.project_id);
+    }
     format_allocation(out, x.allocation);
     if (x.pinned_rate_bits) {
       out += fmt::format("pinned_rate = {}\n", quote(format_rate_bits(x.pinned_rate_bits)));
     }
   }
+  for (const auto& d : c.devices) {
+    out += fmt::format("\n[[device]]\npath = {}\n", quote(d.path));
+    if (d.read_bps) out += fmt::format("read_bps = {}\n", quote(format_byte_rate(d.read_bps)));
+    if (d.write_bps) out += fmt::format("write_bps = {}\n", quote(format_byte_rate(d.write_bps)));
+    if (d.read_iops) out += fmt::format("read_iops = {}\n", d.read_iops);
+    if (d.write_iops) out += fmt::format("write_iops = {}\n", d.write_iops);
+  }
   return out;
+}
+
+std::vector<ConfigError> resolve_devices(Config& config, std::string_view source,
+                                         const std::string& sysfs) {
+  std::vector<ConfigError> errors;
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::string> seen;  // major:minor -> path
+  for (std::size_t i = 0; i < config.devices.size(); ++i) {
+    DeviceConfig& d = config.devices[i];
+    d.resolved = false;
+    auto fail = [&](std::string message) {
+      errors.push_back(ConfigError{std::string(source), d.line,
+                                   fmt::format("device \"{}\".path", d.path),
+                                   fmt::format("device \"{}\": {}", d.path, message)});
+    };
+    struct stat st {};
+    if (::stat(d.path.c_str(), &st) != 0) {
+      const int err = errno;
+      fail(err == ENOENT ? std::string("no such device (the path does not exist)")
+                         : fmt::format("cannot stat it: {}", std::strerror(err)));
+      continue;
+    }
+    if (!S_ISBLK(st.st_mode)) {
+      const char* kind = S_ISCHR(st.st_mode)   ? "a character device"
+                         : S_ISDIR(st.st_mode) ? "a directory"
+                         : S_ISREG(st.st_mode) ? "a regular file"
+                                               : "not a device";
+      fail(fmt::format("not a block device (it is {})", kind));
+      continue;
+    }
+    const std::uint32_t major = ::major(st.st_rdev);
+    const std::uint32_t minor = ::minor(st.st_rdev);
+    // io.max takes whole disks only: the kernel answers a partition with ENODEV.
+    const std::string dev = fmt::format("{}/dev/block/{}:{}", sysfs, major, minor);
+    struct stat part {};
+    if (::stat((dev + "/partition").c_str(), &part) == 0) {
+      std::string disk;
+      char target[4096];
+      const ssize_t n = ::readlink(dev.c_str(), target, sizeof(target) - 1);
+      if (n > 0) {
+        std::string link(target, static_cast<std::size_t>(n));
+        const auto last = link.rfind('/');
+        const auto prev = last == std::string::npos ? std::string::npos : link.rfind('/', last - 1);
+        if (prev != std::string::npos) disk = link.substr(prev + 1, last - prev - 1);
+      }
+      fail(fmt::format("{}:{} is a partition; io.max limits whole disks{}", major, minor,
+                       disk.empty() ? "" : fmt::format(" (its disk is /dev/{})", disk)));
+      continue;
+    }
+    if (auto [it, fresh] = seen.emplace(std::pair{major, minor}, d.path); !fresh) {
+      fail(fmt::format("the same device ({}:{}) as \"{}\"", major, minor, it->second));
+      continue;
+    }
+    d.major = major;
+    d.minor = minor;
+    d.resolved = true;
+  }
+  return errors;
 }
 
 }  // namespace enforcer

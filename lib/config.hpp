@@ -39,6 +39,18 @@ struct Allocation {
 struct ExperimentConfig {
   std::string name;
   std::vector<Prefix> addresses;
+  // A glob (fnmatch(3) with FNM_PATHNAME: `*` stays within one path component) over the paths
+  // of pod cgroups relative to daemon.cgroup_root, e.g.
+  // "kubepods.slice/kubepods-besteffort.slice/*". It finds the experiment's cgroup directly, for
+  // host-network experiments (which have no addresses of their own); empty: the cgroup is found
+  // from the addresses of its network namespace. Relative, without empty, "." or ".." parts.
+  std::string cgroup;
+  // The experiment's data directory (absolute), limited to allocation.disk_bytes with a project
+  // quota; empty: no disk quota.
+  std::string data_dir;
+  // The project id of data_dir: as configured, or daemon.project_id_base + the experiment's
+  // 1-based position among the [[experiment]] tables. 0 exactly when data_dir is empty.
+  std::uint32_t project_id = 0;
   Allocation allocation;
   // A manual throttle: holds the experiment to this rate (bits/s, each direction) whatever its
   // budget; 0: none.
@@ -54,6 +66,23 @@ struct DaemonConfig {
   std::string metrics_listen = "127.0.0.1:9724";
   std::string cgroup_root;  // empty: found from /proc/self/mounts
   std::uint32_t max_experiments = 4096;
+  // Experiments without an explicit project_id get project_id_base + their position.
+  std::uint32_t project_id_base = 10000;
+};
+
+// A block device whose capacity the disk_io allocation shares out ([[device]] tables). Each
+// experiment's io.max on the device is its disk_io fraction of each configured capacity.
+struct DeviceConfig {
+  std::string path;              // e.g. "/dev/vda"; symlinks (/dev/disk/by-id/...) are followed
+  std::uint64_t read_bps = 0;    // bytes/s; 0: not configured (no limit: "max")
+  std::uint64_t write_bps = 0;   // bytes/s; 0: not configured
+  std::uint64_t read_iops = 0;   // 0: not configured
+  std::uint64_t write_iops = 0;  // 0: not configured
+  // Set by resolve_devices(), never by the parser.
+  bool resolved = false;
+  std::uint32_t major = 0;
+  std::uint32_t minor = 0;
+  int line = 0;  // where its [[device]] table starts
 };
 
 struct NetworkConfig {
@@ -67,6 +96,7 @@ struct Config {
   NetworkConfig network;
   Allocation defaults;
   std::vector<ExperimentConfig> experiments;
+  std::vector<DeviceConfig> devices;
 };
 
 struct ConfigError {
@@ -86,6 +116,13 @@ ConfigResult parse_config(std::string_view text, std::string_view source = "conf
 ConfigResult load_config(const std::string& path);
 // The effective configuration (defaults applied) as TOML that parse_config accepts.
 std::string format_config(const Config& config);
+
+// Checks each [[device]] against the running system (not part of parse_config, which is pure):
+// the path must exist and be a whole block device (io.max rejects partitions); sets major and
+// minor from its st_rdev. `source` names the config file in the errors; `sysfs` is where sysfs
+// is mounted (consulted to recognise partitions; skipped where it has no entry for the device).
+std::vector<ConfigError> resolve_devices(Config& config, std::string_view source = "config",
+                                         const std::string& sysfs = "/sys");
 
 std::string_view to_string(Enforcement e);
 

@@ -18,6 +18,7 @@ ExperimentState::ExperimentState(const ExperimentState& from, std::uint32_t wind
       name(from.name),
       addresses(from.addresses),
       allocation(from.allocation),
+      resources(from.resources),
       last_raw(from.last_raw),
       last_limit(from.last_limit),
       limit_pushed(from.limit_pushed) {

@@ -34,6 +34,23 @@ struct DirectionState {
   std::atomic<std::uint64_t> throttle_events{0};  // unthrottled -> throttled transitions
 };
 
+// An experiment's cgroup and quota figures: written by the daemon's cgroup pass, read by scrapes.
+// Shared (not copied) by the copies resize_windows() makes.
+struct ResourceState {
+  std::atomic<std::uint32_t> containers{0};  // pod cgroups found for the experiment (0 or 1)
+  std::atomic<bool> cgroup_known{false};     // the cgroup figures below have been read
+  std::atomic<std::uint64_t> cpu_usage_usec{0};
+  std::atomic<std::uint64_t> cpu_throttled_usec{0};
+  std::atomic<std::uint64_t> memory_bytes{0};
+  std::atomic<std::uint64_t> memory_limit_bytes{0};
+  std::atomic<std::uint64_t> oom_kills{0};
+  std::atomic<std::uint64_t> io_read_bytes{0};
+  std::atomic<std::uint64_t> io_write_bytes{0};
+  std::atomic<bool> disk_known{false};  // the quota figures below have been read
+  std::atomic<std::uint64_t> disk_used_bytes{0};
+  std::atomic<std::uint64_t> disk_limit_bytes{0};
+};
+
 // Adjustments an operator makes at run time (the control socket sets them; the limiter applies
 // them at the next tick). 0 means "none" for each.
 struct RuntimeOverrides {
@@ -55,6 +72,7 @@ struct ExperimentState {
   const Allocation allocation;
   std::array<std::unique_ptr<DirectionState>, 2> direction;
   RuntimeOverrides overrides;
+  std::shared_ptr<ResourceState> resources = std::make_shared<ResourceState>();
 
   // Sampler-only: the datapath's cumulative counters at the previous tick.
   CounterSample last_raw;
@@ -88,6 +106,11 @@ class ExperimentTable {
 
  private:
   std::atomic<std::shared_ptr<const ExperimentList>> current_;
+};
+
+// Node-wide counters of the cgroup pass.
+struct CgroupTotals {
+  std::atomic<std::uint64_t> drift_corrections{0};  // limits found rewritten and restored
 };
 
 // Totals of traffic that no experiment owns (id 0), per direction.

@@ -16,6 +16,17 @@ MetricFamily family(std::string name, std::string help, MetricType type, std::si
   return f;
 }
 
+ClientMetric of(const std::string& experiment, double value, bool counter) {
+  ClientMetric m;
+  m.label = {{"experiment", experiment}};
+  (counter ? m.counter.value : m.gauge.value) = value;
+  return m;
+}
+
+double relaxed(const std::atomic<std::uint64_t>& v) {
+  return static_cast<double>(v.load(std::memory_order_relaxed));
+}
+
 ClientMetric labelled(const std::string& experiment, Direction d) {
   ClientMetric m;
   m.label = {{"direction", direction_name(d)}, {"experiment", experiment}};
@@ -79,7 +90,10 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       window_bytes.metric.push_back(m);
       m.gauge.value = static_cast<double>(w.filled) * tick_seconds_;
       window_seconds.metric.push_back(m);
-      m.gauge.value = static_cast<double>(x->allocation.bandwidth_bytes_per_second());
+      const std::uint64_t bandwidth_override =
+          x->overrides.bandwidth_bits.load(std::memory_order_relaxed);
+      m.gauge.value = static_cast<double>(
+          (bandwidth_override ? bandwidth_override : x->allocation.bandwidth_bits) / 8);
       allocation.metric.push_back(m);
       const bool is_throttled = s.throttled.load(std::memory_order_relaxed);
       m.gauge.value = is_throttled ? 1 : 0;
@@ -136,13 +150,81 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   tick.metric.push_back(std::move(h));
 
   std::vector<MetricFamily> out;
-  out.reserve(14);
+  out.reserve(25);
   for (auto* f :
        {&bytes, &packets, &window_bytes, &window_seconds, &allocation, &throttled, &rate_limit,
         &allowance, &dropped, &dropped_bytes, &throttle_events, &unattributed, &build, &tick}) {
     out.push_back(std::move(*f));
   }
+  if (cgroups_) collect_resources(*experiments, out);
   return out;
+}
+
+void MetricsCollector::collect_resources(const ExperimentList& experiments,
+                                         std::vector<MetricFamily>& out) const {
+  const std::size_t n = experiments.size();
+  auto containers =
+      family("enforcer_experiment_containers",
+             "Pod cgroups discovered for the experiment (its limits are applied there).",
+             MetricType::Gauge, n);
+  auto cpu = family("enforcer_experiment_cpu_usage_seconds_total",
+                    "CPU time the experiment's cgroup used (cpu.stat usage_usec).",
+                    MetricType::Counter, n);
+  auto cpu_throttled =
+      family("enforcer_experiment_cpu_throttled_seconds_total",
+             "Time the experiment's cgroup was held back by its CPU limit (cpu.stat "
+             "throttled_usec).",
+             MetricType::Counter, n);
+  auto memory =
+      family("enforcer_experiment_memory_bytes",
+             "Memory the experiment's cgroup uses (memory.current).", MetricType::Gauge, n);
+  auto memory_limit = family("enforcer_experiment_memory_limit_bytes",
+                             "The experiment's memory limit (memory.max).", MetricType::Gauge, n);
+  auto oom = family("enforcer_experiment_oom_kills_total",
+                    "Processes of the experiment the kernel killed at its memory limit "
+                    "(memory.events oom_kill).",
+                    MetricType::Counter, n);
+  auto io = family("enforcer_experiment_io_bytes_total",
+                   "Bytes the experiment's cgroup read and wrote on block devices (io.stat).",
+                   MetricType::Counter, 2 * n);
+  auto disk_used = family("enforcer_experiment_disk_used_bytes",
+                          "Bytes the experiment's data directory holds (its project quota usage).",
+                          MetricType::Gauge, n);
+  auto disk_limit =
+      family("enforcer_experiment_disk_limit_bytes",
+             "The experiment's disk quota (project quota hard limit).", MetricType::Gauge, n);
+  for (const auto& x : experiments) {
+    const ResourceState& r = *x->resources;
+    containers.metric.push_back(
+        of(x->name, r.containers.load(std::memory_order_relaxed), /*counter=*/false));
+    if (r.cgroup_known.load(std::memory_order_acquire)) {
+      cpu.metric.push_back(of(x->name, relaxed(r.cpu_usage_usec) / 1e6, true));
+      cpu_throttled.metric.push_back(of(x->name, relaxed(r.cpu_throttled_usec) / 1e6, true));
+      memory.metric.push_back(of(x->name, relaxed(r.memory_bytes), false));
+      memory_limit.metric.push_back(of(x->name, relaxed(r.memory_limit_bytes), false));
+      oom.metric.push_back(of(x->name, relaxed(r.oom_kills), true));
+      for (auto [op, value] :
+           {std::pair{"read", &r.io_read_bytes}, std::pair{"write", &r.io_write_bytes}}) {
+        ClientMetric m = of(x->name, relaxed(*value), true);
+        m.label.push_back({"op", op});
+        io.metric.push_back(std::move(m));
+      }
+    }
+    if (r.disk_known.load(std::memory_order_acquire)) {
+      disk_used.metric.push_back(of(x->name, relaxed(r.disk_used_bytes), false));
+      disk_limit.metric.push_back(of(x->name, relaxed(r.disk_limit_bytes), false));
+    }
+  }
+  auto drift = family("enforcer_cgroup_drift_corrections_total",
+                      "Cgroup limit files found changed by someone else and restored.",
+                      MetricType::Counter, 1);
+  ClientMetric d;
+  d.counter.value = relaxed(cgroups_->drift_corrections);
+  drift.metric.push_back(std::move(d));
+  for (auto* f : {&containers, &cpu, &cpu_throttled, &memory, &memory_limit, &oom, &io, &disk_used,
+                  &disk_limit, &drift}) {
+    out.push_back(std::move(*f));
+  }
 }
 
 }  // namespace enforcer

@@ -16,21 +16,27 @@ namespace enforcer {
 class MetricsCollector : public prometheus::Collectable {
  public:
   MetricsCollector(const ExperimentTable& table, const UnattributedTotals& unattributed,
-                   const TickStats& ticks, std::chrono::nanoseconds tick, std::string version)
+                   const TickStats& ticks, std::chrono::nanoseconds tick, std::string version,
+                   const CgroupTotals* cgroups = nullptr)
       : table_(table),
         unattributed_(unattributed),
         ticks_(ticks),
         tick_seconds_(std::chrono::duration<double>(tick).count()),
-        version_(std::move(version)) {}
+        version_(std::move(version)),
+        cgroups_(cgroups) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
+  void collect_resources(const ExperimentList& experiments,
+                         std::vector<prometheus::MetricFamily>& out) const;
+
   const ExperimentTable& table_;
   const UnattributedTotals& unattributed_;
   const TickStats& ticks_;
   const double tick_seconds_;
   const std::string version_;
+  const CgroupTotals* cgroups_;  // none: the cgroup families are left out
 };
 
 }  // namespace enforcer

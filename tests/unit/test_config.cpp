@@ -2,7 +2,13 @@
 // that name the key, the value and the line.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -100,6 +106,7 @@ void check_same_config(const Config& a, const Config& b) {
   CHECK(a.daemon.metrics_listen == b.daemon.metrics_listen);
   CHECK(a.daemon.cgroup_root == b.daemon.cgroup_root);
   CHECK(a.daemon.max_experiments == b.daemon.max_experiments);
+  CHECK(a.daemon.project_id_base == b.daemon.project_id_base);
   CHECK(a.network.interfaces == b.network.interfaces);
   CHECK(a.network.link_rate_bits == b.network.link_rate_bits);
   CHECK(a.network.enforcement == b.network.enforcement);
@@ -112,7 +119,20 @@ void check_same_config(const Config& a, const Config& b) {
     INFO("experiment " << i << " (" << a.experiments[i].name << ")");
     CHECK(a.experiments[i].name == b.experiments[i].name);
     CHECK(a.experiments[i].addresses == b.experiments[i].addresses);
+    CHECK(a.experiments[i].cgroup == b.experiments[i].cgroup);
+    CHECK(a.experiments[i].data_dir == b.experiments[i].data_dir);
+    CHECK(a.experiments[i].project_id == b.experiments[i].project_id);
+    CHECK(a.experiments[i].pinned_rate_bits == b.experiments[i].pinned_rate_bits);
     check_same_allocation(a.experiments[i].allocation, b.experiments[i].allocation);
+  }
+  REQUIRE(a.devices.size() == b.devices.size());
+  for (std::size_t i = 0; i < a.devices.size(); ++i) {
+    INFO("device " << i << " (" << a.devices[i].path << ")");
+    CHECK(a.devices[i].path == b.devices[i].path);
+    CHECK(a.devices[i].read_bps == b.devices[i].read_bps);
+    CHECK(a.devices[i].write_bps == b.devices[i].write_bps);
+    CHECK(a.devices[i].read_iops == b.devices[i].read_iops);
+    CHECK(a.devices[i].write_iops == b.devices[i].write_iops);
   }
 }
 
@@ -269,15 +289,18 @@ min_rate = "1%"
 
 [[experiment]]
 name = "a"
+addresses = ["198.18.0.1"]
 bandwidth = "1Gbit"
 
 [[experiment]]
 name = "b"
+addresses = ["198.18.0.2"]
 bandwidth = "800Kbit"
 min_rate = "0.5%"
 
 [[experiment]]
 name = "c"
+addresses = ["198.18.0.3"]
 bandwidth = "300Mbit"
 min_rate = "3Mbit"
 )");
@@ -319,6 +342,7 @@ bpf_pin_dir = "/sys/fs/bpf/test"
 metrics_listen = "[::1]:19724"
 cgroup_root = "/sys/fs/cgroup/unified"
 max_experiments = 64
+project_id_base = 500
 
 [network]
 interfaces = ["eth0", "eth1", "bond0.42"]
@@ -348,14 +372,32 @@ disk_io = "50%"
 [[experiment]]
 name = "host-net_exp.1"
 addresses = []
+cgroup = "system.slice/host-net-*.service"
+data_dir = "/cache/data/host-net/"
+project_id = 4242
 
 [[experiment]]
 name = "wehe"
 addresses = ["198.18.0.13"]
 min_rate = "1234567bit"
+data_dir = "/cache/data/wehe"
+
+[[device]]
+path = "/dev/vda"
+read_bps = "200MB/s"
+write_bps = "1.5GiB"
+read_iops = 4000
+write_iops = 3000
+
+[[device]]
+path = "/dev/disk/by-id/virtio-data"
+write_bps = 123456789
 )");
     CHECK(a.network.enforcement == Enforcement::kPolice);
     CHECK(a.experiments.size() == 3);
+    CHECK(a.experiments[1].project_id == 4242);
+    CHECK(a.experiments[2].project_id == 503);  // project_id_base + its position
+    CHECK(a.devices.size() == 2);
     const std::string text = format_config(a);
     INFO("formatted:\n" << text);
     const Config b = parse_ok(text);
@@ -392,7 +434,8 @@ const ErrorCase kErrorCases[] = {
      "interface"},
     {"unknown key in [defaults]", "[defaults]\nbandwith = \"100Mbit\" # <-\n", "defaults.bandwith",
      "bandwith"},
-    {"unknown key in [[experiment]]", "[[experiment]]\nname = \"ndt\"\nbandwith = \"1Gbit\" # <-\n",
+    {"unknown key in [[experiment]]",
+     "[[experiment]]\naddresses = [\"198.18.0.101\"]\nname = \"ndt\"\nbandwith = \"1Gbit\" # <-\n",
      "experiment[1].bandwith|experiment \"ndt\".bandwith", "bandwith"},
     // Bad rates.
     {"bad rate: defaults.bandwidth", "[defaults]\nbandwidth = \"100Mbps\" # <-\n",
@@ -403,7 +446,8 @@ const ErrorCase kErrorCases[] = {
     {"bad rate: network.link_rate", "[network]\nlink_rate = \"10GB\" # <-\n", "network.link_rate",
      "10GB"},
     {"bad rate: experiment bandwidth",
-     "[[experiment]]\nname = \"ndt\"\nbandwidth = \"2.5Gbps\" # <-\n",
+     "[[experiment]]\naddresses = [\"198.18.0.102\"]\nname = \"ndt\"\nbandwidth = \"2.5Gbps\" # "
+     "<-\n",
      "experiment[1].bandwidth|experiment \"ndt\".bandwidth", "2.5Gbps"},
     {"bad rate: defaults.min_rate", "[defaults]\nmin_rate = \"1Mbps\" # <-\n", "defaults.min_rate",
      "1Mbps"},
@@ -413,7 +457,8 @@ const ErrorCase kErrorCases[] = {
     {"bad size: defaults.disk", "[defaults]\ndisk = \"20 gigabytes\" # <-\n", "defaults.disk",
      "20 gigabytes"},
     {"negative size", "[defaults]\nmemory = \"-1GiB\" # <-\n", "defaults.memory", "-1GiB"},
-    {"bad size: experiment memory", "[[experiment]]\nname = \"ndt\"\nmemory = \"2GiBs\" # <-\n",
+    {"bad size: experiment memory",
+     "[[experiment]]\naddresses = [\"198.18.0.103\"]\nname = \"ndt\"\nmemory = \"2GiBs\" # <-\n",
      "experiment[1].memory|experiment \"ndt\".memory", "2GiBs"},
     // Bad durations.
     {"bad duration: daemon.tick", "[daemon]\ntick = \"1sec\" # <-\n", "daemon.tick", "1sec"},
@@ -421,13 +466,15 @@ const ErrorCase kErrorCases[] = {
      "5min"},
     {"duration without unit", "[defaults]\nwindow = \"300\" # <-\n", "defaults.window", "\"300\""},
     {"bad duration: experiment window",
-     "[[experiment]]\nname = \"ndt\"\nwindow = \"10 minutes\" # <-\n",
+     "[[experiment]]\naddresses = [\"198.18.0.104\"]\nname = \"ndt\"\nwindow = \"10 minutes\" # "
+     "<-\n",
      "experiment[1].window|experiment \"ndt\".window", "10 minutes"},
     // Bad percentages.
     {"percent without %", "[defaults]\ndisk_io = \"10\" # <-\n", "defaults.disk_io", "\"10\""},
     {"percent above 100", "[defaults]\ndisk_io = \"150%\" # <-\n", "defaults.disk_io", "150%"},
     {"min_rate above 100%", "[defaults]\nmin_rate = \"101%\" # <-\n", "defaults.min_rate", "101%"},
-    {"bad percent: experiment disk_io", "[[experiment]]\nname = \"ndt\"\ndisk_io = \"abc%\" # <-\n",
+    {"bad percent: experiment disk_io",
+     "[[experiment]]\naddresses = [\"198.18.0.105\"]\nname = \"ndt\"\ndisk_io = \"abc%\" # <-\n",
      "experiment[1].disk_io|experiment \"ndt\".disk_io", "abc%"},
     // Wrong TOML types.
     {"integer rate", "[defaults]\nbandwidth = 100000000 # <-\n", "defaults.bandwidth", "100000000"},
@@ -450,7 +497,8 @@ const ErrorCase kErrorCases[] = {
      "experiment[1].addresses|experiment \"ndt\".addresses", "198.18.0.10"},
     {"integer address", "[[experiment]]\nname = \"ndt\"\naddresses = [\n  42, # <-\n]\n",
      "experiment[1].addresses|experiment \"ndt\".addresses", "42"},
-    {"integer experiment name", "[[experiment]]\nname = 5 # <-\n", "experiment[1].name", "5"},
+    {"integer experiment name", "[[experiment]]\naddresses = [\"198.18.0.106\"]\nname = 5 # <-\n",
+     "experiment[1].name", "5"},
     // Interfaces.
     {"interface name with a slash",
      "[network]\ninterfaces = [\n  \"eth0\",\n  \"eth/1\", # <-\n]\n", "network.interfaces",
@@ -493,7 +541,8 @@ const ErrorCase kErrorCases[] = {
     {"window shorter than two ticks", "[defaults]\nwindow = \"1s\" # <-\n", "defaults.window",
      "1s"},
     {"experiment window not a multiple of tick",
-     "[daemon]\ntick = \"1s\"\n[[experiment]]\nname = \"ndt\"\nwindow = \"2500ms\" # <-\n",
+     "[daemon]\ntick = \"1s\"\n[[experiment]]\naddresses = [\"198.18.0.107\"]\nname = "
+     "\"ndt\"\nwindow = \"2500ms\" # <-\n",
      "experiment[1].window|experiment \"ndt\".window", "2500ms"},
     {"tick below 10ms", "[daemon]\ntick = \"5ms\" # <-\n", "daemon.tick", "5ms"},
     {"tick above 1m", "[daemon]\ntick = \"5m\" # <-\n", "daemon.tick", "5m"},
@@ -502,23 +551,28 @@ const ErrorCase kErrorCases[] = {
      "[defaults]\nbandwidth = \"100Mbit\"\nmin_rate = \"200Mbit\" # <-\n", "defaults.min_rate",
      "200Mbit"},
     {"experiment min_rate above its bandwidth",
-     "[[experiment]]\nname = \"ndt\"\nbandwidth = \"1Mbit\"\nmin_rate = \"2Mbit\" # <-\n",
+     "[[experiment]]\naddresses = [\"198.18.0.108\"]\nname = \"ndt\"\nbandwidth = "
+     "\"1Mbit\"\nmin_rate = \"2Mbit\" # <-\n",
      "experiment[1].min_rate|experiment \"ndt\".min_rate", "2Mbit"},
     // Experiments.
     {"experiment without name", "[[experiment]] # <-\naddresses = [\"198.18.0.10\"]\n",
      "experiment[1].name", "name"},
-    {"experiment name with a space", "[[experiment]]\nname = \"n d t\" # <-\n",
+    {"experiment name with a space",
+     "[[experiment]]\naddresses = [\"198.18.0.109\"]\nname = \"n d t\" # <-\n",
      "experiment[1].name", "n d t"},
-    {"experiment name with a slash", "[[experiment]]\nname = \"ndt/1\" # <-\n",
+    {"experiment name with a slash",
+     "[[experiment]]\naddresses = [\"198.18.0.110\"]\nname = \"ndt/1\" # <-\n",
      "experiment[1].name", "ndt/1"},
-    {"empty experiment name", "[[experiment]]\nname = \"\" # <-\n", "experiment[1].name", "\"\""},
+    {"empty experiment name", "[[experiment]]\naddresses = [\"198.18.0.111\"]\nname = \"\" # <-\n",
+     "experiment[1].name", "\"\""},
     {"experiment name too long",
-     "[[experiment]]\nname = "
+     "[[experiment]]\naddresses = [\"198.18.0.112\"]\nname = "
      "\"a234567890123456789012345678901234567890123456789012345678901234\" # <-\n",
      "experiment[1].name", "a234567890123456789012345678901234567890123456789012345678901234"},
     {"second experiment's bad name",
-     "[[experiment]]\nname = \"ndt\"\n[[experiment]]\nname = \"w@he\" # <-\n", "experiment[2].name",
-     "w@he"},
+     "[[experiment]]\naddresses = [\"198.18.0.113\"]\nname = \"ndt\"\n[[experiment]]\naddresses = "
+     "[\"198.18.0.114\"]\nname = \"w@he\" # <-\n",
+     "experiment[2].name", "w@he"},
     {"bad address", "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.300\"] # <-\n",
      "experiment[1].addresses|experiment \"ndt\".addresses", "198.18.0.300"},
     {"address with host bits",
@@ -529,6 +583,123 @@ const ErrorCase kErrorCases[] = {
     {"unterminated string", "[defaults]\nbandwidth = \"100Mbit # <-\n", "", "syntax"},
     {"bare word value", "[daemon]\ntick = \"1s\"\nstate_dir = /var/lib # <-\n", "", "syntax"},
     {"duplicate key", "[defaults]\nmemory = \"1GiB\"\nmemory = \"2GiB\" # <-\n", "", "memory"},
+    // Discovery: addresses or a cgroup glob.
+    {"experiment with neither addresses nor cgroup", "[[experiment]] # <-\nname = \"ndt\"\n",
+     "experiment \"ndt\".addresses", "\"ndt\""},
+    {"experiment with empty addresses and no cgroup",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [] # <-\n", "experiment \"ndt\".addresses",
+     "cgroup"},
+    {"absolute cgroup glob", "[[experiment]]\nname = \"ndt\"\ncgroup = \"/sys/fs/cgroup/x\" # <-\n",
+     "experiment \"ndt\".cgroup", "\"/sys/fs/cgroup/x\""},
+    {"cgroup glob with ..", "[[experiment]]\nname = \"ndt\"\ncgroup = \"system.slice/../x\" # <-\n",
+     "experiment \"ndt\".cgroup", "system.slice/../x"},
+    {"cgroup glob with an empty component",
+     "[[experiment]]\nname = \"ndt\"\ncgroup = \"system.slice//x\" # <-\n",
+     "experiment \"ndt\".cgroup", "system.slice//x"},
+    {"empty cgroup glob", "[[experiment]]\nname = \"ndt\"\ncgroup = \"\" # <-\n",
+     "experiment \"ndt\".cgroup", "\"\""},
+    {"integer cgroup glob", "[[experiment]]\nname = \"ndt\"\ncgroup = 5 # <-\n",
+     "experiment \"ndt\".cgroup", "5"},
+    {"cgroup glob of two experiments",
+     "[[experiment]]\nname = \"a\"\ncgroup = \"x/*.scope\"\n[[experiment]]\nname = \"b\"\ncgroup = "
+     "\"x/*.scope\" # <-\n",
+     "experiment \"b\".cgroup", "x/*.scope"},
+    {"relative cgroup_root", "[daemon]\ncgroup_root = \"sys/fs/cgroup\" # <-\n",
+     "daemon.cgroup_root", "sys/fs/cgroup"},
+    // Disk quota: data_dir and project ids.
+    {"relative data_dir",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"cache/ndt\" # "
+     "<-\n",
+     "experiment \"ndt\".data_dir", "cache/ndt"},
+    {"data_dir /",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"/\" # <-\n",
+     "experiment \"ndt\".data_dir", "\"/\""},
+    {"integer data_dir",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.1\"]\ndata_dir = 7 # <-\n",
+     "experiment \"ndt\".data_dir", "7"},
+    {"data_dir of two experiments",
+     "[[experiment]]\nname = \"a\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"/cache/x\"\n"
+     "[[experiment]]\nname = \"b\"\naddresses = [\"198.18.0.2\"]\ndata_dir = \"/cache/x/\" # <-\n",
+     "experiment \"b\".data_dir", "/cache/x/"},
+    {"project_id without data_dir",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.1\"]\nproject_id = 7 # <-\n",
+     "experiment \"ndt\".project_id", "7"},
+    {"project_id zero",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"/d\"\nproject_id "
+     "= 0 "
+     "# <-\n",
+     "experiment \"ndt\".project_id", "0"},
+    {"negative project_id",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"/d\"\nproject_id "
+     "= "
+     "-3 # <-\n",
+     "experiment \"ndt\".project_id", "-3"},
+    {"string project_id",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"/d\"\nproject_id "
+     "= "
+     "\"12\" # <-\n",
+     "experiment \"ndt\".project_id", "12"},
+    {"project_id above 32 bits",
+     "[[experiment]]\nname = \"ndt\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"/d\"\nproject_id "
+     "= "
+     "4294967295 # <-\n",
+     "experiment \"ndt\".project_id", "4294967295"},
+    {"project_id of two experiments",
+     "[[experiment]]\nname = \"a\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"/a\"\nproject_id = "
+     "7\n"
+     "[[experiment]]\nname = \"b\"\naddresses = [\"198.18.0.2\"]\ndata_dir = \"/b\"\nproject_id = "
+     "7 "
+     "# <-\n",
+     "experiment \"b\".project_id", "\"a\""},
+    {"explicit project_id equal to another's derived one",
+     "[[experiment]]\nname = \"a\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"/a\"\n"
+     "[[experiment]]\nname = \"b\"\naddresses = [\"198.18.0.2\"]\ndata_dir = \"/b\"\nproject_id = "
+     "10001 # <-\n",
+     "experiment \"b\".project_id", "10001"},
+    {"derived project id equal to another's explicit one",
+     "[[experiment]]\nname = \"a\"\naddresses = [\"198.18.0.1\"]\ndata_dir = \"/a\"\nproject_id = "
+     "10002\n[[experiment]] # <-\nname = \"b\"\naddresses = [\"198.18.0.2\"]\ndata_dir = \"/b\"\n",
+     "experiment \"b\".project_id", "10002"},
+    {"derived project id out of range",
+     "[daemon]\nproject_id_base = 4294967293\n[[experiment]]\nname = \"a\"\naddresses = "
+     "[\"198.18.0.1\"]\n[[experiment]] # <-\nname = \"b\"\naddresses = [\"198.18.0.2\"]\ndata_dir "
+     "= \"/b\"\n",
+     "experiment \"b\".project_id", "4294967293"},
+    {"negative project_id_base", "[daemon]\nproject_id_base = -1 # <-\n", "daemon.project_id_base",
+     "-1"},
+    {"string project_id_base", "[daemon]\nproject_id_base = \"1000\" # <-\n",
+     "daemon.project_id_base", "1000"},
+    // Devices.
+    {"device as a plain key", "device = \"/dev/vda\" # <-\n", "device", "[[device]]"},
+    {"unknown key in [[device]]",
+     "[[device]]\npath = \"/dev/vda\"\nread_bps = \"1MB/s\"\nread_bw = \"1MB/s\" # <-\n",
+     "device[1].read_bw|device \"/dev/vda\".read_bw", "read_bw"},
+    {"device without path", "[[device]] # <-\nread_iops = 100\n", "device[1].path", "path"},
+    {"relative device path", "[[device]]\npath = \"vda\" # <-\nread_iops = 100\n", "device[1].path",
+     "\"vda\""},
+    {"integer device path", "[[device]]\npath = 8 # <-\nread_iops = 100\n", "device[1].path", "8"},
+    {"device listed twice",
+     "[[device]]\npath = \"/dev/vda\"\nread_iops = 100\n[[device]]\npath = \"/dev/vda\" # <-\n"
+     "write_iops = 100\n",
+     "device \"/dev/vda\".path", "/dev/vda"},
+    {"device without capacity", "[[device]] # <-\npath = \"/dev/vda\"\n", "device \"/dev/vda\"",
+     "/dev/vda"},
+    {"byte rate in bits", "[[device]]\npath = \"/dev/vda\"\nread_bps = \"200Mbit\" # <-\n",
+     "device \"/dev/vda\".read_bps", "200Mbit"},
+    {"byte rate per minute", "[[device]]\npath = \"/dev/vda\"\nwrite_bps = \"200MB/min\" # <-\n",
+     "device \"/dev/vda\".write_bps", "200MB/min"},
+    {"zero byte rate", "[[device]]\npath = \"/dev/vda\"\nwrite_bps = \"0MB/s\" # <-\n",
+     "device \"/dev/vda\".write_bps", "0MB/s"},
+    {"negative integer byte rate", "[[device]]\npath = \"/dev/vda\"\nread_bps = -5 # <-\n",
+     "device \"/dev/vda\".read_bps", "-5"},
+    {"float byte rate", "[[device]]\npath = \"/dev/vda\"\nread_bps = 1.5 # <-\n",
+     "device \"/dev/vda\".read_bps", "1.5"},
+    {"string iops", "[[device]]\npath = \"/dev/vda\"\nread_iops = \"4000\" # <-\n",
+     "device \"/dev/vda\".read_iops", "4000"},
+    {"zero iops", "[[device]]\npath = \"/dev/vda\"\nwrite_iops = 0 # <-\n",
+     "device \"/dev/vda\".write_iops", "0"},
+    {"iops above 32 bits", "[[device]]\npath = \"/dev/vda\"\nwrite_iops = 4294967296 # <-\n",
+     "device \"/dev/vda\".write_iops", "4294967296"},
 };
 
 }  // namespace
@@ -579,7 +750,8 @@ TEST_CASE("errors quote the value as the file writes it", "[config]") {
       {"[defaults]\nwindow = \"7.5s\" # <-\n", "defaults.window", "7.5s"},
       {"[defaults]\nbandwidth = \"0.1Gbit\"\nmin_rate = \"0.2Gbit\" # <-\n", "defaults.min_rate",
        "0.2Gbit"},
-      {"[daemon]\ntick = \"30s\"\n[[experiment]]\nname = \"ndt\"\nwindow = \"0.75m\" # <-\n",
+      {"[daemon]\ntick = \"30s\"\n[[experiment]]\nname = \"ndt\"\naddresses = "
+       "[\"198.18.0.1\"]\nwindow = \"0.75m\" # <-\n",
        "experiment[1].window|experiment \"ndt\".window", "0.75m"},  // 45 s, tick 30 s
       {"[network]\nlink_rate = \"0Gbit\" # <-\n", "network.link_rate", "0Gbit"},
       {"[defaults]\nmemory = \"0GiB\" # <-\n", "defaults.memory", "0GiB"},
@@ -761,4 +933,288 @@ pinned_rate = "10Mbps"
   CHECK(errors[0].line == line_of(bad, "pinned_rate"));
   CHECK(errors[0].message.find("\"10Mbps\"") != std::string::npos);
   CHECK(errors[0].key.find("pinned_rate") != std::string::npos);
+}
+
+TEST_CASE("host-network experiments are found by a cgroup glob instead of addresses", "[config]") {
+  const Config c = parse_ok(R"(
+[daemon]
+cgroup_root = "/sys/fs/cgroup"
+
+[[experiment]]
+name = "host-exp"
+cgroup = "system.slice/host-exp*.service"
+
+[[experiment]]
+name = "pod"
+addresses = ["198.18.0.12"]
+
+[[experiment]]
+name = "both"
+addresses = ["198.18.0.13"]
+cgroup = "kubepods.slice/*/kubepods-*-pod1234.slice"
+)");
+  REQUIRE(c.experiments.size() == 3);
+  CHECK(c.experiments[0].cgroup == "system.slice/host-exp*.service");
+  CHECK(c.experiments[0].addresses.empty());
+  CHECK(c.experiments[1].cgroup.empty());
+  CHECK(c.experiments[2].cgroup == "kubepods.slice/*/kubepods-*-pod1234.slice");
+  CHECK(c.experiments[2].addresses.size() == 1);
+  // An empty address list is fine next to a glob.
+  CHECK(parse_config("[[experiment]]\nname = \"h\"\naddresses = []\ncgroup = \"h.scope\"\n", "t")
+            .errors.empty());
+}
+
+TEST_CASE("project ids: explicit, or project_id_base plus the experiment's position", "[config]") {
+  SECTION("the default base") {
+    const Config c = parse_ok(R"(
+[[experiment]]
+name = "ndt"
+addresses = ["198.18.0.11"]
+data_dir = "/cache/data/ndt/"
+
+[[experiment]]
+name = "msak"
+addresses = ["198.18.0.10"]
+
+[[experiment]]
+name = "wehe"
+addresses = ["198.18.0.14"]
+data_dir = "/cache/data/wehe"
+disk = "50GB"
+
+[[experiment]]
+name = "revtr"
+addresses = ["198.18.0.15"]
+data_dir = "/cache/data/revtr"
+project_id = 77
+)");
+    REQUIRE(c.experiments.size() == 4);
+    CHECK(c.daemon.project_id_base == 10000);
+    CHECK(c.experiments[0].data_dir == "/cache/data/ndt");  // trailing slash dropped
+    CHECK(c.experiments[0].project_id == 10001);
+    CHECK(c.experiments[1].data_dir.empty());
+    CHECK(c.experiments[1].project_id == 0);      // no data_dir, no quota
+    CHECK(c.experiments[2].project_id == 10003);  // its position counts every experiment
+    CHECK(c.experiments[2].allocation.disk_bytes == 50'000'000'000ULL);
+    CHECK(c.experiments[3].project_id == 77);
+  }
+  SECTION("a configured base") {
+    const Config c = parse_ok(R"(
+[daemon]
+project_id_base = 0
+[[experiment]]
+name = "ndt"
+addresses = ["198.18.0.11"]
+data_dir = "/d/ndt"
+)");
+    CHECK(c.experiments[0].project_id == 1);
+  }
+  SECTION("the printed config keeps each id even when the experiments move") {
+    Config c = parse_ok(R"(
+[[experiment]]
+name = "a"
+addresses = ["198.18.0.1"]
+data_dir = "/d/a"
+[[experiment]]
+name = "b"
+addresses = ["198.18.0.2"]
+data_dir = "/d/b"
+)");
+    std::swap(c.experiments[0], c.experiments[1]);
+    const Config back = parse_ok(format_config(c));
+    CHECK(back.experiments[0].name == "b");
+    CHECK(back.experiments[0].project_id == 10002);
+    CHECK(back.experiments[1].project_id == 10001);
+  }
+}
+
+TEST_CASE("[[device]] tables give each disk's capacity in byte rates and iops", "[config]") {
+  constexpr std::string_view text = R"(
+[defaults]
+disk_io = "10%"
+
+[[device]]
+path = "/dev/vda"
+read_bps = "200MB/s"
+write_bps = "150MB"
+read_iops = 4000
+write_iops = 3000
+
+[[device]]   # second
+path = "/dev/disk/by-id/virtio-data"
+write_bps = "1.5GiB/s"
+
+[[device]]
+path = "/dev/loop0"
+read_bps = 1000000
+)";
+  const Config c = parse_ok(text);
+  REQUIRE(c.devices.size() == 3);
+  const DeviceConfig& vda = c.devices[0];
+  CHECK(vda.path == "/dev/vda");
+  CHECK(vda.read_bps == 200'000'000ULL);
+  CHECK(vda.write_bps == 150'000'000ULL);
+  CHECK(vda.read_iops == 4000);
+  CHECK(vda.write_iops == 3000);
+  CHECK_FALSE(vda.resolved);  // parse_config does not look at the system
+  const DeviceConfig& data = c.devices[1];
+  CHECK(data.line == line_of(text, "# second"));
+  CHECK(data.write_bps == 1'610'612'736ULL);
+  CHECK(data.read_bps == 0);  // not configured: no limit
+  CHECK(data.read_iops == 0);
+  CHECK(data.write_iops == 0);
+  CHECK(c.devices[2].read_bps == 1'000'000ULL);
+  // The printed config writes byte rates per second, and parses back the same.
+  const std::string printed = format_config(c);
+  CHECK_THAT(printed, Contains("read_bps = \"200MB/s\""));
+  CHECK_THAT(printed, Contains("write_bps = \"1536MiB/s\""));
+  check_same_config(c, parse_ok(printed));
+}
+
+namespace {
+
+// A temporary directory, removed with its contents.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "enforcer-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// Some block device node under /dev, if the machine has one (containers may not).
+std::optional<std::filesystem::path> some_block_device() {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/dev", ec)) {
+    struct stat st {};
+    if (::stat(e.path().c_str(), &st) == 0 && S_ISBLK(st.st_mode)) return e.path();
+  }
+  return std::nullopt;
+}
+
+Config with_devices(const std::vector<std::string>& paths) {
+  Config c;
+  int line = 10;
+  for (const auto& p : paths) {
+    DeviceConfig d;
+    d.path = p;
+    d.read_bps = 100'000'000;
+    d.line = line++;
+    c.devices.push_back(d);
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("resolve_devices names each path that is not a block device", "[config]") {
+  TempDir tmp;
+  const std::string missing = (tmp.path / "no-such-disk").string();
+  const std::string file = (tmp.path / "file").string();
+  { std::ofstream(file) << "x"; }
+  Config c = with_devices({"/dev/null", missing, file, tmp.path.string()});
+  const std::vector<ConfigError> errors = resolve_devices(c, "enforcer.toml");
+  INFO("errors:" << describe(errors));
+  REQUIRE(errors.size() == 4);
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    CHECK(errors[i].source == "enforcer.toml");
+    CHECK(errors[i].line == c.devices[i].line);
+    CHECK_THAT(errors[i].key, Contains(c.devices[i].path));
+    CHECK_THAT(errors[i].message, Contains("\"" + c.devices[i].path + "\""));
+    CHECK_THAT(errors[i].to_string(),
+               Contains("enforcer.toml:" + std::to_string(c.devices[i].line) + ": "));
+    CHECK_FALSE(c.devices[i].resolved);
+  }
+  CHECK_THAT(errors[0].message, Contains("not a block device"));
+  CHECK_THAT(errors[0].message, Contains("character device"));
+  CHECK_THAT(errors[1].message, Contains("does not exist"));
+  CHECK_THAT(errors[2].message, Contains("not a block device"));
+  CHECK_THAT(errors[3].message, Contains("not a block device"));
+  // No devices, nothing to check.
+  Config none;
+  CHECK(resolve_devices(none).empty());
+}
+
+TEST_CASE("resolve_devices finds major:minor of a block device and rejects partitions",
+          "[config]") {
+  const auto dev = some_block_device();
+  if (!dev) {
+    WARN("no block device under /dev: skipped");
+    return;
+  }
+  struct stat st {};
+  REQUIRE(::stat(dev->c_str(), &st) == 0);
+  const auto major = static_cast<std::uint32_t>(major(st.st_rdev));
+  const auto minor = static_cast<std::uint32_t>(minor(st.st_rdev));
+  TempDir tmp;
+  // An empty sysfs: nothing says it is a partition. A symlink is followed (/dev/disk/by-id/...).
+  const auto link = tmp.path / "by-id-disk";
+  std::filesystem::create_symlink(*dev, link);
+  {
+    Config c = with_devices({dev->string(), link.string()});
+    const std::string empty_sysfs = (tmp.path / "sys").string();
+    const auto errors = resolve_devices(c, "enforcer.toml", empty_sysfs);
+    INFO("errors:" << describe(errors));
+    // The same device twice is an error on the second.
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].line == c.devices[1].line);
+    CHECK_THAT(errors[0].message, Contains(dev->string()));
+    CHECK(c.devices[0].resolved);
+    CHECK(c.devices[0].major == major);
+    CHECK(c.devices[0].minor == minor);
+  }
+  {
+    Config c = with_devices({link.string()});
+    CHECK(resolve_devices(c, "enforcer.toml", (tmp.path / "sys").string()).empty());
+    CHECK(c.devices[0].resolved);
+    CHECK(c.devices[0].major == major);
+  }
+  // A sysfs that says the device is a partition of "vda".
+  const auto sys = tmp.path / "sys2";
+  const auto part = sys / "devices/virtual/block/vda/vda1";
+  std::filesystem::create_directories(part);
+  { std::ofstream(part / "partition") << "1\n"; }
+  std::filesystem::create_directories(sys / "dev/block");
+  std::filesystem::create_symlink(
+      "../../devices/virtual/block/vda/vda1",
+      sys / "dev/block" / (std::to_string(major) + ":" + std::to_string(minor)));
+  Config c = with_devices({dev->string()});
+  const auto errors = resolve_devices(c, "enforcer.toml", sys.string());
+  INFO("errors:" << describe(errors));
+  REQUIRE(errors.size() == 1);
+  CHECK_THAT(errors[0].message, Contains("partition"));
+  CHECK_THAT(errors[0].message, Contains("/dev/vda"));
+  CHECK_FALSE(c.devices[0].resolved);
+}
+
+TEST_CASE("the shipped configuration and examples parse", "[config]") {
+  const std::filesystem::path root = ENFORCER_SOURCE_DIR;
+  std::vector<std::filesystem::path> files = {root / "config/enforcer.toml"};
+  for (const auto& e : std::filesystem::directory_iterator(root / "config/examples")) {
+    if (e.path().extension() == ".toml") files.push_back(e.path());
+  }
+  for (const auto& f : files) {
+    INFO(f.string());
+    const ConfigResult r = load_config(f.string());
+    INFO("errors:" << describe(r.errors));
+    CHECK(r.errors.empty());
+  }
+
+  const ConfigResult r = load_config((root / "config/examples/mlab-node-limits.toml").string());
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  REQUIRE(c.experiments.size() == 3);
+  CHECK(c.experiments[0].project_id == 2);
+  CHECK(c.experiments[1].project_id == 10002);
+  CHECK(c.experiments[2].cgroup ==
+        "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod*.slice");
+  CHECK(c.experiments[2].project_id == 0);
+  REQUIRE(c.devices.size() == 1);
+  CHECK(c.devices[0].read_bps == 500'000'000ULL);
+  CHECK(c.devices[0].write_iops == 40000);
 }

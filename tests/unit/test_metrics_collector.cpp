@@ -345,3 +345,68 @@ TEST_CASE("an empty table still exposes the daemon-wide families", "[metrics]") 
   REQUIRE_FALSE(buckets.empty());
   for (const auto& b : buckets) CHECK(b.value == 0);
 }
+
+TEST_CASE("cgroup and quota figures: exported once read, in seconds and bytes", "[metrics]") {
+  ExperimentTable table;
+  auto ndt = experiment(1, "ndt", 2'500'000'000ULL, 300);
+  auto wehe = experiment(2, "wehe", 100'000'000ULL, 300);
+  table.publish({ndt, wehe});
+  ResourceState& r = *ndt->resources;
+  r.containers = 1;
+  r.cpu_usage_usec = 2'500'000;
+  r.cpu_throttled_usec = 250'000;
+  r.memory_bytes = 123'456'789;
+  r.memory_limit_bytes = 1ULL << 30;
+  r.oom_kills = 3;
+  r.io_read_bytes = 4096;
+  r.io_write_bytes = 8192;
+  r.cgroup_known = true;
+  r.disk_used_bytes = 5'000'000;
+  r.disk_limit_bytes = 20'000'000'000ULL;
+  r.disk_known = true;
+  // wehe: not discovered yet, nothing read.
+  wehe->overrides.bandwidth_bits = 800'000'000;  // the allocation gauge follows an override
+
+  UnattributedTotals unattributed;
+  TickStats ticks;
+  CgroupTotals cgroups;
+  cgroups.drift_corrections = 7;
+  const MetricsCollector collector(table, unattributed, ticks, 1s, "0.1.0", &cgroups);
+  const std::string text = prometheus::TextSerializer().Serialize(collector.Collect());
+  INFO("exposition:\n" << text);
+  const Exposition e = parse_exposition(text);
+
+  auto value = [&](const std::string& name, const std::string& experiment,
+                   const std::string& op = "") {
+    for (const auto& s : e.named(name)) {
+      if (s.labels.at("experiment") == experiment && (op.empty() || s.labels.at("op") == op)) {
+        return s.value;
+      }
+    }
+    FAIL("no " << name << " for " << experiment);
+    return -1.0;
+  };
+  CHECK(e.types.at("enforcer_experiment_cpu_usage_seconds_total") == "counter");
+  CHECK(e.types.at("enforcer_experiment_memory_bytes") == "gauge");
+  CHECK(e.types.at("enforcer_cgroup_drift_corrections_total") == "counter");
+  CHECK(value("enforcer_experiment_containers", "ndt") == 1);
+  CHECK(value("enforcer_experiment_containers", "wehe") == 0);
+  CHECK(value("enforcer_experiment_cpu_usage_seconds_total", "ndt") == Approx(2.5));
+  CHECK(value("enforcer_experiment_cpu_throttled_seconds_total", "ndt") == Approx(0.25));
+  CHECK(value("enforcer_experiment_memory_bytes", "ndt") == 123'456'789);
+  CHECK(value("enforcer_experiment_memory_limit_bytes", "ndt") == 1073741824.0);
+  CHECK(value("enforcer_experiment_oom_kills_total", "ndt") == 3);
+  CHECK(value("enforcer_experiment_io_bytes_total", "ndt", "read") == 4096);
+  CHECK(value("enforcer_experiment_io_bytes_total", "ndt", "write") == 8192);
+  CHECK(value("enforcer_experiment_disk_used_bytes", "ndt") == 5'000'000);
+  CHECK(value("enforcer_experiment_disk_limit_bytes", "ndt") == 2e10);
+  // Nothing is invented for an experiment whose figures were never read.
+  for (const char* name :
+       {"enforcer_experiment_cpu_usage_seconds_total", "enforcer_experiment_memory_bytes",
+        "enforcer_experiment_disk_used_bytes"}) {
+    CHECK(e.named(name).size() == 1);
+  }
+  REQUIRE(e.named("enforcer_cgroup_drift_corrections_total").size() == 1);
+  CHECK(e.named("enforcer_cgroup_drift_corrections_total")[0].value == 7);
+  CHECK(value("enforcer_experiment_allocation_bytes_per_second", "wehe") == 100'000'000);
+}
