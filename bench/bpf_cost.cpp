@@ -4,7 +4,14 @@
 // For each trie size (experiments registered through BpfDatapath, as the daemon does) the cases
 // are: IPv4 and IPv6 frames hitting an experiment, IPv4 frames missing every experiment (a "near"
 // miss: the next unregistered address of the experiments' range, which walks the trie as deep as
-// a hit; a "far" one in another /16), on the egress and the ingress program. Each round runs
+// a hit; a "far" one in another /16), on the egress and the ingress program. Then the same hits
+// on experiments that have a rate limit (BpfDatapath::set_limits, as the daemon sets it every
+// tick), so that the rate enforcement runs too (limits and shapers lookups, the cost division,
+// the GCRA compare-and-swap): a 100 Mbit/s limit with a tolerance nothing reaches (every packet
+// passes: the path of every packet of a throttled experiment that stays within its rate), the
+// same on the EDT egress program with a TCP frame (skb->tstamp set), and a limit of 1 byte/s
+// with no tolerance (every packet after the first is dropped: the path of a policed flood).
+// `--no-rate-cases` leaves them out. Each round runs
 // the cases in order with the empty program before every third case and after the last one;
 // every measurement is `repeat` runs in the kernel. A case's ratio and added cost are taken
 // against the mean of the two empty runs around it; the table shows medians over the rounds.
@@ -59,18 +66,21 @@ struct Options {
   std::vector<std::uint32_t> sizes = {10, 1000};
   std::vector<std::uint32_t> read_sizes = {10, 1000, 10000};
   bool stages = true;
+  bool rate_cases = true;
 };
 
 void usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--repeat N] [--rounds N] [--experiments N[,N...]] [--stage-repeat N]\n"
-               "          [--stage-rounds N] [--no-stages] [--read-counters N[,N...]]\n"
+               "          [--stage-rounds N] [--no-stages] [--no-rate-cases]\n"
+               "          [--read-counters N[,N...]]\n"
                "  --repeat         BPF_PROG_TEST_RUN repeats per measurement (default 10000000)\n"
                "  --rounds         measurements per case; the median is reported (default 5)\n"
                "  --experiments    experiments registered in the tries (default 10,1000)\n"
                "  --stage-repeat   repeats for the stage programs (default 1000000)\n"
                "  --stage-rounds   rounds for the stage programs (default 3)\n"
                "  --no-stages      skip the decomposition into parse / LPM / counter stages\n"
+               "  --no-rate-cases  skip the cases with a rate limit set (needs 3+ experiments)\n"
                "  --read-counters  sizes for timing BpfDatapath::read_counters, 0 to skip\n"
                "                   (default 10,1000,10000)\n",
                argv0);
@@ -112,6 +122,8 @@ bool parse_options(int argc, char** argv, Options& o) {
       o.read_sizes = v == "0" ? std::vector<std::uint32_t>{} : list(v);
     } else if (a == "--no-stages") {
       o.stages = false;
+    } else if (a == "--no-rate-cases") {
+      o.rate_cases = false;
     } else {
       return false;
     }
@@ -136,8 +148,11 @@ void put16(std::vector<std::uint8_t>& b, std::size_t at, std::uint16_t v) {
   b[at + 1] = static_cast<std::uint8_t>(v);
 }
 
-// A full-size (1514-byte) Ethernet frame carrying UDP over IPv4 or IPv6.
-std::vector<std::uint8_t> frame(bool v6, const std::string& src, const std::string& dst) {
+// A full-size (1514-byte) Ethernet frame carrying UDP (or TCP: only the protocol number, the
+// programs read no further) over IPv4 or IPv6.
+std::vector<std::uint8_t> frame(bool v6, const std::string& src, const std::string& dst,
+                                bool tcp = false) {
+  const std::uint8_t proto = tcp ? IPPROTO_TCP : IPPROTO_UDP;
   std::vector<std::uint8_t> b(1514, 0);
   std::memset(b.data(), 0x02, 12);  // locally administered MACs
   std::uint8_t* ip = b.data() + 14;
@@ -145,7 +160,7 @@ std::vector<std::uint8_t> frame(bool v6, const std::string& src, const std::stri
     put16(b, 12, ETH_P_IPV6);
     ip[0] = 0x60;
     put16(b, 14 + 4, static_cast<std::uint16_t>(b.size() - 14 - 40));
-    ip[6] = IPPROTO_UDP;
+    ip[6] = proto;
     ip[7] = 64;
     inet_pton(AF_INET6, src.c_str(), ip + 8);
     inet_pton(AF_INET6, dst.c_str(), ip + 24);
@@ -154,7 +169,7 @@ std::vector<std::uint8_t> frame(bool v6, const std::string& src, const std::stri
     ip[0] = 0x45;
     put16(b, 14 + 2, static_cast<std::uint16_t>(b.size() - 14));
     ip[8] = 64;
-    ip[9] = IPPROTO_UDP;
+    ip[9] = proto;
     inet_pton(AF_INET, src.c_str(), ip + 12);
     inet_pton(AF_INET, dst.c_str(), ip + 16);
   }
@@ -172,9 +187,10 @@ struct Sample {
   double cpu_ns = 0;     // thread CPU time / repeat
 };
 
-// Runs `prog_fd` `repeat` times on `data`; returns false when interrupted or failing.
-bool measure(int prog_fd, const std::vector<std::uint8_t>& data, std::uint32_t repeat,
-             Sample& out) {
+// Runs `prog_fd` `repeat` times on `data`; returns false when interrupted or failing (also when
+// the last run's verdict is not the expected one: pass, or drop when `drop`).
+bool measure(int prog_fd, const std::vector<std::uint8_t>& data, std::uint32_t repeat, Sample& out,
+             bool drop = false) {
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data.data(),
               .data_size_in = static_cast<std::uint32_t>(data.size()),
               .repeat = static_cast<int>(repeat));
@@ -186,8 +202,8 @@ bool measure(int prog_fd, const std::vector<std::uint8_t>& data, std::uint32_t r
     return false;
   }
   const int verdict = static_cast<int>(opts.retval);
-  if (verdict != TC_ACT_UNSPEC && verdict != TC_ACT_OK) {
-    std::fprintf(stderr, "unexpected verdict %d\n", verdict);
+  if (drop ? verdict != TC_ACT_SHOT : verdict != TC_ACT_UNSPEC && verdict != TC_ACT_OK) {
+    std::fprintf(stderr, "unexpected verdict %d (expected %s)\n", verdict, drop ? "drop" : "pass");
     return false;
   }
   out.kernel_ns = opts.duration;
@@ -207,6 +223,7 @@ struct Case {
   int prog_fd;
   std::vector<std::uint8_t> data;
   std::vector<double> kernel, cpu, ratio, added;
+  bool drop = false;  // the program is expected to drop the frame
 };
 
 // Measures `cases` for `rounds` rounds, the empty program before every third case and after the
@@ -228,7 +245,9 @@ bool measure_group(std::vector<Case>& cases, int empty_fd, std::uint32_t repeat,
       Sample before, after;
       if (!run_empty(cases[start].data, before)) return false;
       for (std::size_t i = start; i < end; ++i) {
-        if (!measure(cases[i].prog_fd, cases[i].data, repeat, results[i])) return false;
+        if (!measure(cases[i].prog_fd, cases[i].data, repeat, results[i], cases[i].drop)) {
+          return false;
+        }
       }
       if (!run_empty(cases[end - 1].data, after)) return false;
       for (std::size_t i = start; i < end; ++i) reference[i] = (before.cpu_ns + after.cpu_ns) / 2;
@@ -411,6 +430,34 @@ bool run_size(const Options& o, std::uint32_t n, int empty_fd, std::string& tabl
       {"ingress, IPv6, hit", ingress, frame(true, kWorldV6, v6_of(hit)), {}, {}, {}, {}},
       {"ingress, IPv4, miss (near)", ingress, frame(false, kWorldV4, near), {}, {}, {}, {}},
   };
+  if (o.rate_cases && n >= 3) {
+    // Two experiments other than `hit` get a limit (the cases above stay without one).
+    const std::uint32_t pass = hit % n + 1, drop = pass % n + 1;
+    RateLimit never;  // 100 Mbit/s; tolerances no run reaches (~146 years)
+    never.bytes_per_second = {12'500'000, 12'500'000};
+    never.police_tolerance_ns = {std::uint64_t{1} << 62, std::uint64_t{1} << 62};
+    never.edt_horizon_ns = std::uint64_t{1} << 62;
+    RateLimit always;  // 1 byte/s, no tolerance: the first packet passes, every later one drops
+    always.bytes_per_second = {1, 1};
+    if (auto r = s.dp->set_limits({{pass, never}, {drop, always}}); !r) {
+      std::fprintf(stderr, "set_limits: %s\n", r.error().message.c_str());
+      return false;
+    }
+    const int edt = s.dp->program_fd(Program::kEgressEdt);
+    auto add = [&](const char* name, int prog_fd, std::vector<std::uint8_t> data, bool drops) {
+      Case c{name, prog_fd, std::move(data), {}, {}, {}, {}};
+      c.drop = drops;
+      cases.push_back(std::move(c));
+    };
+    add("egress, IPv4, hit, rate set (passes)", egress, frame(false, v4_of(pass), kWorldV4), false);
+    add("egress, IPv6, hit, rate set (passes)", egress, frame(true, v6_of(pass), kWorldV6), false);
+    add("egress EDT, IPv4 TCP, hit, rate set (paced)", edt,
+        frame(false, v4_of(pass), kWorldV4, true), false);
+    add("ingress, IPv4, hit, rate set (passes)", ingress, frame(false, kWorldV4, v4_of(pass)),
+        false);
+    add("egress, IPv4, hit, over the rate (dropped)", egress, frame(false, v4_of(drop), kWorldV4),
+        true);
+  }
   std::fprintf(stderr, "bpf_cost: %u experiments: %zu cases x %d rounds x %u repeats\n", n,
                cases.size(), o.rounds, o.repeat);
   if (!measure_group(cases, empty_fd, o.repeat, o.rounds, n, table)) return false;

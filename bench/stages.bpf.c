@@ -15,8 +15,8 @@
  * The maps are not this object's own: bpf_cost replaces them (bpf_map__reuse_fd) with the maps
  * BpfDatapath pinned, so the tries hold exactly the experiments registered there.
  *
- * The parsing is a copy of classify() in bpf/account.bpf.c (only the ABI header is shared, so
- * that renaming internals there never breaks this build); keep them alike.
+ * The parsing is a copy of classify() in bpf/account.bpf.c; keep them alike. The maps are the
+ * real program's definitions (bpf/maps.h); this object uses counters and the address tries.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -29,31 +29,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "enforcer_abi.h"
+#include "maps.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct enforcer_counters);
-} counters SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(max_entries, 1);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, struct enforcer_lpm_v4);
-  __type(value, __u32);
-} addr_v4 SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(max_entries, 1);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, struct enforcer_lpm_v6);
-  __type(value, __u32);
-} addr_v6 SEC(".maps");
 
 /* Exact addresses (host routes) for alt_hash; bpf_cost sizes and fills them. */
 struct exact_v6_key {

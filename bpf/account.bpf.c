@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Per-experiment traffic accounting on the host uplink (tc clsact ingress and egress).
+ * Per-experiment traffic accounting on the host uplink (tc clsact ingress and egress), and in the
+ * cgroups of host-network experiments (cgroup_skb ingress and egress, at the end of this file).
  *
  * Every packet is attributed to an experiment by address: the source address on egress, the
  * destination address on ingress, through longest-prefix-match tries for IPv4 and IPv6. Packets
@@ -26,50 +27,13 @@
 #include <bpf/bpf_helpers.h>
 
 #include "enforcer_abi.h"
+#include "maps.h"
 #include "rate.h"
 
 #define ENFORCER_EDT_QUEUE_PACKETS 64
 #define ENFORCER_EDT_CREDIT_NS 2000000ULL /* 2 ms */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* Sizes are set by the loader before load (bpf_map__set_max_entries). */
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct enforcer_counters);
-} counters SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct enforcer_limit);
-} limits SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct enforcer_shaper);
-} shapers SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(max_entries, 1);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, struct enforcer_lpm_v4);
-  __type(value, __u32);
-} addr_v4 SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
-  __uint(max_entries, 1);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, struct enforcer_lpm_v6);
-  __type(value, __u32);
-} addr_v6 SEC(".maps");
 
 #define ETH_P_8021Q_BE bpf_htons(0x8100)
 #define ETH_P_8021AD_BE bpf_htons(0x88A8)
@@ -120,21 +84,24 @@ static __always_inline __u32 classify(struct __sk_buff* skb, int dir, int* tcp) 
 }
 
 /*
- * enforce - holds the packet to the experiment's rate, if it has one. Returns TC_ACT_SHOT to
- * drop, TC_ACT_UNSPEC to pass (with skb->tstamp set when pacing).
+ * over_limit - holds a packet of `len` bytes to experiment `id`'s rate in `dir`, if it has one.
+ * Returns 1 when the packet must be dropped, 0 when it passes; *start is then its departure time
+ * when pacing (edt) made it wait, else 0.
  */
-static __always_inline int enforce(struct __sk_buff* skb, __u32 id, int dir, int edt, int tcp) {
-  if (id == ENFORCER_UNATTRIBUTED_ID) return TC_ACT_UNSPEC;
+static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int tcp,
+                                      __u64* start) {
+  *start = 0;
+  if (id == ENFORCER_UNATTRIBUTED_ID) return 0;
   struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
-  if (!limit) return TC_ACT_UNSPEC;
+  if (!limit) return 0;
   const __u64 rate = limit->rate_bytes_per_sec[dir];
-  if (rate == 0) return TC_ACT_UNSPEC;
+  if (rate == 0) return 0;
   struct enforcer_shaper* shaper = bpf_map_lookup_elem(&shapers, &id);
-  if (!shaper) return TC_ACT_UNSPEC;
+  if (!shaper) return 0;
 
   const __u64 now = bpf_ktime_get_ns();
-  __u64 start = now;
-  const __u64 cost = rate_cost(skb->len, rate);
+  __u64 begin = now;
+  const __u64 cost = rate_cost(len, rate);
   __u64 tolerance = limit->police_tolerance_ns[dir];
   if (edt) {
     tolerance = limit->edt_horizon_ns;
@@ -147,36 +114,56 @@ static __always_inline int enforce(struct __sk_buff* skb, __u32 id, int dir, int
     }
   }
   if (rate_admit(&shaper->tat_ns[dir], now, cost, tolerance, edt ? ENFORCER_EDT_CREDIT_NS : 0,
-                 &start)) {
-    return TC_ACT_SHOT;
+                 &begin)) {
+    return 1;
   }
-  /* fq releases the packet at its tstamp (CLOCK_MONOTONIC). A later tstamp that TCP's own
-   * pacing already set is kept. */
-  if (edt && start > now && skb->tstamp < start) skb->tstamp = start;
-  return TC_ACT_UNSPEC;
+  if (begin > now) *start = begin;
+  return 0;
+}
+
+/* The counters of experiment `*id`; an id beyond the array (a race with a shrinking table) is
+ * counted as unattributed, and *id says so. */
+static __always_inline struct enforcer_counters* counters_of(__u32* id) {
+  struct enforcer_counters* c = bpf_map_lookup_elem(&counters, id);
+  if (c) return c;
+  *id = ENFORCER_UNATTRIBUTED_ID;
+  return bpf_map_lookup_elem(&counters, id);
+}
+
+/*
+ * count - adds one packet of `len` bytes to what passed or what was dropped. The value is this
+ * CPU's own, so `atomic` is only needed where another run of a program may interrupt this one on
+ * the same CPU: tc programs run with bottom halves disabled and need not; cgroup_skb egress runs
+ * in process context with only migration disabled, where a softirq's transmit (an ACK-clocked
+ * TCP send) can interrupt it between the load and the store.
+ */
+static __always_inline void count(struct enforcer_counters* c, int dir, __u64 len, int dropped,
+                                  int atomic) {
+  if (atomic) {
+    __sync_fetch_and_add(dropped ? &c->dropped_bytes[dir] : &c->bytes[dir], len);
+    __sync_fetch_and_add(dropped ? &c->dropped_packets[dir] : &c->packets[dir], 1);
+  } else if (dropped) {
+    c->dropped_bytes[dir] += len;
+    c->dropped_packets[dir] += 1;
+  } else {
+    c->bytes[dir] += len;
+    c->packets[dir] += 1;
+  }
 }
 
 static __always_inline int account(struct __sk_buff* skb, int dir, int edt) {
   int tcp = 0;
   __u32 id = classify(skb, dir, &tcp);
-  struct enforcer_counters* c = bpf_map_lookup_elem(&counters, &id);
-  if (!c) {
-    /* An id beyond the array (a race with a shrinking table) still counts somewhere. */
-    id = ENFORCER_UNATTRIBUTED_ID;
-    c = bpf_map_lookup_elem(&counters, &id);
-    if (!c) return TC_ACT_UNSPEC;
-  }
-  const int verdict = enforce(skb, id, dir, edt, tcp);
-  /* Per-CPU value: no other CPU writes it, and tc programs run with preemption (migration)
-   * disabled, so plain increments are exact. */
-  if (verdict == TC_ACT_SHOT) {
-    c->dropped_bytes[dir] += skb->len;
-    c->dropped_packets[dir] += 1;
-  } else {
-    c->bytes[dir] += skb->len;
-    c->packets[dir] += 1;
-  }
-  return verdict;
+  struct enforcer_counters* c = counters_of(&id);
+  if (!c) return TC_ACT_UNSPEC;
+  __u64 start;
+  const int drop = over_limit(id, dir, skb->len, edt, tcp, &start);
+  count(c, dir, skb->len, drop, 0);
+  if (drop) return TC_ACT_SHOT;
+  /* fq releases the packet at its tstamp (CLOCK_MONOTONIC). A later tstamp that TCP's own
+   * pacing already set is kept. */
+  if (edt && start && skb->tstamp < start) skb->tstamp = start;
+  return TC_ACT_UNSPEC;
 }
 
 /* Egress where the root qdisc is not fq: rates are policed. */
@@ -194,4 +181,92 @@ int tc_egress_edt(struct __sk_buff* skb) {
 SEC("tc")
 int tc_ingress(struct __sk_buff* skb) {
   return account(skb, ENFORCER_DIR_INGRESS, 0);
+}
+
+/*
+ * Host-network experiments share the host's addresses, so the uplink cannot tell their packets
+ * apart (it counts them as unattributed). Their cgroup runs these programs instead: the kernel
+ * runs a cgroup's cgroup_skb programs for every packet sent or received by a socket created in
+ * that cgroup or in one below it (not for packets without a socket: ARP, forwarding, ICMP
+ * errors). The accounting and the enforcement are the uplink programs': the same counters, limit
+ * and schedule for the same experiment id, so an experiment is held to one rate however its
+ * traffic is seen. (An experiment must be found by one mechanism only: the programs of a
+ * container with its own address would count its packets a second time.)
+ *
+ * The experiment is found by the socket's cgroup, bpf_skb_cgroup_id(): the cgroup the socket was
+ * created in, which is what decides that these programs run at all. bpf_get_current_cgroup_id()
+ * would be wrong: ingress runs in softirq context, where the current task is whoever was
+ * interrupted (or ksoftirqd), and so do many egress packets (TCP's ACK-clocked sends and
+ * retransmissions, the TSQ tasklet). A socket in a cgroup below the attached one (a container's
+ * scope under its pod's slice) is found through its ancestors.
+ *
+ * Lengths: the cgroup hooks see a packet from its network header (ip_finish_output on egress,
+ * before fragmentation and GSO segmentation; the socket's receive filter on ingress, after GRO
+ * and reassembly), while the uplink's tc programs, like the interface counters, count from the
+ * Ethernet header. ETH_HLEN is added, so that a host-network experiment's bytes are the ones the
+ * uplink would have counted for the same packets (exactly, for an untagged Ethernet uplink and
+ * packets below the MTU; a datagram the IP layer fragments counts one Ethernet and IP header, not
+ * one per fragment), and its limit means the same as an addressed experiment's.
+ *
+ * Loopback (ifindex 1 in every network namespace) is neither counted nor limited: it never
+ * reaches the uplink, and the allocation is the uplink's. Traffic of other local interfaces (a
+ * bridge to local containers) is.
+ */
+#define ENFORCER_LOOPBACK_IFINDEX 1
+#define ENFORCER_CGROUP_MAX_DEPTH 16
+
+/* cgroup_skb verdicts. On egress, bit 1 asks for congestion notification. */
+#define CGROUP_SKB_DROP 0
+#define CGROUP_SKB_PASS 1
+#define CGROUP_SKB_DROP_CN 2
+
+static __always_inline __u32* cgroup_experiment(struct __sk_buff* skb) {
+  __u64 cgid = bpf_skb_cgroup_id(skb);
+  __u32* id = bpf_map_lookup_elem(&cgroup_ids, &cgid);
+  if (id) return id;
+  /* A cgroup below the attached one. User space never attaches to two nested cgroups, so at most
+   * one ancestor matches. Level 0 is the root, never attached to. */
+  for (int level = 1; level < ENFORCER_CGROUP_MAX_DEPTH; level++) {
+    cgid = bpf_skb_ancestor_cgroup_id(skb, level);
+    if (cgid == 0) break; /* deeper than the socket's own cgroup */
+    id = bpf_map_lookup_elem(&cgroup_ids, &cgid);
+    if (id) return id;
+  }
+  return 0;
+}
+
+static __always_inline int account_cgroup(struct __sk_buff* skb, int dir) {
+  if (skb->ifindex == ENFORCER_LOOPBACK_IFINDEX) return CGROUP_SKB_PASS;
+  __u32* found = cgroup_experiment(skb);
+  /* Not (or no longer) an experiment's cgroup: pass uncounted. The uplink counts the packet as
+   * unattributed already; counting it here too would count it twice. */
+  if (!found) return CGROUP_SKB_PASS;
+  __u32 id = *found;
+  struct enforcer_counters* c = counters_of(&id);
+  if (!c) return CGROUP_SKB_PASS;
+  const __u64 len = (__u64)skb->len + ETH_HLEN;
+  __u64 start;
+  const int drop = over_limit(id, dir, len, 0, 0, &start);
+  count(c, dir, len, drop, 1);
+  if (!drop) return CGROUP_SKB_PASS;
+  /* Egress: "drop and notify congestion". The kernel hands NET_XMIT_DROP up (kernel/bpf/cgroup.c,
+   * __cgroup_bpf_run_filter_skb); TCP then enters CWR (cwnd reduction, as for a local qdisc
+   * drop: __tcp_transmit_skb calls tcp_enter_cwr for a positive NET_XMIT code) and keeps the
+   * segment unsent in its queue: no loss, no retransmission timeout. The next ACK sends it again;
+   * with nothing in flight, the zero-window probe timer does (tcp_check_probe_timer, at least
+   * TCP_RTO_MIN later). A UDP sender's sendmsg does not fail (ENOBUFS is hidden unless
+   * IP_RECVERR is set). A plain 0 would give -EPERM instead: TCP would not reduce cwnd and would
+   * keep offering what is dropped, and a UDP sendmsg would fail with EPERM.
+   * Ingress: dropped before the socket sees it; a TCP sender recovers as from any loss. */
+  return dir == ENFORCER_DIR_EGRESS ? CGROUP_SKB_DROP_CN : CGROUP_SKB_DROP;
+}
+
+SEC("cgroup_skb/egress")
+int cgroup_egress(struct __sk_buff* skb) {
+  return account_cgroup(skb, ENFORCER_DIR_EGRESS);
+}
+
+SEC("cgroup_skb/ingress")
+int cgroup_ingress(struct __sk_buff* skb) {
+  return account_cgroup(skb, ENFORCER_DIR_INGRESS);
 }

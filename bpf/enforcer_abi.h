@@ -19,8 +19,10 @@
 #define ENFORCER_DIRECTIONS 2
 
 /* Value of the per-CPU counters array, indexed by experiment id. Bytes are skb->len at the tc
- * hook, which includes the link-layer header: the interface counters count the same. Bytes and
- * packets count what passed; what the rate limit dropped is counted apart. */
+ * hook, which includes the link-layer header: the interface counters count the same. The cgroup_skb
+ * programs of host-network experiments see packets from the network header and add ETH_HLEN, so
+ * that their bytes are the uplink's for the same packets. Bytes and packets count what passed;
+ * what the rate limit dropped is counted apart. */
 struct enforcer_counters {
   __u64 bytes[ENFORCER_DIRECTIONS];
   __u64 packets[ENFORCER_DIRECTIONS];

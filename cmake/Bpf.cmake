@@ -13,6 +13,8 @@ else()
   set(BPF_TARGET_ARCH ${BPF_HOST_ARCH})
 endif()
 set(BPF_MULTIARCH_INCLUDE /usr/include/${CMAKE_LIBRARY_ARCHITECTURE})
+# Every object may include the shared headers in bpf/ (the ABI, the maps): all depend on them.
+file(GLOB BPF_SHARED_HEADERS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/bpf/*.h)
 
 function(bpf_object name source)
   set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)
@@ -22,7 +24,7 @@ function(bpf_object name source)
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_TARGET_ARCH}
             -Wall -Werror -I${PROJECT_SOURCE_DIR}/bpf -I${BPF_MULTIARCH_INCLUDE}
             -c ${CMAKE_CURRENT_SOURCE_DIR}/${source} -o ${obj}
-    DEPENDS ${source} ${ARGN}
+    DEPENDS ${source} ${ARGN} ${BPF_SHARED_HEADERS}
     COMMENT "BPF ${source}"
     VERBATIM)
   add_custom_command(

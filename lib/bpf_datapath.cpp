@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/magic.h>
 #include <net/if.h>
@@ -110,8 +111,8 @@ Expected<void> ensure_bpffs(const std::string& pin_dir) {
   return {};
 }
 
-const char* kPins[] = {"counters", "limits",    "shapers",       "addr_v4",
-                       "addr_v6",  "tc_egress", "tc_egress_edt", "tc_ingress"};
+const char* kPins[] = {"counters",   "limits",    "shapers",       "addr_v4",   "addr_v6",
+                       "cgroup_ids", "tc_egress", "tc_egress_edt", "tc_ingress"};
 
 }  // namespace
 
@@ -139,6 +140,7 @@ void route_libbpf_log() {
 BpfDatapath::BpfDatapath(BpfDatapathOptions options) : options_(std::move(options)) {}
 
 BpfDatapath::~BpfDatapath() {
+  while (!cgroups_.empty()) detach_cgroup_at(cgroups_.size() - 1);
   detach_all();
   unpin_all();
   if (skel_) account__destroy(skel_);
@@ -206,6 +208,9 @@ Expected<void> BpfDatapath::load_and_pin() {
   bpf_map__set_max_entries(skel_->maps.shapers, ids);
   bpf_map__set_max_entries(skel_->maps.addr_v4, prefixes);
   bpf_map__set_max_entries(skel_->maps.addr_v6, prefixes);
+  // One cgroup per host-network experiment, twice over: a restarted container's new cgroup is
+  // attached before its old one is detached.
+  bpf_map__set_max_entries(skel_->maps.cgroup_ids, options_.max_experiments * 2);
   if (int err = account__load(skel_); err) {
     return Error{
         fmt::format("cannot load the BPF programs: {} (the kernel's verifier log is "
@@ -236,7 +241,8 @@ Expected<void> BpfDatapath::load_and_pin() {
   for (auto [name, map] :
        {std::pair{"counters", skel_->maps.counters}, std::pair{"limits", skel_->maps.limits},
         std::pair{"shapers", skel_->maps.shapers}, std::pair{"addr_v4", skel_->maps.addr_v4},
-        std::pair{"addr_v6", skel_->maps.addr_v6}}) {
+        std::pair{"addr_v6", skel_->maps.addr_v6},
+        std::pair{"cgroup_ids", skel_->maps.cgroup_ids}}) {
     if (auto r = pin(name, bpf_map__pin(map, (dir + name).c_str())); !r) return r;
   }
   for (auto [name, prog] : {std::pair{"tc_egress", skel_->progs.tc_egress},
@@ -244,7 +250,8 @@ Expected<void> BpfDatapath::load_and_pin() {
                             std::pair{"tc_ingress", skel_->progs.tc_ingress}}) {
     if (auto r = pin(name, bpf_program__pin(prog, (dir + name).c_str())); !r) return r;
   }
-  for (auto program : {Program::kEgressPolice, Program::kEgressEdt, Program::kIngress}) {
+  for (auto program : {Program::kEgressPolice, Program::kEgressEdt, Program::kIngress,
+                       Program::kCgroupEgress, Program::kCgroupIngress}) {
     bpf_prog_info info{};
     std::uint32_t len = sizeof info;
     if (int err = bpf_obj_get_info_by_fd(program_fd(program), &info, &len); err) {
@@ -471,6 +478,10 @@ int BpfDatapath::program_fd(Program program) const {
       return bpf_program__fd(skel_->progs.tc_egress_edt);
     case Program::kIngress:
       return bpf_program__fd(skel_->progs.tc_ingress);
+    case Program::kCgroupEgress:
+      return bpf_program__fd(skel_->progs.cgroup_egress);
+    case Program::kCgroupIngress:
+      return bpf_program__fd(skel_->progs.cgroup_ingress);
   }
   return -1;
 }
@@ -565,6 +576,7 @@ Expected<void> BpfDatapath::add_experiment(std::uint32_t id, const std::vector<P
 
 Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,
                                               const std::vector<Prefix>& addresses) {
+  detach_cgroups(id);
   for (const Prefix& p : addresses) {
     if (p.v6) {
       enforcer_lpm_v6 key{p.length, {}};
@@ -578,6 +590,146 @@ Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,
   }
   if (auto r = zero_shaper(id); !r) return r;
   return zero_counters(id);
+}
+
+namespace {
+
+// "/a/b/" and "/a//b" are "/a/b".
+std::string normal_cgroup_path(const std::string& path) {
+  std::string p = fs::path(path).lexically_normal().string();
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+// True when one of the two cgroup directories contains the other (or they are the same).
+bool nested(const std::string& a, const std::string& b) {
+  const std::string& shorter = a.size() <= b.size() ? a : b;
+  const std::string& longer = a.size() <= b.size() ? b : a;
+  return longer.compare(0, shorter.size(), shorter) == 0 &&
+         (longer.size() == shorter.size() || longer[shorter.size()] == '/' || shorter == "/");
+}
+
+// The id of the cgroup v2 directory open at `fd` (what bpf_skb_cgroup_id() returns for its
+// sockets): the kernfs node id, which the kernel hands out as the directory's file handle and,
+// on 64-bit hosts, its inode number.
+Expected<std::uint64_t> cgroup_id_of(int fd, const std::string& path) {
+  alignas(file_handle) unsigned char buf[sizeof(file_handle) + sizeof(std::uint64_t)] = {};
+  auto* handle = reinterpret_cast<file_handle*>(buf);
+  handle->handle_bytes = sizeof(std::uint64_t);
+  int mount_id = 0;
+  if (name_to_handle_at(fd, "", handle, &mount_id, AT_EMPTY_PATH) == 0 &&
+      handle->handle_bytes == sizeof(std::uint64_t)) {
+    std::uint64_t id;
+    std::memcpy(&id, buf + sizeof(file_handle), sizeof id);
+    return id;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    return Error{fmt::format("cannot read the id of cgroup {}: {}", path, errno_text(errno))};
+  }
+  return static_cast<std::uint64_t>(st.st_ino);
+}
+
+}  // namespace
+
+Expected<void> BpfDatapath::attach_cgroup(std::uint32_t experiment_id,
+                                          const std::string& cgroup_path) {
+  if (experiment_id == ENFORCER_UNATTRIBUTED_ID || experiment_id > options_.max_experiments) {
+    return Error{fmt::format("experiment id {} out of range 1..{}", experiment_id,
+                             options_.max_experiments)};
+  }
+  const std::string path = normal_cgroup_path(cgroup_path);
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return Error{fmt::format("cgroup {} of experiment id {}: {}{}", path, experiment_id,
+                             errno_text(err), err == ENOENT ? " (it vanished)" : "")};
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{fd};
+  struct statfs sfs {};
+  if (fstatfs(fd, &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+    return Error{fmt::format(
+        "{} is not a cgroup v2 directory (cgroup_skb programs attach to cgroup2 only)", path)};
+  }
+  auto id = cgroup_id_of(fd, path);
+  if (!id) return id.error();
+
+  for (const CgroupAttachment& c : cgroups_) {
+    if (c.cgroup_id == *id || c.path == path) {
+      if (c.experiment_id == experiment_id) return {};  // attached already
+      return Error{fmt::format("cgroup {} is experiment id {}'s already; not attaching it to {}",
+                               path, c.experiment_id, experiment_id)};
+    }
+    if (nested(c.path, path)) {
+      return Error{fmt::format(
+          "cgroup {} (experiment id {}) and cgroup {} (experiment id {}) are nested: the "
+          "packets of the inner one would be counted twice; not attaching",
+          path, experiment_id, c.path, c.experiment_id)};
+    }
+  }
+
+  // The id goes into the map first, so that the programs attribute the very first packet.
+  const int map_fd = bpf_map__fd(skel_->maps.cgroup_ids);
+  if (bpf_map_update_elem(map_fd, &*id, &experiment_id, BPF_ANY) != 0) {
+    return Error{fmt::format("cannot register cgroup {} of experiment id {}: {}", path,
+                             experiment_id, errno_text(errno))};
+  }
+  CgroupAttachment c;
+  c.experiment_id = experiment_id;
+  c.path = path;
+  c.cgroup_id = *id;
+  for (auto [prog, link, where] :
+       {std::tuple{skel_->progs.cgroup_egress, &c.egress, "egress"},
+        std::tuple{skel_->progs.cgroup_ingress, &c.ingress, "ingress"}}) {
+    *link = bpf_program__attach_cgroup(prog, fd);
+    if (!*link) {
+      const int err = errno;
+      if (c.egress) bpf_link__destroy(c.egress);
+      bpf_map_delete_elem(map_fd, &*id);
+      return Error{fmt::format(
+          "cannot attach the cgroup_skb {} program to cgroup {} (experiment id {}): {}{}", where,
+          path, experiment_id, errno_text(err),
+          err == EPERM    ? " (a program attached there without BPF_F_ALLOW_MULTI excludes others)"
+          : err == ENOENT ? " (it vanished)"
+                          : "")};
+    }
+  }
+  cgroups_.push_back(c);
+  log_info("attached accounting to cgroup {} (id {}) for experiment id {}", path, *id,
+           experiment_id);
+  return {};
+}
+
+void BpfDatapath::detach_cgroup_at(std::size_t index) {
+  CgroupAttachment& c = cgroups_[index];
+  // Links first, then the map entry: no packet runs the programs with the entry gone. A link of a
+  // removed cgroup is defunct already; destroying it only releases it.
+  if (c.egress) bpf_link__destroy(c.egress);
+  if (c.ingress) bpf_link__destroy(c.ingress);
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.cgroup_ids), &c.cgroup_id);
+  log_info("detached accounting from cgroup {} (experiment id {})", c.path, c.experiment_id);
+  cgroups_.erase(cgroups_.begin() + static_cast<std::ptrdiff_t>(index));
+}
+
+Expected<void> BpfDatapath::detach_cgroup(std::uint32_t experiment_id,
+                                          const std::string& cgroup_path) {
+  const std::string path = normal_cgroup_path(cgroup_path);
+  for (std::size_t i = 0; i < cgroups_.size(); ++i) {
+    if (cgroups_[i].path == path && cgroups_[i].experiment_id == experiment_id) {
+      detach_cgroup_at(i);
+      return {};
+    }
+  }
+  return Error{fmt::format("cgroup {} is not attached for experiment id {}", path, experiment_id)};
+}
+
+void BpfDatapath::detach_cgroups(std::uint32_t experiment_id) {
+  for (std::size_t i = cgroups_.size(); i-- > 0;) {
+    if (cgroups_[i].experiment_id == experiment_id) detach_cgroup_at(i);
+  }
 }
 
 Expected<void> BpfDatapath::read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) {

@@ -1,7 +1,8 @@
 // The BPF datapath: loads the accounting programs (bpf/account.bpf.c), pins them and their maps
 // under bpf_pin_dir, attaches them to tc clsact ingress and egress of every uplink, next to the
-// existing root qdisc (which is never touched). Destroying it detaches and unpins everything it
-// made; a clsact qdisc is removed only when this instance created it.
+// existing root qdisc (which is never touched), and to the cgroups of host-network experiments
+// (cgroup_skb ingress and egress). Destroying it detaches and unpins everything it made; a clsact
+// qdisc is removed only when this instance created it.
 #pragma once
 
 #include <memory>
@@ -12,7 +13,8 @@
 #include "datapath.hpp"
 #include "expected.hpp"
 
-struct account;  // the generated skeleton (account.skel.h)
+struct account;   // the generated skeleton (account.skel.h)
+struct bpf_link;  // libbpf
 
 namespace enforcer {
 
@@ -25,7 +27,7 @@ struct BpfDatapathOptions {
   Enforcement enforcement = Enforcement::kAuto;
 };
 
-enum class Program { kEgressPolice, kEgressEdt, kIngress };
+enum class Program { kEgressPolice, kEgressEdt, kIngress, kCgroupEgress, kCgroupIngress };
 
 // tc filter coordinates of enforcer's programs on every uplink.
 inline constexpr std::uint32_t kTcHandle = 0xe4f0;
@@ -41,6 +43,7 @@ class BpfDatapath final : public Datapath {
   BpfDatapath& operator=(const BpfDatapath&) = delete;
 
   Expected<void> add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
+  // Also detaches the experiment's cgroups (detach_cgroups): a freed id attributes nothing.
   Expected<void> remove_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
   Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override;
@@ -52,6 +55,30 @@ class BpfDatapath final : public Datapath {
   // that vanished is reported once and attached again when an interface of its name returns.
   // Returns an error only for what it could not repair; the next call tries again.
   Expected<void> refresh();
+
+  // Host-network experiments (they share the host's addresses, so the uplink cannot attribute
+  // their packets): attaches the cgroup_skb ingress and egress programs to the cgroup v2 directory
+  // `cgroup_path`, so that every packet of a socket created in it, or in a cgroup below it, is
+  // counted and limited as experiment `experiment_id`'s, in the same counters, limit and schedule
+  // as the uplink's programs use (bytes include ETH_HLEN, as on the uplink; loopback traffic is
+  // neither counted nor limited). Only for experiments without addresses of their own: the
+  // programs would count an addressed experiment's packets a second time.
+  //
+  // The programs are attached as bpf_links (BPF_F_ALLOW_MULTI semantics: programs others attached
+  // to the cgroup, such as systemd's IP accounting, keep running; the packet passes only when all
+  // pass). The links are not pinned: they go when this instance is destroyed, and with the process
+  // if it dies, so nothing of ours survives a crash; the restarted daemon attaches again when it
+  // finds the cgroup. An experiment may have several cgroups (a restarted container's new one);
+  // attaching an attached path again is a no-op. A cgroup nested in (or containing) another
+  // experiment's cgroup is refused: its packets would run both experiments' programs. A cgroup
+  // directory that does not exist (it vanished) is an error naming it, and changes nothing.
+  Expected<void> attach_cgroup(std::uint32_t experiment_id, const std::string& cgroup_path);
+  // Detaches the programs from one cgroup of the experiment (the cgroup may be gone already).
+  Expected<void> detach_cgroup(std::uint32_t experiment_id, const std::string& cgroup_path);
+  // Detaches every cgroup of the experiment (remove_experiment does this too).
+  void detach_cgroups(std::uint32_t experiment_id);
+  // How many cgroups the programs are attached to.
+  std::size_t cgroup_attachments() const { return cgroups_.size(); }
 
   // True when `interface`'s egress is paced (EDT) rather than policed.
   bool egress_paced(const std::string& interface) const;
@@ -71,7 +98,16 @@ class BpfDatapath final : public Datapath {
     bool foreign_warned = false;  // someone else's filter holds our handle (reported once)
   };
 
+  struct CgroupAttachment {
+    std::uint32_t experiment_id = 0;
+    std::string path;  // as given, without trailing slashes
+    std::uint64_t cgroup_id = 0;
+    bpf_link* egress = nullptr;
+    bpf_link* ingress = nullptr;
+  };
+
   explicit BpfDatapath(BpfDatapathOptions options);
+  void detach_cgroup_at(std::size_t index);
   Expected<void> load_and_pin();
   Expected<void> attach(const std::string& interface);
   Expected<void> refresh_one(Attachment& a);
@@ -86,8 +122,9 @@ class BpfDatapath final : public Datapath {
   account* skel_ = nullptr;
   int ncpus_ = 0;
   std::vector<Attachment> attachments_;
+  std::vector<CgroupAttachment> cgroups_;
   std::vector<std::string> pinned_;
-  std::uint32_t prog_ids_[3] = {};    // by Program
+  std::uint32_t prog_ids_[5] = {};    // by Program
   std::vector<std::uint8_t> values_;  // scratch for batch reads
   std::vector<std::uint32_t> keys_;
 };
