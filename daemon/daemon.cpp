@@ -9,6 +9,8 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "log.hpp"
 #include "version.hpp"
@@ -57,6 +59,10 @@ Daemon::~Daemon() {
   // Order matters: stop serving scrapes before the state they read goes away, then detach.
   exposer_.reset();
   collector_.reset();
+  if (watcher_fd_) watcher_fd_->release();  // the watcher owns the fd
+  watcher_fd_.reset();
+  watcher_.reset();
+  cgroups_.reset();
   sampler_.reset();
   datapath_.reset();
   if (lock_fd_ >= 0) close(lock_fd_);
@@ -70,7 +76,7 @@ Expected<void> Daemon::start() {
   if (auto found = interface_indexes(config_.network.interfaces); !found) return found.error();
 
   collector_ = std::make_shared<MetricsCollector>(table_, unattributed_, tick_stats_,
-                                                  config_.daemon.tick, kVersion);
+                                                  config_.daemon.tick, kVersion, &cgroup_totals_);
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(config_.daemon.metrics_listen, 2);
   } catch (const std::exception& e) {
@@ -102,11 +108,70 @@ Expected<void> Daemon::start() {
   limits.link_rate_bits = config_.network.link_rate_bits;
   limiter_ = std::make_unique<Limiter>(*datapath_, table_, limits);
 
+  start_cgroups();
+
   std::string uplinks;
   for (const auto& i : config_.network.interfaces) uplinks += (uplinks.empty() ? "" : ", ") + i;
   log_info("enforcerd {} enforcing {} experiment(s) on {}; metrics at http://{}/metrics", kVersion,
            config_.experiments.size(), uplinks, config_.daemon.metrics_listen);
   return {};
+}
+
+void Daemon::start_cgroups() {
+  std::string root = config_.daemon.cgroup_root;
+  if (root.empty()) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::stringstream text;
+    text << in.rdbuf();
+    root = find_cgroup2_mount(text.str());
+  }
+  if (root.empty()) {
+    log_warning("no cgroup2 file system is mounted: CPU, memory and I/O limits are not enforced");
+    return;
+  }
+  cgroups_ = std::make_unique<CgroupEnforcer>(
+      config_, root, table_, cgroup_totals_,
+      CgroupHooks{[this](std::uint32_t id, const std::string& path) {
+                    return datapath_->attach_cgroup(id, path);
+                  },
+                  [this](std::uint32_t id, const std::string& path) {
+                    return datapath_->detach_cgroup(id, path);
+                  }});
+  cgroups_->apply_quotas();
+  watch_cgroups();
+}
+
+void Daemon::watch_cgroups() {
+  if (watcher_fd_) watcher_fd_->release();
+  watcher_fd_.reset();
+  watcher_.reset();
+  std::string root = config_.daemon.cgroup_root;
+  if (root.empty()) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::stringstream text;
+    text << in.rdbuf();
+    root = find_cgroup2_mount(text.str());
+  }
+  auto w = CgroupWatcher::create(default_scan_root(root));
+  if (!w) {
+    // No pod tree yet: the periodic rescan finds pods, and a watcher is tried again then.
+    log_debug("not watching for pods: {}", w.error().message);
+    return;
+  }
+  watcher_.emplace(std::move(*w));
+  watcher_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, watcher_->fd());
+  cgroups_changed_ = true;
+  wait_cgroup_events();
+}
+
+void Daemon::wait_cgroup_events() {
+  watcher_fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                          [this](const boost::system::error_code& ec) {
+                            if (ec || !watcher_) return;
+                            if (watcher_->drain()) cgroups_changed_ = true;
+                            if (watcher_->root_gone()) return;  // re-made by the tick
+                            wait_cgroup_events();
+                          });
 }
 
 void Daemon::run() {
@@ -140,6 +205,15 @@ void Daemon::on_tick() {
   } else if (auto l = limiter_->apply(); !l) {
     // The datapath keeps the previous limits; every limit is pushed again next tick.
     if (limit_errors_++ % 60 == 0) log_error("setting rate limits: {}", l.error().message);
+  }
+  // The pods: limits for new ones, drift restored, usage read.
+  if (cgroups_) {
+    if (next_tick_ % CgroupEnforcer::kFullRescanTicks == 0 &&
+        (!watcher_ || watcher_->root_gone())) {
+      watch_cgroups();
+    }
+    cgroups_->tick(cgroups_changed_);
+    cgroups_changed_ = false;
   }
   // The uplinks: a changed root qdisc swaps the egress program; removed filters come back.
   if (auto r = datapath_->refresh(); !r) {

@@ -8,8 +8,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <optional>
+
 #include "bpf_datapath.hpp"
+#include "cgroup_enforcer.hpp"
 #include "config.hpp"
+#include "discovery.hpp"
 #include "experiments.hpp"
 #include "limiter.hpp"
 #include "metrics_collector.hpp"
@@ -32,6 +37,9 @@ class Daemon {
  private:
   void schedule_tick();
   void on_tick();
+  void start_cgroups();
+  void watch_cgroups();  // (re)creates the pod watcher when its tree exists
+  void wait_cgroup_events();
 
   Config config_;
   boost::asio::io_context io_;
@@ -52,6 +60,12 @@ class Daemon {
   std::uint64_t sample_errors_ = 0;
   std::uint64_t limit_errors_ = 0;
   std::uint64_t refresh_errors_ = 0;
+
+  CgroupTotals cgroup_totals_;
+  std::unique_ptr<CgroupEnforcer> cgroups_;
+  std::optional<CgroupWatcher> watcher_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> watcher_fd_;
+  bool cgroups_changed_ = false;
 };
 
 }  // namespace enforcer

@@ -30,6 +30,12 @@ int main(int argc, char** argv) {
                  config_path.c_str());
     return 1;
   }
+  // Block devices named in [[device]] must exist (io.max takes their major:minor).
+  if (auto errors = resolve_devices(*loaded.config, config_path); !errors.empty()) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    std::fprintf(stderr, "enforcerd: %zu error(s) in %s\n", errors.size(), config_path.c_str());
+    return 1;
+  }
   if (check_only) {
     std::cout << "# effective configuration of " << config_path << " (defaults applied)\n"
               << format_config(*loaded.config);

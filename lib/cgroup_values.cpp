@@ -148,10 +148,6 @@ std::string cpu_max_value(double cores) {
   return fmt::format("{} {}", static_cast<std::uint64_t>(quota), kCpuPeriodUsec);
 }
 
-std::uint64_t memory_high_bytes(std::uint64_t memory_max_bytes) {
-  return memory_max_bytes - memory_max_bytes / 16;
-}
-
 Expected<std::string> io_max_value(const DeviceConfig& d, double fraction) {
   if (!d.resolved) {
     return Error{
@@ -169,7 +165,7 @@ Expected<std::vector<CgroupFileValue>> cgroup_values(const Allocation& a,
   std::vector<CgroupFileValue> out;
   out.push_back({"cpu.max", cpu_max_value(a.cpu_cores)});
   out.push_back({"memory.max", std::to_string(a.memory_bytes)});
-  out.push_back({"memory.high", std::to_string(memory_high_bytes(a.memory_bytes))});
+  out.push_back({"memory.high", kMemoryHigh});
   out.push_back({"memory.swap.max", "0"});
   for (const DeviceConfig& d : devices) {
     auto line = io_max_value(d, a.disk_io_fraction);

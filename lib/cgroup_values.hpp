@@ -33,12 +33,13 @@ inline constexpr std::uint64_t kIoMaxMinValue = 2;
 // 1.0 -> "100000 100000", 0.5 -> "50000 100000", 0.001 -> "1000 100000" (the kernel's minimum).
 std::string cpu_max_value(double cores);
 
-// memory.high: 1/16 (6.25 %) below memory.max. Above memory.high the kernel throttles the
-// cgroup's allocations and reclaims its memory; only at memory.max does it OOM-kill. The gap lets
-// reclaim (page cache first) act before the hard limit, so a workload that grows slowly is slowed
-// and trimmed rather than killed, while the allocation an experiment can hold stays memory.max
-// (64 MiB of 1 GiB).
-std::uint64_t memory_high_bytes(std::uint64_t memory_max_bytes);
+// memory.high is "max" (no throttling threshold below the limit). With memory.high a little
+// below memory.max and no swap (memory.swap.max 0), an experiment whose anonymous memory grows
+// past high is throttled for ever instead of reaching max and being OOM-killed: measured on the
+// vm tier's 6.1 kernel, a 400 MiB `tail` in a cgroup with max 256 MiB and high 240 MiB was still
+// alive after 40 s (memory.events high 6,802, oom_kill 0); with high "max" it was OOM-killed
+// after 7.6 s. A stuck experiment is worse for operators than a killed one.
+inline constexpr const char* kMemoryHigh = "max";
 
 // One io.max line for a resolved device: "MAJ:MIN rbps=N wbps=N riops=N wiops=N", each N the
 // fraction of the configured capacity, rounded down, at least kIoMaxMinValue; "max" where the

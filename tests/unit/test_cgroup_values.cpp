@@ -48,12 +48,10 @@ TEST_CASE("cpu.max: cores as a quota per 100 ms period", "[cgroup_values]") {
   CHECK(cpu_max_value(4096) == "409600000 100000");
 }
 
-TEST_CASE("memory.high lies 1/16 below memory.max", "[cgroup_values]") {
-  CHECK(memory_high_bytes(1ULL << 30) == (1ULL << 30) - (64ULL << 20));  // 1 GiB: 960 MiB
-  CHECK(memory_high_bytes(256ULL << 20) == 240ULL << 20);
-  CHECK(memory_high_bytes(16) == 15);
-  CHECK(memory_high_bytes(1) == 1);
-  CHECK(memory_high_bytes(1'000'000'000) == 937'500'000);
+TEST_CASE("memory.high is max: no throttling below the limit", "[cgroup_values]") {
+  CHECK(std::string(kMemoryHigh) == "max");
+  CHECK(cgroup_value_matches({"memory.high", kMemoryHigh}, "max\n"));
+  CHECK_FALSE(cgroup_value_matches({"memory.high", kMemoryHigh}, "251658240\n"));
 }
 
 TEST_CASE("io.max: the disk_io fraction of each configured capacity", "[cgroup_values]") {
@@ -92,7 +90,7 @@ TEST_CASE("cgroup_values lists every file of an allocation", "[cgroup_values]") 
   const std::vector<CgroupFileValue> want = {
       {"cpu.max", "100000 100000"},
       {"memory.max", "1073741824"},
-      {"memory.high", "1006632960"},
+      {"memory.high", "max"},
       {"memory.swap.max", "0"},
       {"io.max", "253:0 rbps=20000000 wbps=20000000 riops=max wiops=max"},
       {"io.max", "7:3 rbps=max wbps=max riops=100 wiops=200"},
@@ -108,7 +106,7 @@ TEST_CASE("cgroup_values lists every file of an allocation", "[cgroup_values]") 
   REQUIRE(s->size() == 5);
   CHECK((*s)[0].value == "50000 100000");
   CHECK((*s)[1].value == "268435456");
-  CHECK((*s)[2].value == "251658240");
+  CHECK((*s)[2].value == "max");
   CHECK((*s)[4].value == "8:0 rbps=250 wbps=max riops=max wiops=max");
 
   // No devices: no io.max.

@@ -1,0 +1,225 @@
+#include "cgroup_enforcer.hpp"
+
+#include <fmt/format.h>
+
+#include "log.hpp"
+
+namespace enforcer {
+
+namespace {
+
+std::string describe(const std::vector<CgroupFileValue>& values) {
+  std::string out;
+  for (const auto& v : values) {
+    out += fmt::format("{}{} \"{}\"", out.empty() ? "" : ", ", v.file, v.value);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string find_cgroup2_mount(std::string_view mountinfo_text) {
+  for (const MountInfo& m : parse_mountinfo(mountinfo_text)) {
+    if (m.fs_type == "cgroup2") return m.mount_point;
+  }
+  return {};
+}
+
+CgroupEnforcer::CgroupEnforcer(const Config& config, std::string cgroup_root,
+                               ExperimentTable& table, CgroupTotals& totals, CgroupHooks hooks)
+    : cgroup_root_(std::move(cgroup_root)),
+      table_(table),
+      totals_(totals),
+      hooks_(std::move(hooks)),
+      scanner_([&] {
+        ScanOptions o;
+        o.cgroup_root = cgroup_root_;
+        return o;
+      }()),
+      applier_(CgroupApplier::Options{cgroup_root_, true}) {
+  const auto states = table_.snapshot();
+  std::uint32_t id = 0;
+  for (const ExperimentConfig& x : config.experiments) {
+    ++id;
+    Tracked t;
+    t.id = id;
+    t.name = x.name;
+    t.spec.name = x.name;
+    t.spec.addresses = x.addresses;
+    if (!x.cgroup.empty()) t.spec.cgroup_glob = x.cgroup;
+    if (auto values = cgroup_values(x.allocation, config.devices)) {
+      t.values = std::move(*values);
+    } else {
+      log_error("experiment {}: no cgroup limits: {}", x.name, values.error().message);
+    }
+    t.data_dir = x.data_dir;
+    t.project_id = x.project_id;
+    t.disk_bytes = x.allocation.disk_bytes;
+    for (const auto& s : *states) {
+      if (s->id == id) t.resources = s->resources;
+    }
+    if (!t.resources) t.resources = std::make_shared<ResourceState>();
+    experiments_.push_back(std::move(t));
+  }
+}
+
+std::size_t CgroupEnforcer::apply_quotas() {
+  std::size_t failed = 0;
+  for (Tracked& t : experiments_) {
+    if (t.data_dir.empty()) continue;
+    auto r = apply_project_quota(t.data_dir, t.project_id, t.disk_bytes);
+    if (!r) {
+      log_error("experiment {}: disk quota on {}: {}", t.name, t.data_dir, r.error().message);
+      ++failed;
+      continue;
+    }
+    t.quota_fs = r->fs;
+    t.resources->disk_used_bytes.store(r->quota.used_bytes, std::memory_order_relaxed);
+    t.resources->disk_limit_bytes.store(r->quota.hard_limit_bytes, std::memory_order_relaxed);
+    t.resources->disk_known.store(true, std::memory_order_release);
+    log_info("experiment {}: disk quota {} bytes on {} ({}, project {}), {} bytes used", t.name,
+             r->quota.hard_limit_bytes, t.data_dir, r->fs.fs_type, t.project_id,
+             r->quota.used_bytes);
+  }
+  return failed;
+}
+
+void CgroupEnforcer::tick(bool rescan_now) {
+  ++ticks_;
+  if (rescan_now || !scanned_ || scanner_.incomplete() || ticks_ % kFullRescanTicks == 0) {
+    rescan();
+  }
+  for (Tracked& t : experiments_) {
+    if (!t.pod.empty()) check_drift(t);
+    if (!t.pod.empty()) read_usage_of(t);
+    if (t.quota_fs && ticks_ % kQuotaReadTicks == 0) read_quota_of(t);
+  }
+}
+
+std::string CgroupEnforcer::pod_of(const std::string& experiment) const {
+  for (const Tracked& t : experiments_) {
+    if (t.name == experiment) return t.pod;
+  }
+  return {};
+}
+
+void CgroupEnforcer::rescan() {
+  auto pods = scanner_.scan();
+  if (!pods) {
+    // No kubepods tree (yet): an ordinary state on a node that is starting.
+    if (!scan_failed_logged_) {
+      log_warning("cannot look for experiment pods: {}", pods.error().message);
+      scan_failed_logged_ = true;
+    }
+    scanned_ = false;
+    return;
+  }
+  scan_failed_logged_ = false;
+  std::vector<ExperimentSpec> specs;
+  specs.reserve(experiments_.size());
+  for (const Tracked& t : experiments_) specs.push_back(t.spec);
+  const MatchResult m = match(specs, *pods);
+  conflicts_.report(m.warnings);
+  for (std::size_t i = 0; i < experiments_.size(); ++i) {
+    const auto& chosen = m.experiments[i].chosen;
+    assign(experiments_[i], chosen ? &(*pods)[chosen->pod] : nullptr);
+  }
+  scanned_ = true;
+}
+
+void CgroupEnforcer::assign(Tracked& t, const PodInfo* pod) {
+  const std::string path = pod ? pod->path : std::string();
+  const std::uint64_t cgroup_id = pod ? pod->cgroup_id : 0;
+  if (path == t.pod && cgroup_id == t.cgroup_id) return;
+  if (!t.pod.empty()) {
+    log_info("experiment {}: its pod cgroup {} is gone or replaced", t.name, t.pod);
+    if (t.host_network && hooks_.detach) {
+      if (auto r = hooks_.detach(t.id, t.pod); !r) {
+        log_warning("experiment {}: {}", t.name, r.error().message);
+      }
+    }
+  }
+  t.pod = path;
+  t.cgroup_id = cgroup_id;
+  t.host_network = false;
+  t.resources->containers.store(pod ? 1 : 0, std::memory_order_relaxed);
+  if (!pod) return;
+
+  const CgroupApplyResult r = applier_.apply(path, t.values);
+  if (r.gone) {
+    log_info("experiment {}: pod cgroup {} vanished while its limits were applied", t.name, path);
+    t.pod.clear();
+    t.cgroup_id = 0;
+    t.resources->containers.store(0, std::memory_order_relaxed);
+    scanned_ = false;  // look again next tick
+    return;
+  }
+  for (const auto& e : r.setup_errors) log_error("experiment {}: {}", t.name, e);
+  for (const auto& f : r.files) {
+    if (f.status == CgroupFileStatus::kFailed) log_error("experiment {}: {}", t.name, f.error);
+  }
+  log_info("experiment {}: found in {}; limits applied ({} of {}): {}", t.name, path, r.written(),
+           t.values.size(), describe(t.values));
+
+  // An experiment without addresses of its own is counted and limited through its cgroup.
+  if (t.spec.addresses.empty() && hooks_.attach) {
+    if (auto a = hooks_.attach(t.id, path); !a) {
+      log_error("experiment {}: bandwidth accounting on {}: {}", t.name, path, a.error().message);
+    } else {
+      t.host_network = true;
+    }
+  }
+}
+
+void CgroupEnforcer::check_drift(Tracked& t) {
+  const CgroupCheckResult c = applier_.check(t.pod, t.values);
+  if (c.gone) {
+    log_info("experiment {}: pod cgroup {} vanished", t.name, t.pod);
+    assign(t, nullptr);
+    scanned_ = false;  // its replacement may be there already
+    return;
+  }
+  for (const auto& e : c.errors) log_warning("experiment {}: {}", t.name, e);
+  if (c.drifted.empty()) return;
+  std::vector<CgroupFileValue> restore;
+  for (const auto& d : c.drifted) {
+    log_warning("experiment {}: {}/{} holds \"{}\", not \"{}\"; restoring it", t.name, t.pod,
+                d.wanted.file, d.missing ? "(missing)" : d.found, d.wanted.value);
+    restore.push_back(d.wanted);
+  }
+  const CgroupApplyResult r = applier_.apply(t.pod, restore);
+  totals_.drift_corrections.fetch_add(r.written(), std::memory_order_relaxed);
+  for (const auto& f : r.files) {
+    if (f.status == CgroupFileStatus::kFailed) log_error("experiment {}: {}", t.name, f.error);
+  }
+}
+
+void CgroupEnforcer::read_usage_of(Tracked& t) {
+  const CgroupUsageResult u = read_usage(t.pod);
+  if (u.gone) return;  // the next check notices
+  ResourceState& r = *t.resources;
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  r.cpu_usage_usec.store(u.usage.cpu.usage_usec, kRelaxed);
+  r.cpu_throttled_usec.store(u.usage.cpu.throttled_usec, kRelaxed);
+  if (u.usage.memory_current) r.memory_bytes.store(*u.usage.memory_current, kRelaxed);
+  r.memory_limit_bytes.store(u.usage.memory_max.value_or(0), kRelaxed);
+  if (u.usage.memory_events) r.oom_kills.store(u.usage.memory_events->oom_kill, kRelaxed);
+  if (u.usage.io) {
+    r.io_read_bytes.store(u.usage.io->total.rbytes, kRelaxed);
+    r.io_write_bytes.store(u.usage.io->total.wbytes, kRelaxed);
+  }
+  r.cgroup_known.store(true, std::memory_order_release);
+}
+
+void CgroupEnforcer::read_quota_of(Tracked& t) {
+  auto q = get_project_quota(*t.quota_fs, t.project_id);
+  if (!q) {
+    log_warning("experiment {}: reading the disk quota of {}: {}", t.name, t.data_dir,
+                q.error().message);
+    return;
+  }
+  t.resources->disk_used_bytes.store(q->used_bytes, std::memory_order_relaxed);
+  t.resources->disk_limit_bytes.store(q->hard_limit_bytes, std::memory_order_relaxed);
+}
+
+}  // namespace enforcer

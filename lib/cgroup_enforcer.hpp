@@ -1,0 +1,93 @@
+// The daemon's cgroup pass: finds each experiment's pod cgroup (lib/discovery), applies the
+// experiment's CPU, memory and I/O limits there (lib/cgroup_values, lib/cgroup_apply), restores
+// limits someone rewrote (drift), reads the cgroup's usage for the metrics, keeps the project
+// quota of the experiment's data_dir (lib/quota), and hands host-network pods to the datapath's
+// cgroup_skb programs. Runs on the daemon's event loop, once per tick; a pod that vanishes at any
+// point is an ordinary event.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cgroup_apply.hpp"
+#include "cgroup_values.hpp"
+#include "config.hpp"
+#include "discovery.hpp"
+#include "expected.hpp"
+#include "experiments.hpp"
+#include "quota.hpp"
+
+namespace enforcer {
+
+// Attaches / detaches the datapath's cgroup programs for a host-network experiment.
+struct CgroupHooks {
+  std::function<Expected<void>(std::uint32_t id, const std::string& cgroup_path)> attach;
+  std::function<Expected<void>(std::uint32_t id, const std::string& cgroup_path)> detach;
+};
+
+class CgroupEnforcer {
+ public:
+  // `cgroup_root`: the cgroup2 mount (config's daemon.cgroup_root, or found). The experiments are
+  // the config's, in order (experiment i has id i + 1, as in the datapath).
+  CgroupEnforcer(const Config& config, std::string cgroup_root, ExperimentTable& table,
+                 CgroupTotals& totals, CgroupHooks hooks);
+
+  // Sets every experiment's project quota (data_dir). Errors are logged per experiment and the
+  // others go on; returns how many failed.
+  std::size_t apply_quotas();
+
+  // One pass: rescans the pods when `rescan` (the watcher saw a change), when the previous scan
+  // was incomplete, or every `kFullRescanTicks`; applies limits to newly found pods, checks and
+  // restores drifted limits of known ones, reads usage. Never throws; problems are logged.
+  void tick(bool rescan);
+
+  // The pod cgroup an experiment's limits are on now (empty: none found).
+  std::string pod_of(const std::string& experiment) const;
+
+  static constexpr std::uint64_t kFullRescanTicks = 30;
+  static constexpr std::uint64_t kQuotaReadTicks = 10;
+
+ private:
+  struct Tracked {
+    std::uint32_t id = 0;
+    std::string name;
+    ExperimentSpec spec;
+    std::vector<CgroupFileValue> values;  // what its pod cgroup must hold
+    std::string data_dir;
+    std::uint32_t project_id = 0;
+    std::uint64_t disk_bytes = 0;
+    std::optional<QuotaFilesystem> quota_fs;
+    std::string pod;              // the pod cgroup its limits are on ("" none)
+    std::uint64_t cgroup_id = 0;  // of that pod (a pod re-made under the same path is new)
+    bool host_network = false;    // its pod is attached to the cgroup programs
+    std::shared_ptr<ResourceState> resources;  // shared with the experiment's state (metrics)
+  };
+
+  void rescan();
+  void assign(Tracked& t, const PodInfo* pod);
+  void check_drift(Tracked& t);
+  void read_usage_of(Tracked& t);
+  void read_quota_of(Tracked& t);
+
+  std::string cgroup_root_;
+  ExperimentTable& table_;
+  CgroupTotals& totals_;
+  CgroupHooks hooks_;
+  PodScanner scanner_;
+  CgroupApplier applier_;
+  ConflictLog conflicts_;
+  std::vector<Tracked> experiments_;
+  std::uint64_t ticks_ = 0;
+  bool scanned_ = false;
+  bool scan_failed_logged_ = false;
+};
+
+// The cgroup2 mount point from /proc/self/mountinfo text (the first cgroup2 mount), or empty.
+std::string find_cgroup2_mount(std::string_view mountinfo_text);
+
+}  // namespace enforcer

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# vm-timeout: 420
+# enforcerd finds each experiment's pod by the addresses in its network namespace and holds it to
+# its allocation (issue "experiment discovery, and cgroup v2 / quota enforcement"), on the M-Lab
+# replica kernel:
+#  - CPU: 4 busy threads in ndt use <= 1.05 cores over 5 s (cpu.stat); in wehe, whose override is
+#    0.5 cores, <= 0.55;
+#  - memory: a process in ndt that grows past its 256 MiB is OOM-killed (memory.events oom_kill
+#    and enforcer_experiment_oom_kills_total follow), while the same outside is not;
+#  - drift: cpu.max rewritten by hand is restored within a tick and counted;
+#  - a pod deleted and re-created (new cgroup, same addresses) has every limit back within two
+#    ticks;
+#  - disk: ndt's data_dir gets its project quota; the usage and limit metrics match xfs_quota.
+set -euo pipefail
+# shellcheck source=../lib/replica.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/replica.sh"
+modprobe -a sch_ingress cls_bpf  # clsact lives in sch_ingress
+
+TICK_MS=500
+fail() { echo "FAIL: $*" >&2; [ -f /tmp/enforcerd.log ] && tail -30 /tmp/enforcerd.log >&2; exit 1; }
+log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
+
+replica_up
+replica_add_experiment ndt 198.18.0.10 2001:db8::10
+replica_add_experiment wehe 198.18.0.11 2001:db8::11
+replica_xfs_up
+mkdir -p /cache/data/ndt
+# The pods' sandboxes: a process in each namespace, as the pause container is.
+replica_bg ndt sleep 1000
+replica_bg wehe sleep 1000
+
+mkdir -p /etc/enforcer
+cat >/etc/enforcer/enforcer.toml <<EOF
+[daemon]
+tick = "${TICK_MS}ms"
+state_dir = "/tmp/enforcer-state"
+bpf_pin_dir = "/sys/fs/bpf/enforcer-vm"
+metrics_listen = "127.0.0.1:9724"
+cgroup_root = "/sys/fs/cgroup"
+
+[network]
+interfaces = ["eth0"]
+link_rate = "500Mbit"
+
+[defaults]
+cpu = 1.0
+memory = "256MiB"
+disk = "16MiB"
+
+[[experiment]]
+name = "ndt"
+addresses = ["198.18.0.10", "2001:db8::10"]
+data_dir = "/cache/data/ndt"
+
+[[experiment]]
+name = "wehe"
+addresses = ["198.18.0.11", "2001:db8::11"]
+cpu = 0.5
+EOF
+replica_bg node "$ENFORCER_BUILD_DIR/daemon/enforcerd" -c /etc/enforcer/enforcer.toml >/tmp/enforcerd.log 2>&1
+for _ in $(seq 100); do
+  grep -q 'experiment wehe: found in' /tmp/enforcerd.log && grep -q 'experiment ndt: found in' /tmp/enforcerd.log && break
+  sleep 0.2
+done
+grep -q 'experiment ndt: found in' /tmp/enforcerd.log || fail "ndt's pod was not found"
+grep -q 'experiment wehe: found in' /tmp/enforcerd.log || fail "wehe's pod was not found"
+ndt_pod=$(replica_pod_cgroup ndt)
+wehe_pod=$(replica_pod_cgroup wehe)
+grep -q "experiment ndt: found in $ndt_pod" /tmp/enforcerd.log || fail "ndt was found elsewhere than $ndt_pod"
+
+read -r v <"$ndt_pod/cpu.max"; [ "$v" = "100000 100000" ] || fail "ndt cpu.max is '$v'"
+read -r v <"$wehe_pod/cpu.max"; [ "$v" = "50000 100000" ] || fail "wehe cpu.max is '$v'"
+read -r v <"$ndt_pod/memory.max"; [ "$v" = 268435456 ] || fail "ndt memory.max is '$v'"
+read -r v <"$ndt_pod/memory.swap.max"; [ "$v" = 0 ] || fail "ndt memory.swap.max is '$v'"
+log "ok: limits written: cpu.max 1.0 and 0.5 cores, memory.max 256 MiB, no swap"
+
+scrape() { nsenter --net=/run/netns/node curl -sf http://127.0.0.1:9724/metrics; }
+metric() {  # NAME LABELS
+  scrape | awk -v want="$1{$2}" '$1 == want { printf "%.0f\n", $2; found = 1 } END { exit !found }'
+}
+usage_usec() { local k v; while read -r k v; do [ "$k" = usage_usec ] && { echo "$v"; return; }; done <"$1/cpu.stat"; }
+
+# CPU: 4 busy loops in each pod's container; usage over 5 s.
+burners=()
+for x in ndt wehe; do
+  for _ in 1 2 3 4; do
+    replica_bg "$x" bash -c 'end=$((SECONDS + 30)); while [ $SECONDS -lt $end ]; do :; done'
+    burners+=("$REPLICA_BG_PID")
+  done
+done
+sleep 2
+u0_ndt=$(usage_usec "$ndt_pod"); u0_wehe=$(usage_usec "$wehe_pod"); t0=$EPOCHREALTIME
+sleep 5
+u1_ndt=$(usage_usec "$ndt_pod"); u1_wehe=$(usage_usec "$wehe_pod"); t1=$EPOCHREALTIME
+kill "${burners[@]}" 2>/dev/null || true
+cores() { awk -v u=$(($2 - $1)) -v t0="$3" -v t1="$4" 'BEGIN { printf "%.3f", u / 1e6 / (t1 - t0) }'; }
+ndt_cores=$(cores "$u0_ndt" "$u1_ndt" "$t0" "$t1")
+wehe_cores=$(cores "$u0_wehe" "$u1_wehe" "$t0" "$t1")
+log "4 busy threads each: ndt used $ndt_cores cores (limit 1.0), wehe $wehe_cores (limit 0.5)"
+awk -v c="$ndt_cores" 'BEGIN { exit !(c <= 1.05) }' || fail "ndt used $ndt_cores cores, above 1.05"
+awk -v c="$wehe_cores" 'BEGIN { exit !(c <= 0.55) }' || fail "wehe used $wehe_cores cores, above 0.55"
+awk -v c="$wehe_cores" 'BEGIN { exit !(c >= 0.3) }' || fail "wehe used only $wehe_cores cores: was it running at all?"
+log "ok: CPU held to the allocation"
+
+# Memory: `tail -n 1` keeps all of its input (there is no newline in it): 400 MiB in ndt is OOM-killed; outside the
+# experiment, in a cgroup of its own without a limit, the same completes.
+oom0=$(metric enforcer_experiment_oom_kills_total 'experiment="ndt"') || fail "no oom metric for ndt"
+rc=0
+replica_exec ndt bash -c 'head -c 400M /dev/zero | tail -n 1 >/dev/null' || rc=$?
+[ "$rc" != 0 ] || fail "a 400 MiB process in ndt (256 MiB) was not killed"
+while read -r k v; do [ "$k" = oom_kill ] && oom_events=$v; done <"$ndt_pod/memory.events"
+[ "${oom_events:-0}" -ge 1 ] || fail "memory.events of ndt shows no oom_kill"
+sleep 1.5
+oom1=$(metric enforcer_experiment_oom_kills_total 'experiment="ndt"')
+[ "$oom1" -gt "$oom0" ] || fail "enforcer_experiment_oom_kills_total stayed at $oom1"
+mkdir -p /sys/fs/cgroup/outside
+(echo "$BASHPID" >/sys/fs/cgroup/outside/cgroup.procs; exec bash -c 'head -c 400M /dev/zero | tail -n 1 >/dev/null') ||
+  fail "the same process outside the experiment failed"
+rmdir /sys/fs/cgroup/outside 2>/dev/null || true
+log "ok: memory: OOM-killed in ndt (exit $rc, oom_kill $oom_events, metric $oom0 -> $oom1); outside unaffected"
+
+# Drift: someone lifts ndt's CPU limit; it is back within a tick (two, for the scheduling).
+drift0=$(metric enforcer_cgroup_drift_corrections_total '') || drift0=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+echo "max 100000" >"$ndt_pod/cpu.max"
+restored=
+for _ in $(seq 20); do
+  sleep 0.1
+  read -r v <"$ndt_pod/cpu.max"
+  [ "$v" = "100000 100000" ] && { restored=1; break; }
+done
+[ -n "$restored" ] || fail "cpu.max rewritten by hand was not restored within 2 s (holds '$v')"
+drift1=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+[ "$drift1" -gt "${drift0:-0}" ] || fail "the drift correction was not counted ($drift0 -> $drift1)"
+log "ok: drift: cpu.max restored, corrections $drift0 -> $drift1"
+
+# The pod is deleted and re-created under a new uid, with a new sandbox in the same namespace.
+kill "$(cat "$ndt_pod"/*/cgroup.procs 2>/dev/null)" 2>/dev/null || true
+echo 1 >"$ndt_pod/cgroup.kill"
+for _ in $(seq 50); do rmdir "$ndt_pod"/*.scope 2>/dev/null; rmdir "$ndt_pod" 2>/dev/null && break; sleep 0.1; done
+[ ! -d "$ndt_pod" ] || fail "could not remove ndt's pod"
+new_pod=${ndt_pod%pod*}pod0000aaaa_bbbb_cccc_dddd_eeeeffff0000.slice
+mkdir -p "$new_pod/cri-containerd-0000.scope"
+echo "+cpu +memory +io +pids" >"$new_pod/cgroup.subtree_control"
+t_new=$EPOCHREALTIME
+(echo "$BASHPID" >"$new_pod/cri-containerd-0000.scope/cgroup.procs"; exec nsenter --net=/run/netns/exp-ndt sleep 1000) &
+sandbox=$!
+back=
+for _ in $(seq 40); do
+  read -r c <"$new_pod/cpu.max"; read -r m <"$new_pod/memory.max"
+  [ "$c" = "100000 100000" ] && [ "$m" = 268435456 ] && { back=1; break; }
+  sleep 0.05
+done
+t_back=$EPOCHREALTIME
+kill "$sandbox" 2>/dev/null || true
+[ -n "$back" ] || fail "the re-created pod did not get its limits within 2 s (cpu.max '$c', memory.max '$m')"
+took=$(awk -v a="$t_new" -v b="$t_back" 'BEGIN { printf "%.2f", b - a }')
+awk -v s="$took" -v t="$TICK_MS" 'BEGIN { exit !(s <= 2 * t / 1000 + 0.3) }' ||
+  fail "the re-created pod got its limits after $took s, more than two ticks"
+log "ok: the re-created pod got its limits after $took s (tick $TICK_MS ms)"
+echo 1 >"$new_pod/cgroup.kill" 2>/dev/null || true
+for _ in $(seq 50); do rmdir "$new_pod"/*.scope 2>/dev/null; rmdir "$new_pod" 2>/dev/null && break; sleep 0.1; done
+
+# Disk: the quota on ndt's data_dir, as xfs_quota sees it.
+dd if=/dev/zero of=/cache/data/ndt/f bs=1M count=4 status=none conv=fsync
+sleep 6  # the quota is read every 10 ticks
+used=$(metric enforcer_experiment_disk_used_bytes 'experiment="ndt"') || fail "no disk usage metric"
+limit=$(metric enforcer_experiment_disk_limit_bytes 'experiment="ndt"') || fail "no disk limit metric"
+report=$(xfs_quota -x -c 'report -p -b -N' /cache/data | awk '$1 == "#10001" || $1 == "10001" { print $2 * 1024, $4 * 1024 }')
+[ -n "$report" ] || { xfs_quota -x -c 'report -p -b' /cache/data; fail "project 10001 not in xfs_quota's report"; }
+read -r q_used q_limit <<<"$report"
+[ "$used" = "$q_used" ] || fail "disk used: metric $used, xfs_quota $q_used"
+[ "$limit" = "$q_limit" ] || fail "disk limit: metric $limit, xfs_quota $q_limit"
+[ "$limit" = $((16 * 1024 * 1024)) ] || fail "disk limit is $limit, not 16 MiB"
+log "ok: disk: used $used and limit $limit bytes, as xfs_quota reports"
+log "PASS"
