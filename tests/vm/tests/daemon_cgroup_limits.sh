@@ -7,6 +7,7 @@
 #    0.5 cores, <= 0.55;
 #  - memory: a process in ndt that grows past its 256 MiB is OOM-killed (memory.events oom_kill
 #    and enforcer_experiment_oom_kills_total follow), while the same outside is not;
+#  - disk I/O: a direct-I/O writer in ndt gets <= 10 % of the device's configured capacity (+5 %);
 #  - drift: cpu.max rewritten by hand is restored within a tick and counted;
 #  - a pod deleted and re-created (new cgroup, same addresses) has every limit back within two
 #    ticks;
@@ -56,6 +57,12 @@ data_dir = "/cache/data/ndt"
 name = "wehe"
 addresses = ["198.18.0.11", "2001:db8::11"]
 cpu = 0.5
+
+# The loop device under /cache/data; ndt's 10 % is 10 MB/s of writes.
+[[device]]
+path = "$REPLICA_XFS_LOOP"
+read_bps = "400MB/s"
+write_bps = "100MB/s"
 EOF
 replica_bg node "$ENFORCER_BUILD_DIR/daemon/enforcerd" -c /etc/enforcer/enforcer.toml >/tmp/enforcerd.log 2>&1
 for _ in $(seq 100); do
@@ -101,6 +108,27 @@ awk -v c="$ndt_cores" 'BEGIN { exit !(c <= 1.05) }' || fail "ndt used $ndt_cores
 awk -v c="$wehe_cores" 'BEGIN { exit !(c <= 0.55) }' || fail "wehe used $wehe_cores cores, above 0.55"
 awk -v c="$wehe_cores" 'BEGIN { exit !(c >= 0.3) }' || fail "wehe used only $wehe_cores cores: was it running at all?"
 log "ok: CPU held to the allocation"
+
+# Disk I/O: a direct-I/O writer in ndt is held to 10 % of the device's configured 100 MB/s.
+grep -q 'io.max' /tmp/enforcerd.log || fail "no io.max was applied"
+t0=$EPOCHREALTIME
+replica_exec ndt dd if=/dev/zero of=/cache/data/ndt/io bs=1M count=12 oflag=direct status=none ||
+  fail "the direct-I/O writer failed"
+t1=$EPOCHREALTIME
+rm -f /cache/data/ndt/io
+io_rate=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", 12 * 1048576 / (t1 - t0) }')
+log "direct-I/O writer in ndt: $io_rate B/s (limit 10,000,000 B/s)"
+[ "$io_rate" -le 10500000 ] || fail "ndt wrote at $io_rate B/s, above 10 MB/s + 5 %"
+[ "$io_rate" -ge 5000000 ] || fail "ndt wrote at only $io_rate B/s: is the limit far too low?"
+# The same writer outside the experiment: the device itself is faster than the limit.
+t0=$EPOCHREALTIME
+dd if=/dev/zero of=/cache/data/io-outside bs=1M count=48 oflag=direct status=none || fail "the writer outside failed"
+t1=$EPOCHREALTIME
+rm -f /cache/data/io-outside
+free_rate=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", 48 * 1048576 / (t1 - t0) }')
+log "the same writer outside any experiment: $free_rate B/s"
+[ "$free_rate" -ge 15000000 ] || fail "the device writes only $free_rate B/s unlimited: the test proves nothing"
+log "ok: disk I/O held to 10 % of the configured capacity"
 
 # Memory: `tail -n 1` keeps all of its input (there is no newline in it): 400 MiB in ndt is OOM-killed; outside the
 # experiment, in a cgroup of its own without a limit, the same completes.
