@@ -12,6 +12,7 @@ trap topo_down EXIT
 RATE=${RATE:-50}                     # Mbit/s
 MEASURE_SECONDS=${MEASURE_SECONDS:-10}
 TOLERANCE_PCT=${TOLERANCE_PCT:-5}
+EGRESS_FLOOD=${EGRESS_FLOOD:-5}      # the two UDP senders together offer this many times the rate
 [ "$(nproc)" -ge 2 ] || fail "needs at least 2 CPUs to drive packets from two cores (nproc: $(nproc))"
 command -v bpftool >/dev/null || fail "needs bpftool (to read the per-CPU counters)"
 
@@ -51,11 +52,18 @@ for dir in egress ingress; do
   sleep 0.3
   for cpu in 0 1; do
     port=$((5301 + cpu))
-    extra=()
-    [ "$dir" = ingress ] && extra=(-R)
-    # Each sender alone offers 2.5x the rate over 4 TCP flows: together 5x, from two cores.
+    # Egress: UDP, whose every packet goes through the egress program in the sending process,
+    # on its CPU (TCP sends much of its data from the TSQ tasklet on whichever CPU freed the
+    # previous packets: under EDT in the vm that was one CPU for 99 % of the bytes). Each sender
+    # offers EGRESS_FLOOD/2 times the rate. Ingress: 4 TCP flows per sender (the world's iperf3
+    # sends, on its CPU; the uplink's ingress program runs in the receive softirq there).
+    if [ "$dir" = egress ]; then
+      extra=(-u -b "$((RATE * EGRESS_FLOOD / 2))M")
+    else
+      extra=(-R -P 4)
+    fi
     in_exp a timeout $((MEASURE_SECONDS + 30)) taskset -c "$cpu" iperf3 -p "$port" -c 198.18.0.1 \
-      -t $((MEASURE_SECONDS + 2)) -P 4 -A "$cpu,$cpu" "${extra[@]}" >"$WORK/iperf$cpu.log" 2>&1 &
+      -t $((MEASURE_SECONDS + 2)) -A "$cpu,$cpu" "${extra[@]}" >"$WORK/iperf$cpu.log" 2>&1 &
     pids+=($!)
   done
   sleep 1

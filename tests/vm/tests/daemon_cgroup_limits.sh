@@ -150,16 +150,21 @@ log "ok: memory: OOM-killed in ndt (exit $rc, oom_kill $oom_events, metric $oom0
 # Drift: someone lifts ndt's CPU limit; it is back within a tick (two, for the scheduling).
 drift0=$(metric enforcer_cgroup_drift_corrections_total '') || drift0=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
 echo "max 100000" >"$ndt_pod/cpu.max"
+t_drift=$EPOCHREALTIME
 restored=
-for _ in $(seq 20); do
-  sleep 0.1
+for _ in $(seq 40); do
   read -r v <"$ndt_pod/cpu.max"
   [ "$v" = "100000 100000" ] && { restored=1; break; }
+  sleep 0.05
 done
 [ -n "$restored" ] || fail "cpu.max rewritten by hand was not restored within 2 s (holds '$v')"
+took=$(awk -v a="$t_drift" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+# Within a tick, plus the emulated guest's scheduling and this loop's own reads (0.3 s).
+awk -v s="$took" -v t="$TICK_MS" 'BEGIN { exit !(s <= t / 1000 + 0.3) }' ||
+  fail "cpu.max was restored after $took s, more than a tick"
 drift1=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
 [ "$drift1" -gt "${drift0:-0}" ] || fail "the drift correction was not counted ($drift0 -> $drift1)"
-log "ok: drift: cpu.max restored, corrections $drift0 -> $drift1"
+log "ok: drift: cpu.max restored after $took s (tick $TICK_MS ms), corrections $drift0 -> $drift1"
 
 # The pod is deleted and re-created under a new uid, with a new sandbox in the same namespace.
 kill "$(cat "$ndt_pod"/*/cgroup.procs 2>/dev/null)" 2>/dev/null || true
