@@ -118,19 +118,19 @@ Expected<void> Daemon::start() {
 }
 
 void Daemon::start_cgroups() {
-  std::string root = config_.daemon.cgroup_root;
-  if (root.empty()) {
+  cgroup_root_ = config_.daemon.cgroup_root;
+  if (cgroup_root_.empty()) {
     std::ifstream in("/proc/self/mountinfo");
     std::stringstream text;
     text << in.rdbuf();
-    root = find_cgroup2_mount(text.str());
+    cgroup_root_ = find_cgroup2_mount(text.str());
   }
-  if (root.empty()) {
+  if (cgroup_root_.empty()) {
     log_warning("no cgroup2 file system is mounted: CPU, memory and I/O limits are not enforced");
     return;
   }
   cgroups_ = std::make_unique<CgroupEnforcer>(
-      config_, root, table_, cgroup_totals_,
+      config_, cgroup_root_, table_, cgroup_totals_,
       CgroupHooks{[this](std::uint32_t id, const std::string& path) {
                     return datapath_->attach_cgroup(id, path);
                   },
@@ -145,14 +145,7 @@ void Daemon::watch_cgroups() {
   if (watcher_fd_) watcher_fd_->release();
   watcher_fd_.reset();
   watcher_.reset();
-  std::string root = config_.daemon.cgroup_root;
-  if (root.empty()) {
-    std::ifstream in("/proc/self/mountinfo");
-    std::stringstream text;
-    text << in.rdbuf();
-    root = find_cgroup2_mount(text.str());
-  }
-  auto w = CgroupWatcher::create(default_scan_root(root));
+  auto w = CgroupWatcher::create(default_scan_root(cgroup_root_));
   if (!w) {
     // No pod tree yet: the periodic rescan finds pods, and a watcher is tried again then.
     log_debug("not watching for pods: {}", w.error().message);

@@ -62,6 +62,7 @@ class Daemon {
   std::uint64_t refresh_errors_ = 0;
 
   CgroupTotals cgroup_totals_;
+  std::string cgroup_root_;  // daemon.cgroup_root, or the cgroup2 mount found at start
   std::unique_ptr<CgroupEnforcer> cgroups_;
   std::optional<CgroupWatcher> watcher_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> watcher_fd_;

@@ -16,6 +16,8 @@
 #include <mutex>
 #include <utility>
 
+#include "text.hpp"
+
 namespace enforcer {
 namespace {
 
@@ -54,23 +56,9 @@ bool dir_gone(const std::string& dir) {
   return errno == ENOENT || errno == ENOTDIR || errno == ENODEV;
 }
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool has_word(std::string_view text, std::string_view word) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && is_space(text[i])) ++i;
-    const std::size_t start = i;
-    while (i < text.size() && !is_space(text[i])) ++i;
-    if (text.substr(start, i - start) == word) return true;
+  for (std::string_view w : split_words(text)) {
+    if (w == word) return true;
   }
   return false;
 }
