@@ -22,6 +22,7 @@ assert_root_qdisc "before attach"
 daemon_start "$WORK/enforcer.toml"
 assert_root_qdisc "after attach"
 in_world timeout 900 iperf3 -s -p 5201 >/dev/null 2>&1 &
+wait_listen 5201
 
 DURATION=${IPERF_SECONDS:-2}
 UDP_RATE=${UDP_RATE:-300M}

@@ -171,6 +171,20 @@ metric() {
 # iface_bytes EXP tx|rx: the experiment's net1 byte counter.
 iface_bytes() { in_exp "$1" cat "/sys/class/net/net1/statistics/$2_bytes"; }
 
+# wait_listen PORT...: waits (up to 10 s) until the world namespace listens on each TCP port. A
+# server started in the background may take longer than any fixed sleep on a loaded machine.
+wait_listen() {
+  local port hex i
+  for port in "$@"; do
+    hex=$(printf '%04X' "$port")
+    for ((i = 0; ; i++)); do
+      in_world grep -qE ":$hex [0:]+ 0A " /proc/net/tcp /proc/net/tcp6 && break
+      [ "$i" -lt 100 ] || fail "nothing listens on port $port in $WORLD after 10 s"
+      sleep 0.1
+    done
+  done
+}
+
 # Waits until the daemon has sampled at least twice more (tick is short in tests).
 wait_ticks() { sleep "${1:-0.5}"; }
 

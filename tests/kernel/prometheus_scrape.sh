@@ -57,7 +57,7 @@ done
 
 SENT=$((200 * 1000 * 1000))
 in_world timeout 60 iperf3 -s -p 5201 -1 >/dev/null 2>&1 &
-sleep 0.3
+wait_listen 5201
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 wait_ticks 0.5
 before=$(metric enforcer_experiment_bytes_total 'direction="egress",experiment="a"')

@@ -34,7 +34,7 @@ measure() {
   # A server of its own per run: a policed run's server may still be draining the last one.
   PORT=$((PORT + 1))
   in_world timeout $((MEASURE_SECONDS + 60)) iperf3 -s -1 -p "$PORT" >/dev/null 2>&1 &
-  sleep 0.3
+  wait_listen "$PORT"
   in_exp a timeout $((MEASURE_SECONDS + 30)) iperf3 -p "$PORT" -c 198.18.0.1 \
     -t $((MEASURE_SECONDS + 2)) "${extra[@]}" "$@" >"$WORK/iperf.log" 2>&1 &
   local iperf=$!

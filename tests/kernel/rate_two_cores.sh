@@ -49,7 +49,7 @@ for dir in egress ingress; do
     port=$((5301 + cpu))
     in_world timeout $((MEASURE_SECONDS + 60)) taskset -c "$cpu" iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
   done
-  sleep 0.3
+  wait_listen 5301 5302
   for cpu in 0 1; do
     port=$((5301 + cpu))
     # Egress: UDP, whose every packet goes through the egress program in the sending process,

@@ -43,7 +43,7 @@ rate_since() {  # BYTES0 T0: bit/s since then
 
 wait_prog tc_egress_edt
 in_world timeout 160 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-sleep 0.3
+wait_listen 5201
 # Longer than the phases can take under emulation; stopped after the last phase.
 in_exp a timeout 150 iperf3 -c 198.18.0.1 -p 5201 -t 120 >"$WORK/iperf.log" 2>&1 &
 iperf=$!

@@ -36,6 +36,7 @@ topo_add_experiment c 198.18.0.13 2001:db8::13
 topo_add_experiment d 198.18.0.14 2001:db8::14
 in_world timeout 900 iperf3 -s -p 5201 >/dev/null 2>&1 &
 in_world timeout 900 iperf3 -s -p 5202 >/dev/null 2>&1 &
+wait_listen 5201 5202
 for x in a b c d; do in_exp $x ping -c1 -W2 198.18.0.1 >/dev/null; done
 
 TICK=500ms WINDOW=${W}s BANDWIDTH=40Mbit write_config "$WORK/enforcer.toml" '
