@@ -5,7 +5,8 @@
  * (TAT): when the experiment's schedule at its rate is next free. A packet of len bytes starts at
  * max(now, TAT) and moves TAT on by len / rate.
  *  - Policing: the packet passes when its start is at most `tolerance` ahead of now, else it is
- *    dropped and TAT stays. Equivalent to a token bucket of depth rate × tolerance (+ one packet).
+ *    dropped and TAT stays. A TAT left far ahead by a lower rate is cut back (see rate_admit).
+ * Equivalent to a token bucket of depth rate × tolerance (+ one packet).
  *  - EDT pacing (egress, fq root qdisc): the packet gets skb->tstamp = its start, so fq releases
  *    it at exactly the rate; one further than `tolerance` (the drop horizon) is dropped.
  *
@@ -38,10 +39,17 @@ static __always_inline int rate_admit(__u64* tat, __u64 now, __u64 cost, __u64 t
   /* A schedule that fell idle restarts at now - credit, not now: a sender that was held back
    * for a moment (a qdisc timer firing late) may catch up that much, no more. */
   const __u64 floor = now > credit_ns ? now - credit_ns : 0;
+  /* At one rate, TAT never gets further ahead of now than tolerance + one packet's cost. A
+   * schedule further ahead than twice the tolerance was made at a lower rate (or with a longer
+   * tolerance): its debt, measured in the old rate's time, would hold the new rate back for
+   * seconds (21 s after 200 kbit/s with a 512 KiB bucket). It is cut to an empty bucket at the
+   * new rate instead. */
+  const __u64 ceiling = now + tolerance_ns;
 #pragma unroll
   for (int i = 0; i < ENFORCER_CAS_ATTEMPTS; i++) {
     const __u64 old = *(volatile __u64*)tat;
-    const __u64 begin = old > floor ? old : floor;
+    __u64 begin = old > floor ? old : floor;
+    if (begin > now && begin - now > 2 * tolerance_ns + cost) begin = ceiling;
     if (begin > now && begin - now > tolerance_ns) return -1;
     if (__sync_val_compare_and_swap(tat, old, begin + cost) == old) {
       *start = begin;

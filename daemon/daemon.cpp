@@ -52,11 +52,17 @@ Expected<int> take_lock(const std::string& state_dir) {
 
 }  // namespace
 
-Daemon::Daemon(Config config)
-    : config_(std::move(config)), signals_(io_, SIGINT, SIGTERM), timer_(io_) {}
+Daemon::Daemon(Config config, std::string config_path)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      signals_(io_, SIGINT, SIGTERM, SIGHUP),
+      timer_(io_) {}
 
 Daemon::~Daemon() {
-  // Order matters: stop serving scrapes before the state they read goes away, then detach.
+  // Order matters: stop serving scrapes and requests before the state they read goes away, then
+  // detach.
+  control_.reset();
+  controller_.reset();
   exposer_.reset();
   collector_.reset();
   if (watcher_fd_) watcher_fd_->release();  // the watcher owns the fd
@@ -109,6 +115,20 @@ Expected<void> Daemon::start() {
   limiter_ = std::make_unique<Limiter>(*datapath_, table_, limits);
 
   start_cgroups();
+
+  // Overrides stored by a previous run apply from the first tick.
+  ControllerContext ctx;
+  ctx.config = &config_;
+  ctx.table = &table_;
+  ctx.cgroups = [this] { return cgroups_.get(); };
+  ctx.reload = [this] { return reload(); };
+  ctx.version = kVersion;
+  controller_ = std::make_unique<Controller>(std::move(ctx));
+  auto control = ControlServer::create(
+      io_, config_.daemon.control_socket, config_.daemon.control_group,
+      [this](const Request& r, const Peer& p) { return controller_->handle(r, p); });
+  if (!control) return control.error();
+  control_ = std::move(*control);
 
   std::string uplinks;
   for (const auto& i : config_.network.interfaces) uplinks += (uplinks.empty() ? "" : ", ") + i;
@@ -167,13 +187,70 @@ void Daemon::wait_cgroup_events() {
                           });
 }
 
-void Daemon::run() {
+void Daemon::wait_signals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;
+    if (signo == SIGHUP) {
+      log_info("received SIGHUP, reloading {}", config_path_);
+      if (auto n = reload(); !n) {
+        log_error("the configuration was not reloaded; still enforcing the previous one:\n{}",
+                  n.error().message);
+      } else {
+        controller_->apply_all();
+        log_info("configuration reloaded: {} experiment(s)", *n);
+      }
+      wait_signals();
+      return;
+    }
     log_info("received {}, stopping", strsignal(signo));
     timer_.cancel();
     io_.stop();
   });
+}
+
+Expected<std::size_t> Daemon::reload() {
+  ConfigResult loaded = load_config(config_path_);
+  std::vector<ConfigError> errors = std::move(loaded.errors);
+  if (loaded.config) {
+    auto more = resolve_devices(*loaded.config, config_path_);
+    errors.insert(errors.end(), more.begin(), more.end());
+  }
+  if (!errors.empty()) {
+    std::string text;
+    for (const auto& e : errors) text += (text.empty() ? "" : "\n") + e.to_string();
+    return Error{text};
+  }
+  Config& next = *loaded.config;
+  // What a reload may change today: allocations (defaults and per experiment) and pinned rates.
+  // Anything else needs a restart; say which.
+  std::vector<std::string> restart;
+  auto frame = [](Config c) {
+    c.defaults = Allocation{};
+    for (auto& x : c.experiments) {
+      x.allocation = Allocation{};
+      x.pinned_rate_bits = 0;
+      x.line = 0;
+    }
+    for (auto& d : c.devices) d.line = 0;
+    return format_config(c);
+  };
+  if (frame(config_) != frame(next)) {
+    return Error{
+        "a reload applies changed allocations and pinned rates only: the [daemon] or [network] "
+        "settings, the devices, or the set of experiments (names, order, addresses, cgroup, "
+        "data_dir, project_id) differ from the running configuration; restart enforcerd to "
+        "apply those"};
+  }
+  config_.defaults = next.defaults;
+  for (std::size_t i = 0; i < config_.experiments.size(); ++i) {
+    config_.experiments[i].allocation = next.experiments[i].allocation;
+    config_.experiments[i].pinned_rate_bits = next.experiments[i].pinned_rate_bits;
+  }
+  return config_.experiments.size();
+}
+
+void Daemon::run() {
+  wait_signals();
   epoch_ = std::chrono::steady_clock::now();
   // The first sample at tick 0 sets each counter's baseline.
   on_tick();
@@ -191,6 +268,7 @@ void Daemon::on_tick() {
   const auto start = std::chrono::steady_clock::now();
   // The tick index comes from elapsed time, so a late timer still lands in the right slot.
   const auto tick = static_cast<std::uint64_t>((start - epoch_) / config_.daemon.tick);
+  controller_->tick();                          // expired overrides end here
   resize_windows(table_, config_.daemon.tick);  // a window override takes effect here
   if (auto r = sampler_->sample(tick); !r) {
     // A transient failure loses nothing: the counters are cumulative, the next tick catches up.

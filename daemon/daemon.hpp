@@ -14,6 +14,8 @@
 #include "bpf_datapath.hpp"
 #include "cgroup_enforcer.hpp"
 #include "config.hpp"
+#include "control_server.hpp"
+#include "controller.hpp"
 #include "discovery.hpp"
 #include "experiments.hpp"
 #include "limiter.hpp"
@@ -25,7 +27,8 @@ namespace enforcer {
 
 class Daemon {
  public:
-  explicit Daemon(Config config);
+  // `config_path`: where `config` was read from (a reload reads it again).
+  Daemon(Config config, std::string config_path);
   ~Daemon();
 
   // Takes the lock, opens the metrics endpoint, loads and attaches the datapath, registers the
@@ -40,8 +43,13 @@ class Daemon {
   void start_cgroups();
   void watch_cgroups();  // (re)creates the pod watcher when its tree exists
   void wait_cgroup_events();
+  void wait_signals();
+  // Reads the config file again; applies changed allocations (what a reload may change today),
+  // or returns every problem and changes nothing.
+  Expected<std::size_t> reload();
 
   Config config_;
+  std::string config_path_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer timer_;
@@ -67,6 +75,9 @@ class Daemon {
   std::optional<CgroupWatcher> watcher_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> watcher_fd_;
   bool cgroups_changed_ = false;
+
+  std::unique_ptr<Controller> controller_;
+  std::unique_ptr<ControlServer> control_;
 };
 
 }  // namespace enforcer

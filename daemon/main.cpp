@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     log_error("{}", r.error().message);
     return 1;
   }
-  Daemon daemon(std::move(*loaded.config));
+  Daemon daemon(std::move(*loaded.config), config_path);
   if (auto r = daemon.start(); !r) {
     log_error("{}", r.error().message);
     return 1;

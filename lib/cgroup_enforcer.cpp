@@ -28,6 +28,7 @@ std::string find_cgroup2_mount(std::string_view mountinfo_text) {
 CgroupEnforcer::CgroupEnforcer(const Config& config, std::string cgroup_root,
                                ExperimentTable& table, CgroupTotals& totals, CgroupHooks hooks)
     : cgroup_root_(std::move(cgroup_root)),
+      devices_(config.devices),
       table_(table),
       totals_(totals),
       hooks_(std::move(hooks)),
@@ -55,6 +56,7 @@ CgroupEnforcer::CgroupEnforcer(const Config& config, std::string cgroup_root,
     t.data_dir = x.data_dir;
     t.project_id = x.project_id;
     t.disk_bytes = x.allocation.disk_bytes;
+    t.allocation = x.allocation;
     for (const auto& s : *states) {
       if (s->id == id) t.resources = s->resources;
     }
@@ -94,6 +96,51 @@ void CgroupEnforcer::tick(bool rescan_now) {
     if (!t.pod.empty()) read_usage_of(t);
     if (t.quota_fs && ticks_ % kQuotaReadTicks == 0) read_quota_of(t);
   }
+}
+
+Expected<void> CgroupEnforcer::set_allocation(std::uint32_t id, const Allocation& allocation) {
+  Tracked* found = nullptr;
+  for (Tracked& t : experiments_) {
+    if (t.id == id) found = &t;
+  }
+  if (!found) return Error{fmt::format("no experiment with id {}", id)};
+  Tracked& t = *found;
+  auto values = cgroup_values(allocation, devices_);
+  if (!values) return Error{fmt::format("experiment {}: {}", t.name, values.error().message)};
+  std::vector<std::string> problems;
+  t.allocation = allocation;
+  t.values = std::move(*values);
+  if (!t.pod.empty()) {
+    const CgroupApplyResult r = applier_.apply(t.pod, t.values);
+    if (r.gone) {
+      log_info("experiment {}: pod cgroup {} vanished while its new limits were applied", t.name,
+               t.pod);
+      scanned_ = false;
+    } else {
+      for (const auto& e : r.setup_errors) problems.push_back(e);
+      for (const auto& f : r.files) {
+        if (f.status == CgroupFileStatus::kFailed) problems.push_back(f.error);
+      }
+      log_info("experiment {}: limits now {}", t.name, describe(t.values));
+    }
+  }
+  if (allocation.disk_bytes != t.disk_bytes) {
+    t.disk_bytes = allocation.disk_bytes;
+    if (!t.data_dir.empty()) {
+      if (auto q = apply_project_quota(t.data_dir, t.project_id, t.disk_bytes); !q) {
+        problems.push_back(fmt::format("disk quota on {}: {}", t.data_dir, q.error().message));
+      } else {
+        t.quota_fs = q->fs;
+        t.resources->disk_limit_bytes.store(q->quota.hard_limit_bytes, std::memory_order_relaxed);
+        t.resources->disk_known.store(true, std::memory_order_release);
+        log_info("experiment {}: disk quota now {} bytes on {}", t.name, t.disk_bytes, t.data_dir);
+      }
+    }
+  }
+  if (problems.empty()) return {};
+  std::string all;
+  for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+  return Error{fmt::format("experiment {}: {}", t.name, all)};
 }
 
 std::string CgroupEnforcer::pod_of(const std::string& experiment) const {
@@ -142,6 +189,8 @@ void CgroupEnforcer::assign(Tracked& t, const PodInfo* pod) {
   t.pod = path;
   t.cgroup_id = cgroup_id;
   t.host_network = false;
+  t.last_cpu_usec = 0;  // a new pod's CPU counter starts again
+  t.resources->cpu_cores_milli.store(0, std::memory_order_relaxed);
   t.resources->containers.store(pod ? 1 : 0, std::memory_order_relaxed);
   if (!pod) return;
 
@@ -199,6 +248,15 @@ void CgroupEnforcer::read_usage_of(Tracked& t) {
   if (u.gone) return;  // the next check notices
   ResourceState& r = *t.resources;
   constexpr auto kRelaxed = std::memory_order_relaxed;
+  const auto now = std::chrono::steady_clock::now();
+  if (t.last_cpu_usec != 0 && u.usage.cpu.usage_usec >= t.last_cpu_usec && now > t.last_cpu_read) {
+    const double seconds = std::chrono::duration<double>(now - t.last_cpu_read).count();
+    const double cores =
+        static_cast<double>(u.usage.cpu.usage_usec - t.last_cpu_usec) / 1e6 / seconds;
+    r.cpu_cores_milli.store(static_cast<std::uint64_t>(cores * 1000 + 0.5), kRelaxed);
+  }
+  t.last_cpu_usec = u.usage.cpu.usage_usec;
+  t.last_cpu_read = now;
   r.cpu_usage_usec.store(u.usage.cpu.usage_usec, kRelaxed);
   r.cpu_throttled_usec.store(u.usage.cpu.throttled_usec, kRelaxed);
   if (u.usage.memory_current) r.memory_bytes.store(*u.usage.memory_current, kRelaxed);

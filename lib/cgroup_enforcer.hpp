@@ -6,6 +6,7 @@
 // point is an ordinary event.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,6 +47,12 @@ class CgroupEnforcer {
   // restores drifted limits of known ones, reads usage. Never throws; problems are logged.
   void tick(bool rescan);
 
+  // Gives experiment `id` a new CPU, memory, I/O and disk allocation (an operator's override, or
+  // its end): the values are written to its pod now (not counted as drift) and its quota is set
+  // again. A pod that vanishes meanwhile is ordinary; other failures are returned (the new
+  // values are still kept and retried as drift at the next tick).
+  Expected<void> set_allocation(std::uint32_t id, const Allocation& allocation);
+
   // The pod cgroup an experiment's limits are on now (empty: none found).
   std::string pod_of(const std::string& experiment) const;
 
@@ -66,6 +73,9 @@ class CgroupEnforcer {
     std::uint64_t cgroup_id = 0;  // of that pod (a pod re-made under the same path is new)
     bool host_network = false;    // its pod is attached to the cgroup programs
     std::shared_ptr<ResourceState> resources;  // shared with the experiment's state (metrics)
+    Allocation allocation;                     // what values and disk_bytes were made from
+    std::uint64_t last_cpu_usec = 0;           // for the CPU use over the last tick
+    std::chrono::steady_clock::time_point last_cpu_read;
   };
 
   void rescan();
@@ -75,6 +85,7 @@ class CgroupEnforcer {
   void read_quota_of(Tracked& t);
 
   std::string cgroup_root_;
+  std::vector<DeviceConfig> devices_;
   ExperimentTable& table_;
   CgroupTotals& totals_;
   CgroupHooks hooks_;

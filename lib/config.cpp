@@ -289,7 +289,7 @@ bool valid_listen(std::string_view s) {
 void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
   p.check_keys(t, "daemon",
                {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen",
-                "cgroup_root", "max_experiments", "project_id_base"});
+                "cgroup_root", "max_experiments", "project_id_base", "control_group"});
   // A tick out of range is not stored: windows are then checked against the default tick
   // instead of producing a second, misleading error (or a division by zero).
   nanoseconds tick = d.tick;
@@ -306,6 +306,7 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
   p.string_value(t, "daemon", "bpf_pin_dir", d.bpf_pin_dir);
   p.string_value(t, "daemon", "metrics_listen", d.metrics_listen);
   p.string_value(t, "daemon", "cgroup_root", d.cgroup_root, true);
+  p.string_value(t, "daemon", "control_group", d.control_group, true);
   if (const toml::node* n = t.get("metrics_listen");
       n && n->is_string() && !valid_listen(d.metrics_listen)) {
     p.error(n, "daemon.metrics_listen",
@@ -812,6 +813,7 @@ std::string format_config(const Config& c) {
   out += fmt::format("tick = {}\n", quote(format_duration(c.daemon.tick)));
   out += fmt::format("state_dir = {}\n", quote(c.daemon.state_dir));
   out += fmt::format("control_socket = {}\n", quote(c.daemon.control_socket));
+  out += fmt::format("control_group = {}\n", quote(c.daemon.control_group));
   out += fmt::format("bpf_pin_dir = {}\n", quote(c.daemon.bpf_pin_dir));
   out += fmt::format("metrics_listen = {}\n", quote(c.daemon.metrics_listen));
   out += fmt::format("cgroup_root = {}\n", quote(c.daemon.cgroup_root));

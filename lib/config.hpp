@@ -62,6 +62,9 @@ struct DaemonConfig {
   std::chrono::nanoseconds tick = std::chrono::seconds(1);
   std::string state_dir = "/var/lib/enforcer";
   std::string control_socket = "/run/enforcer/control.sock";
+  // Members of this group may read through the control socket (root may also change); empty:
+  // root only. A group that does not exist is reported at start and means root only.
+  std::string control_group = "enforcer";
   std::string bpf_pin_dir = "/sys/fs/bpf/enforcer";
   std::string metrics_listen = "127.0.0.1:9724";
   std::string cgroup_root;  // empty: found from /proc/self/mounts

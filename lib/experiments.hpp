@@ -41,6 +41,7 @@ struct ResourceState {
   std::atomic<bool> cgroup_known{false};     // the cgroup figures below have been read
   std::atomic<std::uint64_t> cpu_usage_usec{0};
   std::atomic<std::uint64_t> cpu_throttled_usec{0};
+  std::atomic<std::uint64_t> cpu_cores_milli{0};  // CPU use between the last two reads, 1/1000 core
   std::atomic<std::uint64_t> memory_bytes{0};
   std::atomic<std::uint64_t> memory_limit_bytes{0};
   std::atomic<std::uint64_t> oom_kills{0};

@@ -23,19 +23,27 @@ bool worth_pushing(const RateLimit& old_limit, const RateLimit& new_limit) {
 }  // namespace
 
 RateLimit rate_limit_for(const LimiterSettings& s,
-                         const std::array<std::uint64_t, 2>& bytes_per_second) {
+                         const std::array<std::uint64_t, 2>& bytes_per_second,
+                         const std::array<std::uint64_t, 2>& burst_basis) {
   RateLimit l;
   l.edt_horizon_ns = static_cast<std::uint64_t>(s.edt_horizon.count());
   for (Direction d : kDirections) {
     const std::uint64_t rate = bytes_per_second[d];
     l.bytes_per_second[d] = rate;
     if (rate == 0) continue;
-    const auto burst_ns = static_cast<std::uint64_t>(s.police_burst_time.count());
-    const std::uint64_t min_ns = static_cast<std::uint64_t>(
-        static_cast<unsigned __int128>(s.police_burst_min_bytes) * 1'000'000'000 / rate);
-    l.police_tolerance_ns[d] = std::max(burst_ns, min_ns);
+    const std::uint64_t basis = std::min(rate, burst_basis[d] ? burst_basis[d] : rate);
+    const auto burst_bytes = std::max<unsigned __int128>(
+        static_cast<unsigned __int128>(basis) *
+            static_cast<std::uint64_t>(s.police_burst_time.count()) / 1'000'000'000,
+        s.police_burst_min_bytes);
+    l.police_tolerance_ns[d] = static_cast<std::uint64_t>(burst_bytes * 1'000'000'000 / rate);
   }
   return l;
+}
+
+RateLimit rate_limit_for(const LimiterSettings& s,
+                         const std::array<std::uint64_t, 2>& bytes_per_second) {
+  return rate_limit_for(s, bytes_per_second, bytes_per_second);
 }
 
 DirectionPolicy direction_policy(const LimiterSettings& s, const ExperimentState& x) {
@@ -75,7 +83,13 @@ Expected<void> Limiter::apply() {
       s.allowance_bytes.store(decision.allowance_bytes, std::memory_order_relaxed);
       s.throttled.store(decision.throttled, std::memory_order_relaxed);
     }
-    const RateLimit limit = rate_limit_for(settings_, rates);
+    // A limit above the allocation (budget left to spend this tick) gets the allocation's
+    // burst, not its own: the burst is what may pass beyond a tick's allowance.
+    const std::uint64_t basis =
+        policy.pinned_bytes_per_second
+            ? 0
+            : std::max(policy.allocation_bytes_per_second, policy.min_rate_bytes_per_second);
+    const RateLimit limit = rate_limit_for(settings_, rates, {basis, basis});
     if (!x->limit_pushed || worth_pushing(x->last_limit, limit)) {
       updates_.push_back(LimitUpdate{x->id, limit});
       x->last_limit = limit;

@@ -26,7 +26,15 @@ struct LimiterSettings {
   std::chrono::nanoseconds edt_horizon = std::chrono::seconds(2);
 };
 
-// The datapath limit for a decision at `rate` bytes/s.
+// The datapath limit for a decision at `rate` bytes/s. The policer's burst is
+// max(basis × police_burst_time, police_burst_min_bytes) bytes, with basis = min(rate,
+// burst_basis) (0: the rate). The limiter passes the allocation as the basis, so a limit set high
+// because budget is left (allowance / tick) does not admit half a second of that high rate on top
+// of the tick's allowance: what passes beyond the allowance in any window is at most one burst
+// at the allocation's rate.
+RateLimit rate_limit_for(const LimiterSettings& settings,
+                         const std::array<std::uint64_t, 2>& bytes_per_second,
+                         const std::array<std::uint64_t, 2>& burst_basis);
 RateLimit rate_limit_for(const LimiterSettings& settings,
                          const std::array<std::uint64_t, 2>& bytes_per_second);
 

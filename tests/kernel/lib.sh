@@ -12,6 +12,7 @@ set -euo pipefail
 BUILD=${ENFORCER_BUILD_DIR:?ENFORCER_BUILD_DIR must point at the build folder}
 SRC=${ENFORCER_SOURCE_DIR:?ENFORCER_SOURCE_DIR must point at the source folder}
 ENFORCERD=${ENFORCERD:-$BUILD/daemon/enforcerd}
+ENFORCERCTL=${ENFORCERCTL:-$BUILD/cli/enforcerctl}
 EXP_LINK_KIND=${EXP_LINK_KIND:-macvlan}
 UPLINK_QDISC=${UPLINK_QDISC:-}  # e.g. fq: the uplink's root qdisc, as on an M-Lab node
 P=${TOPO_PREFIX:-enf$$}
@@ -107,6 +108,8 @@ write_config() {
 [daemon]
 tick = "${TICK:-100ms}"
 state_dir = "$WORK/state"
+control_socket = "$WORK/run/control.sock"
+control_group = "${CONTROL_GROUP:-}"
 bpf_pin_dir = "$PIN_DIR"
 metrics_listen = "127.0.0.1:9724"
 
@@ -156,6 +159,9 @@ assert_root_qdisc() {
   [ "$root" = "$UPLINK_QDISC" ] || fail "$1: root qdisc of eth0 is '$root', expected $UPLINK_QDISC"
   log "ok: $1: eth0's root qdisc is still $UPLINK_QDISC"
 }
+
+# ctl ARGS...: enforcerctl on this test's daemon.
+ctl() { "$ENFORCERCTL" --socket "$WORK/run/control.sock" "$@"; }
 
 scrape() { in_node curl -sf http://127.0.0.1:9724/metrics; }
 

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bpf_datapath.hpp"
@@ -265,6 +266,39 @@ TEST_CASE("policing admits the tolerance's worth of a burst, then drops and coun
   CHECK(passed + dropped == 1000);
   CHECK(after[1].dropped_bytes[kEgress] - before[1].dropped_bytes[kEgress] == dropped * 1000);
   CHECK(static_cast<int>(opts.retval) == TC_ACT_SHOT);  // the last frame of the burst was dropped
+}
+
+TEST_CASE("a higher rate takes effect at once after a lower one ran its schedule far ahead",
+          "[kernel][bpf][rate]") {
+  Fixture fx;
+  const Frame f = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
+  auto run = [&](int repeat) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = repeat);
+    REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kEgressPolice), &opts) == 0);
+  };
+  // 25 KB/s with a 20 s tolerance (a min_rate with the 512 KiB minimum bucket): a burst of 600
+  // frames puts the schedule ~20 s ahead of now.
+  RateLimit slow;
+  slow.bytes_per_second = {25'000, 25'000};
+  slow.police_tolerance_ns = {20'000'000'000, 20'000'000'000};
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, slow}}).ok());
+  run(600);
+  // 50 MB/s with a 500 ms tolerance. The bucket starts empty at the new rate and fills at it:
+  // 10 ms later there is room for 500 frames, so a run of 100 passes whole (before the cut,
+  // every frame was dropped until the old schedule's ~20 s had passed).
+  RateLimit fast;
+  fast.bytes_per_second = {50'000'000, 50'000'000};
+  fast.police_tolerance_ns = {500'000'000, 500'000'000};
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, fast}}).ok());
+  run(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto before = fx.counters();
+  run(100);
+  const auto after = fx.counters();
+  const std::uint64_t passed = after[1].packets[kEgress] - before[1].packets[kEgress];
+  INFO("passed " << passed << " of 100, 10 ms after the rate went up");
+  CHECK(passed == 100);
 }
 
 TEST_CASE("EDT pacing stamps departures one frame time apart and never drops within the horizon",

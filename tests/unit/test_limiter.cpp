@@ -69,6 +69,20 @@ TEST_CASE("police tolerance is max(500 ms, 512 KiB) at the rate; EDT gets the ho
   CHECK(l.police_tolerance_ns[kEgress] == 0);
 }
 
+TEST_CASE("a limit above the allocation gets the allocation's burst, in bytes", "[limiter]") {
+  LimiterSettings s;
+  // 100 Mbit/s of budget to spend this tick, allocation 10 Mbit/s: the burst is 500 ms of
+  // 10 Mbit/s (625 KB), i.e. 50 ms at the limit, not 500 ms of 100 Mbit/s (6.25 MB).
+  RateLimit l = rate_limit_for(s, {12'500'000, 12'500'000}, {1'250'000, 1'250'000});
+  CHECK(l.police_tolerance_ns[kEgress] == 50'000'000);
+  // At or below the basis nothing changes; the 512 KiB floor still holds.
+  l = rate_limit_for(s, {1'250'000, 125'000}, {1'250'000, 1'250'000});
+  CHECK(l.police_tolerance_ns[kEgress] == 500'000'000);
+  CHECK(l.police_tolerance_ns[kIngress] == 512ULL * 1024 * 1'000'000'000 / 125'000);
+  l = rate_limit_for(s, {125'000'000, 125'000'000}, {125'000, 125'000});
+  CHECK(l.police_tolerance_ns[kEgress] == 512ULL * 1024 * 1'000'000'000 / 125'000'000);
+}
+
 TEST_CASE("the limiter pushes every limit once, then only what changed, in one batch",
           "[limiter]") {
   Fixture f;

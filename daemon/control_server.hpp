@@ -1,0 +1,71 @@
+// The control socket: a Unix stream socket served on the daemon's Asio loop, one coroutine per
+// client, newline-delimited JSON (lib/control_protocol.hpp).
+//
+// Who may do what is decided from the peer's credentials (SO_PEERCRED, SO_PEERGROUPS), not from
+// anything it sends: uid 0 may do everything; a member of `control_group` may read; anyone else
+// is refused. The file system says the same first: the socket is 0660 root:group in a directory
+// the daemon makes 0750 root:group.
+//
+// A client cannot hurt the others or the loop: a request line is at most kMaxRequestBytes (a
+// longer one gets "too_large" and the connection is closed), a client that sends nothing for
+// kIdleTimeout or does not read its response within kWriteTimeout is disconnected, and at most
+// kMaxClients are served at once (more are told "busy" and closed).
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "control_protocol.hpp"
+#include "expected.hpp"
+
+namespace enforcer {
+
+struct Peer {
+  std::uint32_t uid = 0;
+  std::int32_t pid = 0;
+  bool may_change = false;  // root
+};
+
+// Handles one parsed request from an authorised peer; returns the response line.
+using ControlHandler = std::function<std::string(const Request&, const Peer&)>;
+
+class ControlServer {
+ public:
+  static constexpr std::chrono::seconds kIdleTimeout{60};
+  static constexpr std::chrono::seconds kWriteTimeout{10};
+  static constexpr std::size_t kMaxClients = 1024;
+
+  // Makes the socket's directory when missing (0750 root:group), replaces a stale socket (one
+  // that nobody answers on), binds, sets 0660 root:group and starts accepting. `group` may be
+  // empty (root only); a group that does not exist is a warning and means root only.
+  static Expected<std::unique_ptr<ControlServer>> create(boost::asio::io_context& io,
+                                                         const std::string& path,
+                                                         const std::string& group,
+                                                         ControlHandler handler);
+  ~ControlServer();  // stops accepting and removes the socket file
+
+  std::size_t clients() const { return *clients_; }
+
+ private:
+  ControlServer(boost::asio::io_context& io, std::string path, gid_t gid, bool have_group,
+                ControlHandler handler);
+  void accept();
+
+  boost::asio::io_context& io_;
+  std::string path_;
+  gid_t gid_;
+  bool have_group_;
+  ControlHandler handler_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  std::shared_ptr<std::size_t> clients_ = std::make_shared<std::size_t>(0);
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace enforcer

@@ -1,0 +1,336 @@
+#include "controller.hpp"
+
+#include <unistd.h>
+
+#include <ctime>
+
+#include "control_status.hpp"
+#include "log.hpp"
+#include "units.hpp"
+
+namespace enforcer {
+
+namespace {
+
+using nlohmann::json;
+constexpr auto kRelaxed = std::memory_order_relaxed;
+
+std::string format_time(WallClock::time_point t) {
+  const std::time_t secs = WallClock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The configured (or effective) value of one resource, in the config's units.
+std::string describe(Resource r, const EffectiveAllocation& e) {
+  const Allocation& a = e.allocation;
+  switch (r) {
+    case Resource::kBandwidth:
+      return format_rate_bits(a.bandwidth_bits);
+    case Resource::kWindow:
+      return format_duration(a.window);
+    case Resource::kMinRate:
+      return format_rate_bits(a.min_rate_bits());
+    case Resource::kCpu:
+      return fmt::format("{:g}", a.cpu_cores);
+    case Resource::kMemory:
+      return format_size_bytes(a.memory_bytes);
+    case Resource::kDiskIo:
+      return format_percent(a.disk_io_fraction);
+    case Resource::kDisk:
+      return format_size_bytes(a.disk_bytes);
+    case Resource::kThrottle:
+      return e.pinned_bits ? format_rate_bits(e.pinned_bits) : "none";
+  }
+  return "?";
+}
+
+bool same_cgroup_allocation(const Allocation& a, const Allocation& b) {
+  return a.cpu_cores == b.cpu_cores && a.memory_bytes == b.memory_bytes &&
+         a.disk_bytes == b.disk_bytes && a.disk_io_fraction == b.disk_io_fraction;
+}
+
+json overrides_json(const std::vector<Override>& list) {
+  json out = json::array();
+  for (const auto& o : list) out.push_back(override_to_json(o));
+  return out;
+}
+
+}  // namespace
+
+Controller::Controller(ControllerContext context)
+    : ctx_(std::move(context)),
+      path_(ctx_.config->daemon.state_dir + "/overrides.json"),
+      audit_(ctx_.config->daemon.state_dir + "/audit.log") {
+  LoadedOverrides loaded = load_overrides(path_, WallClock::now());
+  if (loaded.warning) log_warning("overrides: {}", *loaded.warning);
+  set_ = OverrideSet(std::move(loaded.overrides));
+  for (const auto& o : set_.all()) {
+    log_info("override kept from before: {} {} = {}{} ({})", o.experiment, to_string(o.resource),
+             o.text, o.expires ? " until " + format_time(*o.expires) : "", o.reason);
+  }
+  // What the cgroup pass starts with: the configured allocations.
+  pushed_.assign(ctx_.config->experiments.size() + 1, std::nullopt);
+  for (std::size_t i = 0; i < ctx_.config->experiments.size(); ++i) {
+    pushed_[i + 1] = ctx_.config->experiments[i].allocation;
+  }
+  apply_all();
+}
+
+const ExperimentConfig* Controller::find(const std::string& name) const {
+  for (const auto& x : ctx_.config->experiments) {
+    if (x.name == name) return &x;
+  }
+  return nullptr;
+}
+
+EffectiveAllocation Controller::effective(const ExperimentConfig& x) const {
+  EffectiveAllocation e = effective_allocation(x.allocation, set_.all(), x.name, WallClock::now());
+  if (e.pinned_bits == 0) e.pinned_bits = x.pinned_rate_bits;  // the config's pinned_rate
+  return e;
+}
+
+std::string Controller::unknown_experiment(const Request& r) const {
+  json known = json::array();
+  std::string names;
+  for (const auto& x : ctx_.config->experiments) {
+    known.push_back(x.name);
+    names += (names.empty() ? "" : ", ") + x.name;
+  }
+  return error_response(ProtocolError{"unknown_experiment",
+                                      fmt::format("unknown experiment \"{}\"; known: {}",
+                                                  r.experiment, names.empty() ? "(none)" : names),
+                                      r.id},
+                        json{{"known", known}});
+}
+
+void Controller::apply_all() {
+  for (const auto& x : ctx_.config->experiments) apply(x);
+}
+
+void Controller::apply(const ExperimentConfig& x) {
+  const auto id = static_cast<std::uint32_t>(&x - ctx_.config->experiments.data()) + 1;
+  const EffectiveAllocation e = effective(x);
+  // The bandwidth policy's inputs: read by the limiter (and resize_windows) at the next tick.
+  for (const auto& s : *ctx_.table->snapshot()) {
+    if (s->id != id) continue;
+    s->overrides.bandwidth_bits.store(e.allocation.bandwidth_bits, kRelaxed);
+    s->overrides.min_rate_bits.store(e.allocation.min_rate_bits(), kRelaxed);
+    s->overrides.window_ns.store(e.allocation.window.count(), kRelaxed);
+    s->overrides.pinned_bits.store(e.pinned_bits, kRelaxed);
+  }
+  CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
+  if (id >= pushed_.size()) pushed_.resize(id + 1);
+  if (!cgroups || (pushed_[id] && same_cgroup_allocation(*pushed_[id], e.allocation))) return;
+  pushed_[id] = e.allocation;
+  if (auto r = cgroups->set_allocation(id, e.allocation); !r) {
+    log_error("applying the allocation of {}: {}", x.name, r.error().message);
+  }
+}
+
+Expected<void> Controller::store() {
+  return write_file_atomic(path_, serialize_overrides(set_.all()));
+}
+
+void Controller::audit(const Peer& peer, const Request& r, const std::string& change) {
+  AuditEntry e;
+  e.uid = peer.uid;
+  e.pid = peer.pid;
+  e.command = std::string(to_string(r.command));
+  e.experiment = r.experiment;
+  e.change = change;
+  e.reason = r.reason;
+  log_info("control: uid {} pid {}: {}{}{}: {} (reason: {})", e.uid, e.pid, e.command,
+           e.experiment.empty() ? "" : " ", e.experiment, change, e.reason);
+  if (auto a = audit_.append(e); !a) {
+    log_error("cannot write the audit file {}: {}", audit_.path(), a.error().message);
+  }
+}
+
+std::string Controller::handle(const Request& r, const Peer& peer) {
+  switch (r.command) {
+    case Command::kVersion:
+      return ok_response(r.id, {{"version", ctx_.version}, {"protocol", kProtocolVersion}});
+    case Command::kStatus:
+      return status(r);
+    case Command::kShow:
+      return show(r);
+    case Command::kOverrideSet:
+      return set_override(r, peer, *r.resource);
+    case Command::kThrottle:
+      return set_override(r, peer, Resource::kThrottle);
+    case Command::kOverrideClear:
+      return clear_overrides(r, peer, r.resource);
+    case Command::kRelease:
+      return clear_overrides(r, peer, Resource::kThrottle);
+    case Command::kOverrideList:
+      return list(r);
+    case Command::kReload:
+      return reload(r, peer);
+  }
+  return error_response(ProtocolError{"unknown_command", "unknown command", r.id});
+}
+
+std::string Controller::status(const Request& r) {
+  json list = json::array();
+  CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
+  for (const auto& s : *ctx_.table->snapshot()) {
+    if (s->id == 0 || s->id > ctx_.config->experiments.size()) continue;
+    const ExperimentConfig& x = ctx_.config->experiments[s->id - 1];
+    list.push_back(experiment_status(*s, effective(x), ctx_.config->daemon.tick,
+                                     cgroups ? cgroups->pod_of(x.name) : "", set_.all()));
+  }
+  return ok_response(r.id, {{"version", ctx_.version},
+                            {"tick_ns", ctx_.config->daemon.tick.count()},
+                            {"link_rate_bits", ctx_.config->network.link_rate_bits},
+                            {"experiments", std::move(list)}});
+}
+
+std::string Controller::show(const Request& r) {
+  const ExperimentConfig* x = find(r.experiment);
+  if (!x) return unknown_experiment(r);
+  const auto id = static_cast<std::uint32_t>(x - ctx_.config->experiments.data()) + 1;
+  CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
+  for (const auto& s : *ctx_.table->snapshot()) {
+    if (s->id != id) continue;
+    return ok_response(r.id,
+                       experiment_status(*s, effective(*x), ctx_.config->daemon.tick,
+                                         cgroups ? cgroups->pod_of(x->name) : "", set_.all()));
+  }
+  return error_response(ProtocolError{"failed", "the experiment has no state yet", r.id});
+}
+
+std::string Controller::list(const Request& r) {
+  std::vector<Override> out;
+  for (const auto& o : set_.all()) {
+    if (r.experiment.empty() || o.experiment == r.experiment) out.push_back(o);
+  }
+  if (!r.experiment.empty() && out.empty() && !find(r.experiment)) return unknown_experiment(r);
+  return ok_response(r.id, {{"overrides", overrides_json(out)}});
+}
+
+std::string Controller::set_override(const Request& r, const Peer& peer, Resource resource) {
+  const ExperimentConfig* x = find(r.experiment);
+  if (!x) return unknown_experiment(r);
+  auto value = parse_override_value(resource, r.value);
+  if (!value) return error_response(ProtocolError{"bad_value", value.error().message, r.id});
+  const auto now = WallClock::now();
+  Override o;
+  o.experiment = x->name;
+  o.resource = resource;
+  o.text = r.value;
+  o.value = *value;
+  o.reason = r.reason;
+  o.set_at = now;
+  o.set_by_uid = peer.uid;
+  if (r.for_duration) {
+    o.expires = now + std::chrono::duration_cast<WallClock::duration>(*r.for_duration);
+  } else if (r.until_unix_seconds) {
+    o.expires = WallClock::time_point(std::chrono::seconds(*r.until_unix_seconds));
+    if (*o.expires <= now) {
+      return error_response(ProtocolError{
+          "bad_value", fmt::format("until {} has already passed", format_time(*o.expires)), r.id});
+    }
+  }
+  const EffectiveAllocation before = effective(*x);
+  if (auto c =
+          check_override(o, before, ctx_.config->network.link_rate_bits, ctx_.config->daemon.tick);
+      !c) {
+    return error_response(ProtocolError{"bad_value", c.error().message, r.id});
+  }
+  const std::optional<Override> replaced = set_.set(o);
+  if (auto s = store(); !s) {
+    // Nothing changes unless it is stored: put the set back as it was.
+    set_.clear(o.experiment, o.resource);
+    if (replaced) set_.set(*replaced);
+    return error_response(ProtocolError{
+        "failed",
+        fmt::format("the override was not made: storing it failed: {}", s.error().message), r.id});
+  }
+  audit(peer, r,
+        fmt::format("{} {} -> {}{}", to_string(resource), describe(resource, before), o.text,
+                    o.expires ? " until " + format_time(*o.expires) : ""));
+  apply(*x);
+  return ok_response(r.id, {{"override", override_to_json(o)},
+                            {"replaced", replaced ? override_to_json(*replaced) : json(nullptr)}});
+}
+
+std::string Controller::clear_overrides(const Request& r, const Peer& peer,
+                                        std::optional<Resource> which) {
+  const ExperimentConfig* x = find(r.experiment);
+  // Overrides of an experiment that a reload removed can still be cleared.
+  bool stored = false;
+  for (const auto& o : set_.all()) stored = stored || o.experiment == r.experiment;
+  if (!x && !stored) return unknown_experiment(r);
+  const std::vector<Override> removed = set_.clear(r.experiment, which);
+  if (removed.empty()) return ok_response(r.id, {{"cleared", json::array()}});
+  if (auto s = store(); !s) {
+    for (const auto& o : removed) set_.set(o);
+    return error_response(ProtocolError{
+        "failed",
+        fmt::format("nothing was cleared: storing the change failed: {}", s.error().message),
+        r.id});
+  }
+  std::string change;
+  for (const auto& o : removed) {
+    change +=
+        fmt::format("{}{} {} cleared", change.empty() ? "" : ", ", to_string(o.resource), o.text);
+  }
+  audit(peer, r, change);
+  if (x) apply(*x);
+  return ok_response(r.id, {{"cleared", overrides_json(removed)}});
+}
+
+std::string Controller::reload(const Request& r, const Peer& peer) {
+  if (!ctx_.reload) return error_response(ProtocolError{"failed", "reload is not available", r.id});
+  auto n = ctx_.reload();
+  if (!n) {
+    json errors = json::array();
+    std::string text = n.error().message;
+    for (std::size_t start = 0; start < text.size();) {
+      const std::size_t end = text.find('\n', start);
+      errors.push_back(text.substr(start, end - start));
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    audit(peer, r, "reload rejected");
+    return error_response(
+        ProtocolError{"failed",
+                      "the configuration was not reloaded; the daemon keeps enforcing the one it "
+                      "has: " +
+                          text,
+                      r.id},
+        json{{"errors", errors}});
+  }
+  audit(peer, r, fmt::format("configuration reloaded, {} experiment(s)", *n));
+  apply_all();
+  return ok_response(r.id, {{"experiments", *n}});
+}
+
+void Controller::tick() {
+  const auto now = WallClock::now();
+  const auto next = set_.next_expiry();
+  if (!next || *next > now) return;
+  const std::vector<Override> expired = set_.expire(now);
+  if (expired.empty()) return;
+  if (auto s = store(); !s) {
+    // They are expired either way (a load drops expired overrides); say the file is behind.
+    log_error("storing the overrides after expiry: {}", s.error().message);
+  }
+  Peer self;
+  self.uid = static_cast<std::uint32_t>(getuid());
+  self.pid = getpid();
+  for (const auto& o : expired) {
+    Request r;
+    r.command = Command::kOverrideClear;
+    r.experiment = o.experiment;
+    r.reason = "expired (set for: " + o.reason + ")";
+    audit(self, r, fmt::format("{} {} expired", to_string(o.resource), o.text));
+    if (const ExperimentConfig* x = find(o.experiment)) apply(*x);
+  }
+}
+
+}  // namespace enforcer

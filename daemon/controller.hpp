@@ -1,0 +1,69 @@
+// The control plane's commands (lib/control_protocol.hpp) and the operators' overrides: keeps
+// the override set, stores it in `state_dir` before answering, audits every change, expires
+// overrides, and hands each experiment its effective allocation (the bandwidth policy's inputs
+// through the experiment state; CPU, memory, I/O and disk through the cgroup pass). Runs on the
+// daemon's loop.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "audit_log.hpp"
+#include "cgroup_enforcer.hpp"
+#include "config.hpp"
+#include "control_protocol.hpp"
+#include "control_server.hpp"
+#include "experiments.hpp"
+#include "overrides.hpp"
+
+namespace enforcer {
+
+struct ControllerContext {
+  const Config* config = nullptr;
+  ExperimentTable* table = nullptr;
+  // May be null (no cgroup2): CPU, memory and I/O overrides are then stored but not enforced.
+  std::function<CgroupEnforcer*()> cgroups;
+  // Validates and applies the config file again; returns the number of experiments, or the
+  // errors (one per line).
+  std::function<Expected<std::size_t>()> reload;
+  std::string version;
+};
+
+class Controller {
+ public:
+  // Loads `state_dir`/overrides.json (a bad file is set aside and reported) and applies it.
+  explicit Controller(ControllerContext context);
+
+  std::string handle(const Request& request, const Peer& peer);
+  // Once per tick: removes expired overrides (logged, audited, stored) and applies the result.
+  void tick();
+  // Pushes every experiment's effective allocation (after a reload, or a change).
+  void apply_all();
+
+  const std::vector<Override>& overrides() const { return set_.all(); }
+
+ private:
+  std::string status(const Request& r);
+  std::string show(const Request& r);
+  std::string set_override(const Request& r, const Peer& peer, Resource resource);
+  std::string clear_overrides(const Request& r, const Peer& peer, std::optional<Resource> which);
+  std::string list(const Request& r);
+  std::string reload(const Request& r, const Peer& peer);
+
+  const ExperimentConfig* find(const std::string& name) const;
+  std::string unknown_experiment(const Request& r) const;
+  EffectiveAllocation effective(const ExperimentConfig& x) const;
+  Expected<void> store();
+  void audit(const Peer& peer, const Request& r, const std::string& change);
+  void apply(const ExperimentConfig& x);
+
+  ControllerContext ctx_;
+  std::string path_;
+  AuditLog audit_;
+  OverrideSet set_;
+  // The cgroup-relevant allocation last handed to the cgroup pass, by experiment id.
+  std::vector<std::optional<Allocation>> pushed_;
+};
+
+}  // namespace enforcer
