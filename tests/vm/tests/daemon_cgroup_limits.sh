@@ -166,6 +166,39 @@ drift1=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf 
 [ "$drift1" -gt "${drift0:-0}" ] || fail "the drift correction was not counted ($drift0 -> $drift1)"
 log "ok: drift: cpu.max restored after $took s (tick $TICK_MS ms), corrections $drift0 -> $drift1"
 
+# Overrides through the control socket (enforcerctl, as root): written to the pod by the next
+# tick, not counted as drift, and undone by clearing them.
+ctl() { "$ENFORCER_BUILD_DIR/cli/enforcerctl" --socket /run/enforcer/control.sock "$@"; }
+# wait_value FILE VALUE WHAT: FILE holds VALUE within two ticks (+0.3 s).
+wait_value() {
+  local t0=$EPOCHREALTIME v
+  for _ in $(seq 40); do
+    read -r v <"$1"
+    [ "$v" = "$2" ] && break
+    sleep 0.05
+  done
+  [ "$v" = "$2" ] || fail "$3: $1 holds '$v', not '$2'"
+  local took
+  took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+  awk -v s="$took" -v t="$TICK_MS" 'BEGIN { exit !(s <= 2 * t / 1000 + 0.3) }' ||
+    fail "$3: took $took s, more than two ticks"
+  log "ok: $3: $1 = $2 after $took s"
+}
+drift0=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+ctl override set wehe cpu 0.25 --reason "vm test: cpu" >/dev/null || fail "override set wehe cpu"
+wait_value "$wehe_pod/cpu.max" "25000 100000" "override cpu 0.25"
+ctl override set wehe memory 128MiB --for 1h --reason "vm test: memory" >/dev/null || fail "override set wehe memory"
+wait_value "$wehe_pod/memory.max" 134217728 "override memory 128MiB"
+ctl show wehe --json | jq -e '.allocation.cpu_cores == 0.25 and .allocation.memory_bytes == 134217728' >/dev/null ||
+  fail "show wehe does not report the overrides: $(ctl show wehe --json | jq -c .allocation)"
+ctl override clear wehe --reason "vm test: clear" >/dev/null || fail "override clear wehe"
+wait_value "$wehe_pod/cpu.max" "50000 100000" "override cleared: cpu"
+wait_value "$wehe_pod/memory.max" 268435456 "override cleared: memory"
+drift1=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+[ "$drift1" = "$drift0" ] || fail "overrides were counted as drift ($drift0 -> $drift1)"
+grep -q '"reason":"vm test: memory"' /tmp/enforcer-state/audit.log || fail "the memory override is not audited"
+log "ok: cpu and memory overrides applied and cleared, not counted as drift"
+
 # The pod is deleted and re-created under a new uid, with a new sandbox in the same namespace.
 kill "$(cat "$ndt_pod"/*/cgroup.procs 2>/dev/null)" 2>/dev/null || true
 echo 1 >"$ndt_pod/cgroup.kill"
@@ -205,4 +238,10 @@ read -r q_used q_limit <<<"$report"
 [ "$limit" = "$q_limit" ] || fail "disk limit: metric $limit, xfs_quota $q_limit"
 [ "$limit" = $((16 * 1024 * 1024)) ] || fail "disk limit is $limit, not 16 MiB"
 log "ok: disk: used $used and limit $limit bytes, as xfs_quota reports"
+
+# A disk override sets the project quota at once.
+ctl override set ndt disk 32MiB --reason "vm test: disk" >/dev/null || fail "override set ndt disk"
+q_limit=$(xfs_quota -x -c 'report -p -b -N' /cache/data | awk '$1 == "#10001" || $1 == "10001" { print $4 * 1024 }')
+[ "$q_limit" = $((32 * 1024 * 1024)) ] || fail "after override disk 32MiB, xfs_quota's limit is $q_limit"
+log "ok: override disk 32MiB: xfs_quota's hard limit is $q_limit"
 log "PASS"
