@@ -192,6 +192,7 @@ void Daemon::wait_signals() {
     if (ec) return;
     if (signo == SIGHUP) {
       log_info("received SIGHUP, reloading {}", config_path_);
+      notifier_.reloading();
       if (auto n = reload(); !n) {
         log_error("the configuration was not reloaded; still enforcing the previous one:\n{}",
                   n.error().message);
@@ -199,10 +200,13 @@ void Daemon::wait_signals() {
         controller_->apply_all();
         log_info("configuration reloaded: {} experiment(s)", *n);
       }
+      notifier_.ready(fmt::format("enforcing {} experiment(s)", config_.experiments.size()));
       wait_signals();
       return;
     }
     log_info("received {}, stopping", strsignal(signo));
+    notifier_.stopping();
+    watchdog_timer_.cancel();
     timer_.cancel();
     io_.stop();
   });
@@ -249,8 +253,18 @@ Expected<std::size_t> Daemon::reload() {
   return config_.experiments.size();
 }
 
+void Daemon::pet_watchdog() {
+  // From the event loop itself: a loop that hangs stops petting, and systemd restarts us.
+  notifier_.watchdog();
+  watchdog_timer_.expires_after(notifier_.watchdog_interval() / 3);
+  watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) pet_watchdog();
+  });
+}
+
 void Daemon::run() {
   wait_signals();
+  if (notifier_.watchdog_interval().count() > 0) pet_watchdog();
   epoch_ = std::chrono::steady_clock::now();
   // The first sample at tick 0 sets each counter's baseline.
   on_tick();
@@ -291,6 +305,11 @@ void Daemon::on_tick() {
     if (refresh_errors_++ % 60 == 0) log_error("checking the uplinks: {}", r.error().message);
   }
   tick_stats_.observe(std::chrono::steady_clock::now() - start);
+  if (!ready_sent_) {
+    // The first enforcement pass is done: limits are in the datapath and on the pods found.
+    notifier_.ready(fmt::format("enforcing {} experiment(s)", config_.experiments.size()));
+    ready_sent_ = true;
+  }
   next_tick_ = tick + 1;
   schedule_tick();
 }

@@ -21,6 +21,7 @@
 #include "limiter.hpp"
 #include "metrics_collector.hpp"
 #include "sampler.hpp"
+#include "systemd_notify.hpp"
 #include "tick_stats.hpp"
 
 namespace enforcer {
@@ -44,6 +45,7 @@ class Daemon {
   void watch_cgroups();  // (re)creates the pod watcher when its tree exists
   void wait_cgroup_events();
   void wait_signals();
+  void pet_watchdog();
   // Reads the config file again; applies changed allocations (what a reload may change today),
   // or returns every problem and changes nothing.
   Expected<std::size_t> reload();
@@ -75,6 +77,10 @@ class Daemon {
   std::optional<CgroupWatcher> watcher_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> watcher_fd_;
   bool cgroups_changed_ = false;
+
+  SystemdNotifier notifier_;
+  boost::asio::steady_timer watchdog_timer_{io_};
+  bool ready_sent_ = false;
 
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<ControlServer> control_;
