@@ -778,11 +778,20 @@ ConfigResult load_config(const std::string& path) {
 
 namespace {
 
+// A TOML basic string: quotes, backslashes and control characters escaped (TOML forbids them
+// raw; a value parsed from an escape must be written back as one).
 std::string quote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      out += fmt::format("\\u{:04X}", u);
+    } else {
+      out += c;
+    }
   }
   return out + "\"";
 }

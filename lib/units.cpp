@@ -124,6 +124,9 @@ Expected<double> parse_percent(std::string_view text) {
   auto v = parse_scaled(s.substr(0, s.size() - 1), std::array{Unit{"", 1.0}}, "percentage", 1.0);
   if (!v) return Error{fmt::format("\"{}\" is not a percentage (write e.g. \"10%\")", text)};
   if (*v > 100.0) return Error{fmt::format("\"{}\": a percentage cannot exceed 100%", text)};
+  if (*v != 0 && *v < kMinPercent) {
+    return Error{fmt::format("\"{}\": a percentage must be 0 or at least {}%", text, kMinPercent)};
+  }
   return *v / 100.0;
 }
 
@@ -165,12 +168,15 @@ std::string format_duration(std::chrono::nanoseconds d) {
 }
 
 std::string format_percent(double fraction) {
-  // The shortest form that parses back to the same fraction.
-  for (int precision = 6; precision < 17; ++precision) {
-    std::string out = fmt::format("{:.{}g}%", fraction * 100.0, precision);
+  // Fixed notation (parse_percent takes no exponent) with the fewest decimals that read back to
+  // the same fraction. parse_percent accepts nothing below kMinPercent but 0, so 30 decimals
+  // always suffice.
+  const double percent = fraction * 100.0;
+  for (int decimals = 0; decimals <= 30; ++decimals) {
+    std::string out = fmt::format("{:.{}f}%", percent, decimals);
     if (auto back = parse_percent(out); back && *back == fraction) return out;
   }
-  return fmt::format("{:.17g}%", fraction * 100.0);
+  return fmt::format("{:.30f}%", percent);
 }
 
 }  // namespace enforcer

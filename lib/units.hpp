@@ -17,7 +17,9 @@ Expected<std::uint64_t> parse_rate_bits(std::string_view text);
 Expected<std::uint64_t> parse_size_bytes(std::string_view text);
 // "1s", "500ms", "5m", "1h", "1.5s" -> nanoseconds.
 Expected<std::chrono::nanoseconds> parse_duration(std::string_view text);
-// "10%", "0.5%" -> fraction in [0, 1].
+// The smallest percentage accepted other than 0 (finer shares mean nothing on a node).
+inline constexpr double kMinPercent = 0.000001;
+// "10%", "0.5%" -> fraction in [0, 1]; "0%" or at least kMinPercent.
 Expected<double> parse_percent(std::string_view text);
 
 // Canonical forms, the largest unit that represents the value exactly.

@@ -10,8 +10,9 @@
 source "$(dirname "$0")/lib.sh"
 GROUP=enftest$$
 cleanup() {
-  topo_down
+  daemon_stop  # the group must outlive the daemon's socket, and go before topo_down ends
   groupdel "$GROUP" 2>/dev/null || true
+  topo_down
 }
 trap cleanup EXIT
 

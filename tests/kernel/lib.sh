@@ -21,6 +21,7 @@ WORLD=$P-world
 WORK=$(mktemp -d "/tmp/$P.XXXX")
 PIN_DIR=/sys/fs/bpf/$P
 DAEMON_PID=
+SANITIZER_REPORT=
 EXPERIMENTS=()
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
@@ -99,6 +100,7 @@ topo_down() {
   rm -rf "$PIN_DIR" 2>/dev/null
   rm -rf "$WORK"
   set -e
+  [ -z "$SANITIZER_REPORT" ] || exit 1
 }
 
 # write_config FILE [extra TOML appended]: a config for this topology's uplink.
@@ -149,6 +151,14 @@ daemon_stop() {
     wait "$DAEMON_PID" 2>/dev/null || true
   fi
   DAEMON_PID=
+  # A sanitizer build's daemon reports in its log (leaks only at exit). The test fails at
+  # topo_down, after cleaning up (a later daemon_start overwrites the log, so note it now).
+  if [ -z "$SANITIZER_REPORT" ] && [ -f "$WORK/enforcerd.log" ] &&
+    grep -qE 'Sanitizer|runtime error:' "$WORK/enforcerd.log"; then
+    SANITIZER_REPORT=1
+    printf 'FAIL: the daemon reported a sanitizer finding:\n' >&2
+    cat "$WORK/enforcerd.log" >&2
+  fi
 }
 
 # Fails unless the uplink's root qdisc is still the one the topology set up (never replaced).

@@ -1218,3 +1218,19 @@ TEST_CASE("the shipped configuration and examples parse", "[config]") {
   CHECK(c.devices[0].read_bps == 500'000'000ULL);
   CHECK(c.devices[0].write_iops == 40000);
 }
+
+TEST_CASE("format_config escapes control characters, quotes and backslashes in strings",
+          "[config]") {
+  // Found by tests/fuzz/fuzz_config: a path with an escaped control character was written back
+  // raw, and --check-config printed TOML the daemon itself rejects.
+  const auto first = parse_config(
+      "[daemon]\ncontrol_socket = \"/run/a\\u0001b\\\\c\\\"d/control.sock\"\n", "test");
+  REQUIRE(first.config);
+  const std::string text = format_config(*first.config);
+  INFO(text);
+  CHECK(text.find("\"/run/a\\u0001b\\\\c\\\"d/control.sock\"") != std::string::npos);
+  const auto again = parse_config(text, "formatted");
+  REQUIRE(again.config);
+  CHECK(again.config->daemon.control_socket == first.config->daemon.control_socket);
+  CHECK(format_config(*again.config) == text);
+}

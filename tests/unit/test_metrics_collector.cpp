@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <prometheus/text_serializer.h>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config.hpp"
@@ -409,4 +411,67 @@ TEST_CASE("cgroup and quota figures: exported once read, in seconds and bytes", 
   REQUIRE(e.named("enforcer_cgroup_drift_corrections_total").size() == 1);
   CHECK(e.named("enforcer_cgroup_drift_corrections_total")[0].value == 7);
   CHECK(value("enforcer_experiment_allocation_bytes_per_second", "wehe") == 100'000'000);
+}
+
+TEST_CASE("scrapes on other threads while the writer records, resizes and republishes",
+          "[metrics][concurrency]") {
+  // What the daemon does: one writer (the event loop) records ticks, resizes windows (a window
+  // override publishes copies) and replaces the set, while scrapes run on the exposer's threads.
+  // Every scrape must be well formed and its totals never go backwards. Run under TSan by
+  // scripts/test.
+  ExperimentTable table;
+  ExperimentList list;
+  for (std::uint32_t id = 1; id <= 8; ++id) {
+    list.push_back(experiment(id, "x" + std::to_string(id), 100'000'000ULL, 50));
+  }
+  table.publish(list);
+  UnattributedTotals unattributed;
+  TickStats ticks;
+  const MetricsCollector collector(table, unattributed, ticks, 100ms, "test");
+  std::atomic<bool> stop{false};
+  std::atomic<int> scrapes{0};
+  std::atomic<bool> bad{false};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      double last = 0;
+      while (!stop.load()) {
+        const auto text = prometheus::TextSerializer().Serialize(collector.Collect());
+        const Exposition e = parse_exposition(text);
+        const Sample* s = e.find("enforcer_experiment_bytes_total",
+                                 {{"experiment", "x1"}, {"direction", "egress"}});
+        if (!s || s->value < last) bad = true;
+        if (s) last = s->value;
+        ++scrapes;
+      }
+    });
+  }
+  for (std::uint64_t tick = 1; tick <= 400; ++tick) {
+    for (const auto& x : *table.snapshot()) {
+      record(*x, kEgress, tick, 1000, 1);
+      record(*x, kIngress, tick, 10, 1);
+    }
+    unattributed.bytes[kEgress].fetch_add(5);
+    ticks.observe(100us);
+    if (tick % 50 == 0) {
+      // Alternate the window of x1 between 20 ticks and its allocation's: resize_windows
+      // publishes a copy.
+      auto x1 = (*table.snapshot())[0];
+      x1->overrides.window_ns.store(tick % 100 == 0 ? 0 : std::chrono::nanoseconds(2s).count());
+      resize_windows(table, 100ms);
+    }
+  }
+  // Let the readers see the final state at least once.
+  const int seen = scrapes.load();
+  while (scrapes.load() < seen + 4) std::this_thread::yield();
+  stop = true;
+  for (auto& t : readers) t.join();
+  CHECK_FALSE(bad.load());
+  CHECK(scrapes.load() >= 4);
+  const Exposition e =
+      parse_exposition(prometheus::TextSerializer().Serialize(collector.Collect()));
+  const Sample* s =
+      e.find("enforcer_experiment_bytes_total", {{"experiment", "x1"}, {"direction", "egress"}});
+  REQUIRE(s);
+  CHECK(s->value == 400 * 1000);
 }

@@ -184,9 +184,9 @@ TEST_CASE("parse_override_value rejects bad values and names resource and text",
       {Resource::kDiskIo, "150%"},
       {Resource::kMemory, "99999999TiB"},
       {Resource::kBandwidth, "1e30Gbit"},
-      // Too small to be written back without an exponent, which the units do not read.
-      {Resource::kMinRate, "0.00001%"},
-      {Resource::kDiskIo, "0.000001%"},
+      // Below the smallest percentage the units accept.
+      {Resource::kMinRate, "0.0000001%"},
+      {Resource::kDiskIo, "0.00000001%"},
   };
   for (const auto& [r, text] : cases) {
     INFO(to_string(r) << " \"" << text << "\"");
@@ -198,8 +198,8 @@ TEST_CASE("parse_override_value rejects bad values and names resource and text",
   // The expected form is part of the message.
   CHECK_THAT(parse_override_value(Resource::kCpu, "x").error().message, Contains("cores"));
   CHECK_THAT(parse_override_value(Resource::kMinRate, "x").error().message, Contains("percentage"));
-  CHECK_THAT(parse_override_value(Resource::kMinRate, "0.00001%").error().message,
-             Contains("cannot be kept exactly"));
+  // Small percentages are written without an exponent, so they are kept.
+  CHECK(parse_override_value(Resource::kMinRate, "0.00001%").ok());
 }
 
 TEST_CASE("effective_allocation applies the experiment's live overrides", "[overrides]") {

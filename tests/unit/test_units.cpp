@@ -250,10 +250,22 @@ TEST_CASE("format_percent round-trips parse_percent", "[units]") {
   }
 }
 
+TEST_CASE("percentages below the smallest share are refused; none is written with an exponent",
+          "[units]") {
+  CHECK_FALSE(parse_percent("0.0000001%").ok());
+  CHECK(parse_percent("0%").ok());
+  // Was "1e-05%", which did not parse back.
+  CHECK(format_percent(0.0000001).find('e') == std::string::npos);
+  const auto back = parse_percent(format_percent(0.0000001));
+  REQUIRE(back.ok());
+  CHECK(*back == 0.0000001);
+}
+
 TEST_CASE("format_percent keeps every digit a parsed percentage had", "[units]") {
   // The canonical form must represent the value exactly: whatever parse_percent accepted,
   // formatting it and parsing it again gives the same fraction (config round trips rely on it).
-  for (const char* text : {"12.3456789%", "0.0123456%", "99.9999999%", "33.3333333%"}) {
+  for (const char* text : {"12.3456789%", "0.0123456%", "99.9999999%", "33.3333333%", "0.00001%",
+                           "0.000001%", "0.0000012345678901234567%"}) {
     INFO("text: " << text);
     const auto parsed = parse_percent(text);
     REQUIRE(parsed.ok());
