@@ -100,10 +100,6 @@ log "ok: the override expired after 2 s"
 ctl override set a bandwidth 20Mbit --reason "ctl test: survives restarts" >/dev/null
 stop_flood
 daemon_stop
-# The window survives a restart (state_dir/windows.snapshot): the flood before the stop spent
-# the 20 Mbit/s budget already. Waiting one window (W = 10 s) lets it age out, so the measurement
-# below starts from a fresh window, as it did before windows were restored.
-sleep 10
 daemon_start "$WORK/enforcer.toml"
 grep -q 'override kept from before: a bandwidth' "$WORK/enforcerd.log" || { cat "$WORK/enforcerd.log"; fail "the daemon does not say it kept the override"; }
 [ "$(field .allocation.bandwidth_bits)" = 20000000 ] || fail "after a restart the override is gone: $(field .allocation)"
