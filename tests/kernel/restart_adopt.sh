@@ -8,7 +8,9 @@
 #     down, counted by the adopted counters) and the window still holds the spent budget, so the
 #     experiment stays throttled: no new budget, no burst at line rate after the restart;
 #   - a clean stop (SIGTERM) still removes every filter and pin, and the next start resumes the
-#     totals from the snapshot it wrote.
+#     totals from the snapshot it wrote;
+#   - restarted with the experiments in another order (ids are positions), no experiment inherits
+#     another's counters; with maps that no longer fit (max_experiments), they are rebuilt.
 # Allocation 10 Mbit/s over a 20 s window (B = 25 MB), a UDP flood at 100 Mbit/s: the budget is
 # gone after ~2.5 s, then the limit is min_rate (1 %) until the burst leaves the window ~17 s
 # later; the whole kill/restart sequence fits in that stretch.
@@ -113,7 +115,51 @@ daemon_start "$WORK/enforcer.toml"
 total_restart=$(metric enforcer_experiment_bytes_total "$EG")
 log "after a clean stop and start: bytes_total $total_restart (was $total_stop at the stop)"
 [ "$total_restart" -ge "$total_stop" ] || fail "bytes_total went back from $total_stop to $total_restart"
+
+# Ids are positions in the config. Killed, then restarted with an experiment b inserted before a:
+# b now has a's old id, whose adopted counters must not become b's; a keeps its totals (from the
+# snapshot) under its new id, and its address now leads there.
+sleep 0.6  # a snapshot of the running daemon
+total0=$(metric enforcer_experiment_bytes_total "$EG")
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+TICK=100ms WINDOW=20s BANDWIDTH=${ALLOC_MBIT}Mbit write_config "$WORK/reordered.toml" '
+[[experiment]]
+name = "b"
+addresses = ["198.18.0.12"]
+
+[[experiment]]
+name = "a"
+addresses = ["198.18.0.11", "2001:db8::11"]'
+daemon_start "$WORK/reordered.toml"
+grep -q 'adopting the datapath' "$WORK/enforcerd.log" || { cat "$WORK/enforcerd.log"; fail "not adopted"; }
+sleep 0.5
+total1=$(metric enforcer_experiment_bytes_total "$EG")
+b_total=$(metric enforcer_experiment_bytes_total 'direction="egress",experiment="b"')
+log "reordered: a's bytes_total $total1 (was $total0), b's $b_total"
+[ "$b_total" -lt 100000 ] || fail "b (on a's old id) counts $b_total bytes: it inherited a's counters"
+[ "$total1" -ge "$total0" ] || fail "a's bytes_total went back from $total0 to $total1 after a reorder"
+sleep 0.5
+total2=$(metric enforcer_experiment_bytes_total "$EG")
+[ "$total2" -gt "$total1" ] || fail "a's traffic is no longer counted under its new id ($total1 -> $total2)"
+
+# Maps that no longer fit (another max_experiments): rebuilt, logged; the totals still go on.
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+total3=$total2
+sed 's/^\[daemon\]$/[daemon]\nmax_experiments = 64/' "$WORK/reordered.toml" >"$WORK/smaller.toml"
+daemon_start "$WORK/smaller.toml"
+grep -q 'not adopting what a previous enforcerd left.*max_experiments' "$WORK/enforcerd.log" ||
+  { cat "$WORK/enforcerd.log"; fail "no word about maps that do not fit"; }
+[ "$(in_node tc filter show dev eth0 egress | grep -c 'tc_egress')" = 1 ] || fail "not exactly one egress filter after a rebuild"
+total4=$(metric enforcer_experiment_bytes_total "$EG")
+log "rebuilt (max_experiments 64): a's bytes_total $total4 (was at least $total3)"
+[ "$total4" -ge "$total3" ] || fail "a's bytes_total went back from $total3 to $total4 after a rebuild"
 daemon_stop
+[ -z "$(in_node tc filter show dev eth0 egress)" ] || fail "filters left after the last clean stop"
+[ ! -e "$PIN_DIR" ] || fail "pins left after the last clean stop: $(ls "$PIN_DIR")"
 kill "$FLOOD_PID" 2>/dev/null || true
 wait "$FLOOD_PID" 2>/dev/null || true
 log "PASS"
