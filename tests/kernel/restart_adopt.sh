@@ -10,7 +10,8 @@
 #   - a clean stop (SIGTERM) still removes every filter and pin, and the next start resumes the
 #     totals from the snapshot it wrote;
 #   - restarted with the experiments in another order (ids are positions), no experiment inherits
-#     another's counters; with maps that no longer fit (max_experiments), they are rebuilt.
+#     another's counters; with maps that no longer fit (max_experiments), they are rebuilt;
+#   - a torn snapshot is reported and set aside, and the daemon starts with empty windows.
 # Allocation 10 Mbit/s over a 20 s window (B = 25 MB), a UDP flood at 100 Mbit/s: the budget is
 # gone after ~2.5 s, then the limit is min_rate (1 %) until the burst leaves the window ~17 s
 # later; the whole kill/restart sequence fits in that stretch.
@@ -160,6 +161,17 @@ log "rebuilt (max_experiments 64): a's bytes_total $total4 (was at least $total3
 daemon_stop
 [ -z "$(in_node tc filter show dev eth0 egress)" ] || fail "filters left after the last clean stop"
 [ ! -e "$PIN_DIR" ] || fail "pins left after the last clean stop: $(ls "$PIN_DIR")"
+
+# A torn snapshot: reported, set aside, the daemon starts with empty windows and serves.
+size=$(stat -c %s "$WORK/state/windows.snapshot")
+truncate -s $((size / 2)) "$WORK/state/windows.snapshot"
+daemon_start "$WORK/smaller.toml"
+grep -q 'windows.snapshot: not valid JSON.*moved it to .*windows.snapshot.bad-' "$WORK/enforcerd.log" ||
+  { cat "$WORK/enforcerd.log"; fail "the torn snapshot is not reported"; }
+ls "$WORK/state"/windows.snapshot.bad-* >/dev/null || fail "the torn snapshot was not set aside"
+metric enforcer_experiment_bytes_total "$EG" >/dev/null
+log "ok: a torn snapshot is set aside: $(grep -o 'windows.snapshot: .*' "$WORK/enforcerd.log" | head -1 | cut -c1-160)"
+daemon_stop
 kill "$FLOOD_PID" 2>/dev/null || true
 wait "$FLOOD_PID" 2>/dev/null || true
 log "PASS"
