@@ -13,7 +13,9 @@
 #include <sstream>
 
 #include "log.hpp"
+#include "overrides.hpp"  // write_file_atomic
 #include "version.hpp"
+#include "window_snapshot.hpp"
 
 namespace enforcer {
 
@@ -48,6 +50,30 @@ Expected<int> take_lock(const std::string& state_dir) {
     log_warning("cannot write the pid to {}: {}", path, std::strerror(errno));
   }
   return fd;
+}
+
+// The sampler's tick index is this plus the ticks since start: a window restored from a snapshot
+// holds ticks before the first one, and the ring's slot arithmetic needs them non-negative.
+constexpr std::uint64_t kFirstTick = std::uint64_t{1} << 32;
+// A snapshot every this many ticks (and at a clean stop). The traffic since the latest one is
+// not lost at a restart (the adopted counters hold it); only its position in the window is
+// (it all lands in the newest slot, where it counts against the budget longest).
+constexpr std::uint64_t kSnapshotTicks = 5;
+
+std::string snapshot_path(const Config& c) {
+  return c.daemon.state_dir + "/windows.snapshot";
+}
+
+std::string read_boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+
+std::int64_t ns_since_epoch(auto time_point) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time_point.time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -97,17 +123,7 @@ Expected<void> Daemon::start() {
   if (!datapath) return datapath.error();
   datapath_ = std::move(*datapath);
 
-  ExperimentList list;
-  std::uint32_t id = 0;
-  for (const auto& x : config_.experiments) {
-    ++id;
-    const auto slots = static_cast<std::uint32_t>(x.allocation.window / config_.daemon.tick);
-    if (auto r = datapath_->add_experiment(id, x.addresses); !r) {
-      return Error{fmt::format("experiment \"{}\": {}", x.name, r.error().message)};
-    }
-    list.push_back(std::make_shared<ExperimentState>(id, x, slots));
-  }
-  table_.publish(std::move(list));
+  if (auto r = add_experiments(); !r) return r;
   sampler_ = std::make_unique<Sampler>(*datapath_, table_, unattributed_);
   LimiterSettings limits;
   limits.tick = config_.daemon.tick;
@@ -135,6 +151,106 @@ Expected<void> Daemon::start() {
   log_info("enforcerd {} enforcing {} experiment(s) on {}; metrics at http://{}/metrics", kVersion,
            config_.experiments.size(), uplinks, config_.daemon.metrics_listen);
   return {};
+}
+
+Expected<void> Daemon::add_experiments() {
+  boot_id_ = read_boot_id();
+  const std::string path = snapshot_path(config_);
+  auto loaded = load_window_snapshot(path, std::chrono::system_clock::now());
+  if (loaded.warning) log_warning("{}", *loaded.warning);
+  const WindowSnapshot* snap = loaded.snapshot ? &*loaded.snapshot : nullptr;
+  const std::uint64_t elapsed =
+      snap ? ticks_since(*snap, ns_since_epoch(std::chrono::system_clock::now()),
+                         ns_since_epoch(std::chrono::steady_clock::now()), boot_id_)
+           : 0;
+  if (datapath_->adopted() && !snap) {
+    log_warning(
+        "no window snapshot in {}: the adopted counters cannot be told apart by experiment, so "
+        "every experiment starts with zeroed counters and an empty window",
+        config_.daemon.state_dir);
+  }
+
+  ExperimentList list;
+  std::uint32_t id = 0;
+  for (const auto& x : config_.experiments) {
+    ++id;
+    const auto slots = static_cast<std::uint32_t>(x.allocation.window / config_.daemon.tick);
+    // Ids are positions in the config: an adopted id keeps its counters only while it is still
+    // the same experiment's (the snapshot's id -> name table says so).
+    RestoredExperiment restored;
+    if (snap) restored = match_experiment(*snap, x.name, config_.daemon.tick, slots);
+    const bool keep = datapath_->adopted() && restored.from && restored.from->id == id;
+    auto r = keep ? datapath_->keep_experiment(id, x.addresses)
+                  : datapath_->add_experiment(id, x.addresses);
+    if (!r) return Error{fmt::format("experiment \"{}\": {}", x.name, r.error().message)};
+    auto state = std::make_shared<ExperimentState>(id, x, slots);
+    if (restored.from) {
+      const ExperimentSnapshot& from = *restored.from;
+      constexpr auto kRelaxed = std::memory_order_relaxed;
+      for (Direction d : kDirections) {
+        DirectionState& s = *state->direction[d];
+        const DirectionSnapshot& f = from.direction[d];
+        s.bytes_total.store(f.bytes_total, kRelaxed);
+        s.packets_total.store(f.packets_total, kRelaxed);
+        s.dropped_bytes_total.store(f.dropped_bytes_total, kRelaxed);
+        s.dropped_packets_total.store(f.dropped_packets_total, kRelaxed);
+        if (restored.windows) {
+          const ShiftedWindow w = shift_window(f, slots, elapsed);
+          s.window.restore(kFirstTick, w.newest_first, w.filled);
+        }
+      }
+      // Kept counters: the first sample's delta is what moved since the snapshot (the traffic
+      // of the restart included) and lands in the newest slot. Fresh or zeroed counters start
+      // from 0, so does their baseline.
+      if (keep) state->last_raw = from.raw;
+      log_info("experiment {}: resumed from {} ({} ticks old): totals{}{}{}", x.name, path, elapsed,
+               restored.windows ? " and window" : "", keep ? ", datapath counters kept" : "",
+               restored.note.empty() ? "" : fmt::format(" ({})", restored.note));
+    } else if (snap || datapath_->adopted()) {
+      log_info("experiment {}: starts with an empty window ({})", x.name,
+               snap ? restored.note : "no snapshot");
+    }
+    list.push_back(std::move(state));
+  }
+  if (datapath_->adopted()) {
+    if (const std::size_t n = datapath_->prune_addresses(); n > 0) {
+      log_info("removed {} address(es) of experiments no longer configured", n);
+    }
+  }
+  table_.publish(std::move(list));
+  return {};
+}
+
+void Daemon::write_snapshot() {
+  WindowSnapshot s;
+  s.tick_ns = config_.daemon.tick.count();
+  s.wall_ns = ns_since_epoch(std::chrono::system_clock::now());
+  s.monotonic_ns = ns_since_epoch(std::chrono::steady_clock::now());
+  s.boot_id = boot_id_;
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  for (const auto& x : *table_.snapshot()) {
+    ExperimentSnapshot e;
+    e.name = x->name;
+    e.id = x->id;
+    e.window_slots = x->direction[0]->window.slots();
+    e.raw = x->last_raw;
+    for (Direction d : kDirections) {
+      const DirectionState& ds = *x->direction[d];
+      DirectionSnapshot& out = e.direction[d];
+      out.slots = ds.window.newest_first();
+      out.filled = ds.window.snapshot().filled;
+      out.bytes_total = ds.bytes_total.load(kRelaxed);
+      out.packets_total = ds.packets_total.load(kRelaxed);
+      out.dropped_bytes_total = ds.dropped_bytes_total.load(kRelaxed);
+      out.dropped_packets_total = ds.dropped_packets_total.load(kRelaxed);
+    }
+    s.experiments.push_back(std::move(e));
+  }
+  if (auto r = write_file_atomic(snapshot_path(config_), serialize_window_snapshot(s)); !r) {
+    if (snapshot_errors_++ % 60 == 0) {
+      log_error("cannot write the window snapshot: {}", r.error().message);
+    }
+  }
 }
 
 void Daemon::start_cgroups() {
@@ -269,6 +385,9 @@ void Daemon::run() {
   // The first sample at tick 0 sets each counter's baseline.
   on_tick();
   io_.run();
+  // A clean stop: the next start resumes the windows from here (the datapath is removed, so the
+  // traffic while no daemon runs is neither limited nor counted).
+  write_snapshot();
 }
 
 void Daemon::schedule_tick() {
@@ -284,7 +403,7 @@ void Daemon::on_tick() {
   const auto tick = static_cast<std::uint64_t>((start - epoch_) / config_.daemon.tick);
   controller_->tick();                          // expired overrides end here
   resize_windows(table_, config_.daemon.tick);  // a window override takes effect here
-  if (auto r = sampler_->sample(tick); !r) {
+  if (auto r = sampler_->sample(kFirstTick + tick); !r) {
     // A transient failure loses nothing: the counters are cumulative, the next tick catches up.
     if (sample_errors_++ % 60 == 0) log_error("sampling counters: {}", r.error().message);
   } else if (auto l = limiter_->apply(); !l) {
@@ -303,6 +422,10 @@ void Daemon::on_tick() {
   // The uplinks: a changed root qdisc swaps the egress program; removed filters come back.
   if (auto r = datapath_->refresh(); !r) {
     if (refresh_errors_++ % 60 == 0) log_error("checking the uplinks: {}", r.error().message);
+  }
+  if (tick >= next_snapshot_tick_) {
+    write_snapshot();
+    next_snapshot_tick_ = tick + kSnapshotTicks;
   }
   tick_stats_.observe(std::chrono::steady_clock::now() - start);
   if (!ready_sent_) {

@@ -49,6 +49,11 @@ class Daemon {
   // Reads the config file again; applies changed allocations (what a reload may change today),
   // or returns every problem and changes nothing.
   Expected<std::size_t> reload();
+  // Registers the configured experiments with the datapath and the table, resuming each from the
+  // window snapshot a previous run wrote (window_snapshot.hpp) when there is one.
+  Expected<void> add_experiments();
+  // Writes state_dir/windows.snapshot (atomically); a failure is logged, never fatal.
+  void write_snapshot();
 
   Config config_;
   std::string config_path_;
@@ -57,6 +62,9 @@ class Daemon {
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::time_point epoch_;
   std::uint64_t next_tick_ = 1;
+  std::string boot_id_;  // /proc/sys/kernel/random/boot_id (the monotonic clock is per boot)
+  std::uint64_t snapshot_errors_ = 0;
+  std::uint64_t next_snapshot_tick_ = 0;
 
   int lock_fd_ = -1;
   ExperimentTable table_;

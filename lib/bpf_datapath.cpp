@@ -155,21 +155,17 @@ Expected<std::unique_ptr<BpfDatapath>> BpfDatapath::create(const BpfDatapathOpti
   // Leftovers of an earlier instance that did not stop cleanly. The caller holds the daemon's
   // lock, so nothing else of ours is running: its filters are recognised by running the very
   // programs pinned in our directory. Anything else at our handle belongs to someone else.
-  std::error_code ec;
   std::vector<std::uint32_t> stale;
   for (const char* prog : {"tc_egress", "tc_egress_edt", "tc_ingress"}) {
     if (std::uint32_t id = pinned_prog_id(options.pin_dir + "/" + prog)) stale.push_back(id);
   }
+  std::vector<Leftover> leftovers;
   for (std::size_t i = 0; i < ifindexes.size(); ++i) {
     for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
       const std::uint32_t id = attached_prog_id(ifindexes[i], point);
       if (id == 0) continue;
       if (std::find(stale.begin(), stale.end(), id) != stale.end()) {
-        bpf_tc_hook hook = tc_hook(ifindexes[i], point);
-        bpf_tc_opts opts = tc_opts();
-        bpf_tc_detach(&hook, &opts);
-        log_warning("removed the {} program a previous enforcerd left on {}",
-                    point == BPF_TC_EGRESS ? "egress" : "ingress", options.interfaces[i]);
+        leftovers.push_back(Leftover{options.interfaces[i], ifindexes[i], point});
         continue;
       }
       return Error{fmt::format(
@@ -179,23 +175,60 @@ Expected<std::unique_ptr<BpfDatapath>> BpfDatapath::create(const BpfDatapathOpti
           kTcPriority)};
     }
   }
-  for (const char* pin : kPins) {
-    const std::string path = options.pin_dir + "/" + pin;
-    if (fs::exists(path, ec)) {
-      log_warning("removing {} left by a previous enforcerd (its counters restart at 0)", path);
-      unlink(path.c_str());
-    }
-  }
 
   std::unique_ptr<BpfDatapath> dp(new BpfDatapath(options));
-  if (auto r = dp->load_and_pin(); !r) return r.error();
+  if (auto r = dp->load_and_pin(leftovers); !r) return r.error();
   for (const auto& name : options.interfaces) {
     if (auto r = dp->attach(name); !r) return r.error();
   }
   return dp;
 }
 
-Expected<void> BpfDatapath::load_and_pin() {
+std::vector<int> BpfDatapath::adoptable_maps(std::string& why_not) const {
+  std::vector<int> fds;
+  auto give_up = [&](std::string why) {
+    for (int fd : fds) close(fd);
+    fds.clear();
+    why_not = std::move(why);
+    return fds;
+  };
+  for (auto [name, map] : map_pins()) {
+    const std::string path = options_.pin_dir + "/" + name;
+    const int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) {
+      return give_up(errno == ENOENT ? fmt::format("{} is missing", path)
+                                     : fmt::format("cannot open {}: {}", path, errno_text(errno)));
+    }
+    fds.push_back(fd);
+    bpf_map_info info{};
+    std::uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
+      return give_up(fmt::format("cannot read what {} is: {}", path, errno_text(errno)));
+    }
+    // What the kernel would refuse to share with the new programs (libbpf checks the same at
+    // load; checking first lets a mismatch fall back to a rebuild instead of failing the start).
+    if (info.type != static_cast<std::uint32_t>(bpf_map__type(map)) ||
+        info.key_size != bpf_map__key_size(map) || info.value_size != bpf_map__value_size(map) ||
+        info.max_entries != bpf_map__max_entries(map) ||
+        info.map_flags != bpf_map__map_flags(map)) {
+      return give_up(fmt::format(
+          "{} has type {}, {}-byte keys, {}-byte values, {} entries, flags {:#x}; this build "
+          "needs type {}, {}, {}, {}, {:#x} (max_experiments or the BPF object changed)",
+          path, info.type, info.key_size, info.value_size, info.max_entries, info.map_flags,
+          static_cast<std::uint32_t>(bpf_map__type(map)), bpf_map__key_size(map),
+          bpf_map__value_size(map), bpf_map__max_entries(map), bpf_map__map_flags(map)));
+    }
+  }
+  return fds;
+}
+
+std::vector<std::pair<const char*, bpf_map*>> BpfDatapath::map_pins() const {
+  return {{"counters", skel_->maps.counters}, {"limits", skel_->maps.limits},
+          {"shapers", skel_->maps.shapers},   {"addr_v4", skel_->maps.addr_v4},
+          {"addr_v6", skel_->maps.addr_v6},   {"cgroup_ids", skel_->maps.cgroup_ids}};
+}
+
+Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers) {
   ncpus_ = libbpf_num_possible_cpus();
   if (ncpus_ <= 0) return Error{fmt::format("cannot count CPUs: {}", errno_text(ncpus_))};
 
@@ -211,6 +244,50 @@ Expected<void> BpfDatapath::load_and_pin() {
   // One cgroup per host-network experiment, twice over: a restarted container's new cgroup is
   // attached before its old one is detached.
   bpf_map__set_max_entries(skel_->maps.cgroup_ids, options_.max_experiments * 2);
+
+  // A previous instance that was killed (or crashed) left its datapath running: programs attached,
+  // maps pinned. Adopting its maps makes the new programs share its counters, limits, shaper
+  // state and address maps, so enforcement never stops and counters go on; its filters are then
+  // swapped for ours in place (attach). Maps that do not fit this build are rebuilt instead.
+  std::string why_not;
+  std::vector<int> adopt = adoptable_maps(why_not);
+  if (!adopt.empty()) {
+    const auto pins = map_pins();
+    for (std::size_t i = 0; i < pins.size(); ++i) {
+      const int err = bpf_map__reuse_fd(pins[i].second, adopt[i]);
+      close(adopt[i]);
+      if (err) {
+        return Error{fmt::format("cannot reuse the pinned map {}/{}: {}", options_.pin_dir,
+                                 pins[i].first, errno_text(err))};
+      }
+    }
+    adopted_ = true;
+    log_warning(
+        "adopting the datapath a previous enforcerd left in {} ({} filter(s) still attached): "
+        "counters, limits and rate state go on",
+        options_.pin_dir, leftovers.size());
+  } else {
+    std::error_code ec;
+    if (!leftovers.empty() || fs::exists(options_.pin_dir + "/counters", ec)) {
+      log_warning("not adopting what a previous enforcerd left in {}: {}; rebuilding it",
+                  options_.pin_dir, why_not);
+    }
+    for (const Leftover& l : leftovers) {
+      bpf_tc_hook hook = tc_hook(l.ifindex, static_cast<bpf_tc_attach_point>(l.point));
+      bpf_tc_opts opts = tc_opts();
+      bpf_tc_detach(&hook, &opts);
+      log_warning("removed the {} program a previous enforcerd left on {}",
+                  l.point == BPF_TC_EGRESS ? "egress" : "ingress", l.interface);
+    }
+    for (const char* pin : kPins) {
+      const std::string path = options_.pin_dir + "/" + pin;
+      if (fs::exists(path, ec)) {
+        log_warning("removing {} left by a previous enforcerd (its counters restart at 0)", path);
+        unlink(path.c_str());
+      }
+    }
+  }
+
   if (int err = account__load(skel_); err) {
     return Error{
         fmt::format("cannot load the BPF programs: {} (the kernel's verifier log is "
@@ -238,16 +315,16 @@ Expected<void> BpfDatapath::load_and_pin() {
     return {};
   };
   const std::string dir = options_.pin_dir + "/";
-  for (auto [name, map] :
-       {std::pair{"counters", skel_->maps.counters}, std::pair{"limits", skel_->maps.limits},
-        std::pair{"shapers", skel_->maps.shapers}, std::pair{"addr_v4", skel_->maps.addr_v4},
-        std::pair{"addr_v6", skel_->maps.addr_v6},
-        std::pair{"cgroup_ids", skel_->maps.cgroup_ids}}) {
-    if (auto r = pin(name, bpf_map__pin(map, (dir + name).c_str())); !r) return r;
+  for (auto [name, map] : map_pins()) {
+    // Adopted maps are pinned there already (they are those pins).
+    if (auto r = pin(name, adopted_ ? 0 : bpf_map__pin(map, (dir + name).c_str())); !r) return r;
   }
   for (auto [name, prog] : {std::pair{"tc_egress", skel_->progs.tc_egress},
                             std::pair{"tc_egress_edt", skel_->progs.tc_egress_edt},
                             std::pair{"tc_ingress", skel_->progs.tc_ingress}}) {
+    // The previous instance's programs keep running from their filters until attach() swaps
+    // them; only their pins go.
+    if (adopted_) unlink((dir + name).c_str());
     if (auto r = pin(name, bpf_program__pin(prog, (dir + name).c_str())); !r) return r;
   }
   for (auto program : {Program::kEgressPolice, Program::kEgressEdt, Program::kIngress,
@@ -258,6 +335,16 @@ Expected<void> BpfDatapath::load_and_pin() {
       return Error{fmt::format("cannot read the loaded programs' ids: {}", errno_text(err))};
     }
     prog_ids_[static_cast<int>(program)] = info.id;
+  }
+  if (adopted_) {
+    // The cgroup links died with the previous process; the daemon attaches the cgroups again
+    // when it finds them. The unattributed counters go on like the experiments'.
+    const int fd = bpf_map__fd(skel_->maps.cgroup_ids);
+    std::uint64_t key = 0;
+    while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
+      if (bpf_map_delete_elem(fd, &key) != 0) break;
+    }
+    return {};
   }
   return zero_counters(ENFORCER_UNATTRIBUTED_ID);
 }
@@ -416,6 +503,9 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
         std::tuple{BPF_TC_INGRESS, skel_->progs.tc_ingress, &at.ingress_attached}}) {
     bpf_tc_hook h = tc_hook(at.ifindex, point);
     bpf_tc_opts opts = tc_opts(bpf_program__fd(prog));
+    // Adopting: the previous instance's filter (create() checked it is ours) is swapped in one
+    // step, so no packet passes without a program.
+    if (adopted_) opts.flags = BPF_TC_F_REPLACE;
     err = bpf_tc_attach(&h, &opts);
     if (err) {
       return Error{
@@ -555,16 +645,33 @@ Expected<void> BpfDatapath::add_experiment(std::uint32_t id, const std::vector<P
   }
   if (auto r = zero_counters(id); !r) return r;
   if (auto r = zero_shaper(id); !r) return r;
+  return write_addresses(id, addresses);
+}
+
+Expected<void> BpfDatapath::keep_experiment(std::uint32_t id,
+                                            const std::vector<Prefix>& addresses) {
+  if (id == ENFORCER_UNATTRIBUTED_ID || id > options_.max_experiments) {
+    return Error{fmt::format("experiment id {} out of range 1..{}", id, options_.max_experiments)};
+  }
+  return write_addresses(id, addresses);
+}
+
+Expected<void> BpfDatapath::write_addresses(std::uint32_t id,
+                                            const std::vector<Prefix>& addresses) {
   for (const Prefix& p : addresses) {
     int err;
     if (p.v6) {
       enforcer_lpm_v6 key{p.length, {}};
       fill_key(key.addr, p);
       err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v6), &key, &id, BPF_ANY);
+      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
+      written_v6_.emplace(b, b + sizeof key);
     } else {
       enforcer_lpm_v4 key{p.length, {}};
       fill_key(key.addr, p);
       err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v4), &key, &id, BPF_ANY);
+      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
+      written_v4_.emplace(b, b + sizeof key);
     }
     if (err) {
       return Error{fmt::format("cannot add address {} of experiment id {}: {}", to_string(p), id,
@@ -572,6 +679,27 @@ Expected<void> BpfDatapath::add_experiment(std::uint32_t id, const std::vector<P
     }
   }
   return {};
+}
+
+std::size_t BpfDatapath::prune_addresses() {
+  std::size_t removed = 0;
+  auto prune = [&](int fd, std::size_t key_size, const std::set<std::vector<std::uint8_t>>& keep) {
+    // Collect first: deleting while walking an LPM trie's keys would restart the walk.
+    std::vector<std::vector<std::uint8_t>> gone;
+    std::vector<std::uint8_t> key(key_size), next(key_size);
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+      if (!keep.count(next)) gone.push_back(next);
+      key = next;
+      prev = key.data();
+    }
+    for (const auto& k : gone) {
+      if (bpf_map_delete_elem(fd, k.data()) == 0) ++removed;
+    }
+  };
+  prune(bpf_map__fd(skel_->maps.addr_v4), sizeof(enforcer_lpm_v4), written_v4_);
+  prune(bpf_map__fd(skel_->maps.addr_v6), sizeof(enforcer_lpm_v6), written_v6_);
+  return removed;
 }
 
 Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,

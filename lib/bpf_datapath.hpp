@@ -6,7 +6,9 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config.hpp"
@@ -15,6 +17,7 @@
 
 struct account;   // the generated skeleton (account.skel.h)
 struct bpf_link;  // libbpf
+struct bpf_map;   // libbpf
 
 namespace enforcer {
 
@@ -35,14 +38,26 @@ inline constexpr std::uint32_t kTcPriority = 1;
 
 class BpfDatapath final : public Datapath {
  public:
-  // Loads, pins and attaches. Leftovers of a previous instance (its pins, and filters running
-  // its pinned programs) are removed first; a foreign filter at enforcer's handle is an error.
+  // Loads, pins and attaches. A previous instance that did not stop cleanly (killed, crashed)
+  // left its datapath running: its pinned maps are adopted when they fit this build (same type,
+  // key and value size, max_entries), so counters, limits, rate state and addresses go on, and
+  // its filters are replaced in place by the new programs (no moment without a program). What
+  // does not fit is removed and rebuilt (logged). A foreign filter at enforcer's handle is an
+  // error.
   static Expected<std::unique_ptr<BpfDatapath>> create(const BpfDatapathOptions& options);
   ~BpfDatapath() override;
   BpfDatapath(const BpfDatapath&) = delete;
   BpfDatapath& operator=(const BpfDatapath&) = delete;
 
   Expected<void> add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
+  // True when create() adopted a previous instance's maps.
+  bool adopted() const { return adopted_; }
+  // Adopted maps: attributes `addresses` to `id` like add_experiment, but keeps the id's
+  // counters, limit and rate state (the id is still the same experiment's).
+  Expected<void> keep_experiment(std::uint32_t id, const std::vector<Prefix>& addresses);
+  // Adopted maps: removes the address entries no add_experiment or keep_experiment of this
+  // instance wrote (experiments no longer configured, addresses dropped). Returns how many.
+  std::size_t prune_addresses();
   // Also detaches the experiment's cgroups (detach_cgroups): a freed id attributes nothing.
   Expected<void> remove_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
@@ -106,9 +121,21 @@ class BpfDatapath final : public Datapath {
     bpf_link* ingress = nullptr;
   };
 
+  // A filter of the previous instance still attached (create() found it).
+  struct Leftover {
+    std::string interface;
+    int ifindex = 0;
+    int point = 0;  // bpf_tc_attach_point
+  };
+
   explicit BpfDatapath(BpfDatapathOptions options);
   void detach_cgroup_at(std::size_t index);
-  Expected<void> load_and_pin();
+  std::vector<std::pair<const char*, bpf_map*>> map_pins() const;
+  // Open fds of the pinned maps, in map_pins() order, when all are there and fit this build;
+  // otherwise none, and `why_not` says why.
+  std::vector<int> adoptable_maps(std::string& why_not) const;
+  Expected<void> load_and_pin(const std::vector<Leftover>& leftovers);
+  Expected<void> write_addresses(std::uint32_t id, const std::vector<Prefix>& addresses);
   Expected<void> attach(const std::string& interface);
   Expected<void> refresh_one(Attachment& a);
   bool wants_edt(const std::string& root_qdisc) const;
@@ -124,8 +151,10 @@ class BpfDatapath final : public Datapath {
   std::vector<Attachment> attachments_;
   std::vector<CgroupAttachment> cgroups_;
   std::vector<std::string> pinned_;
-  std::uint32_t prog_ids_[5] = {};    // by Program
-  std::vector<std::uint8_t> values_;  // scratch for batch reads
+  bool adopted_ = false;
+  std::set<std::vector<std::uint8_t>> written_v4_, written_v6_;  // keys this instance wrote
+  std::uint32_t prog_ids_[5] = {};                               // by Program
+  std::vector<std::uint8_t> values_;                             // scratch for batch reads
   std::vector<std::uint32_t> keys_;
 };
 

@@ -190,6 +190,8 @@ std::string dump(const json& j, int indent) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
+}  // namespace
+
 // Reads a whole file; fails on any error and on files beyond kMaxFileBytes.
 Expected<std::string> read_file(const std::string& path, bool& missing) {
   missing = false;
@@ -238,8 +240,6 @@ Expected<std::string> set_aside(const std::string& path, WallClock::time_point n
   }
   return target;
 }
-
-}  // namespace
 
 std::string_view to_string(Resource r) {
   for (const auto& [res, name] : kResourceNames) {

@@ -118,6 +118,13 @@ Expected<std::vector<Override>> parse_overrides(std::string_view text);
 // directory). On any error the old file is untouched and the temporary file removed.
 Expected<void> write_file_atomic(const std::string& path, std::string_view text);
 
+// Reads a whole file (at most 64 MiB); `missing` is set, with an empty text, when it does not
+// exist. Shared with the window snapshot (window_snapshot.hpp).
+Expected<std::string> read_file(const std::string& path, bool& missing);
+// Moves a bad file aside as <path>.bad-<unix seconds> (with "-N" added when that name is taken).
+// Returns the new name or the reason it could not be moved.
+Expected<std::string> set_aside(const std::string& path, WallClock::time_point now);
+
 struct LoadedOverrides {
   std::vector<Override> overrides;
   // Set when the file existed but could not be used: what was wrong, and where it was moved.

@@ -97,6 +97,39 @@ void WindowRing::reset() {
   end_write();
 }
 
+void WindowRing::restore(std::uint64_t head, const std::vector<std::uint64_t>& newest_first,
+                         std::uint64_t filled) {
+  const std::uint64_t keep = std::min<std::uint64_t>(newest_first.size(), slots_);
+  if (keep == 0 && filled == 0) {
+    reset();
+    return;
+  }
+  begin_write();
+  std::uint64_t sum = 0;
+  for (std::uint32_t i = 0; i < slots_; ++i) slot_[i].store(0, kPublish);
+  for (std::uint64_t i = 0; i < keep; ++i) {
+    slot(head - i).store(newest_first[i], kPublish);
+    sum += newest_first[i];
+  }
+  sum_.store(sum, kPublish);
+  filled_.store(std::clamp<std::uint64_t>(filled, 1, slots_), kPublish);
+  head_.store(head, kPublish);
+  empty_.store(false, kPublish);
+  end_write();
+}
+
+std::vector<std::uint64_t> WindowRing::newest_first() const {
+  std::vector<std::uint64_t> out;
+  if (empty_.load(kRelaxed)) return out;
+  const std::uint64_t head = head_.load(kRelaxed);
+  const std::uint64_t filled = filled_.load(kRelaxed);
+  out.reserve(filled);
+  for (std::uint64_t i = 0; i < filled; ++i) {
+    out.push_back(slot_[(head - i) % slots_].load(kRelaxed));
+  }
+  return out;
+}
+
 WindowRing::Snapshot WindowRing::snapshot() const {
   for (;;) {
     const std::uint64_t seq = seq_.load(std::memory_order_acquire);

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace enforcer {
 
@@ -45,6 +46,14 @@ class WindowRing {
   void record(std::uint64_t tick, std::uint64_t bytes);
   // Writer only. Forgets everything (an experiment removed and added back).
   void reset();
+  // Writer only. Replaces the contents with `newest_first` (slot bytes, the newest at tick index
+  // `head`, then one tick older each; at most slots() are used) covering `filled` ticks: a window
+  // restored from the snapshot a previous daemon wrote (window_snapshot.hpp). Nothing given
+  // (an empty vector and filled 0) leaves the ring empty.
+  void restore(std::uint64_t head, const std::vector<std::uint64_t>& newest_first,
+               std::uint64_t filled);
+  // Writer only. The slots' bytes, the newest first (filled() of them; none while empty).
+  std::vector<std::uint64_t> newest_first() const;
 
   // Any thread.
   Snapshot snapshot() const;

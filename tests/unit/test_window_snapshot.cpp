@@ -1,0 +1,222 @@
+// The window snapshot a restarted daemon resumes from (lib/window_snapshot.hpp): the JSON round
+// trip, the shift by the time that passed (missed ticks are zeros, slots older than the window
+// are gone), a changed window length or tick, and files that are missing, empty, torn or corrupt.
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "window_ring.hpp"
+#include "window_snapshot.hpp"
+
+using namespace enforcer;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "enforcer-snap-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+void put(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc | std::ios::binary);
+  REQUIRE(out);
+  out << text;
+}
+
+WindowSnapshot sample_snapshot() {
+  WindowSnapshot s;
+  s.tick_ns = 1'000'000'000;
+  s.wall_ns = 1'795'000'000'000'000'000;
+  s.monotonic_ns = 123'456'789'000;
+  s.boot_id = "0b7e2f1c-1111-2222-3333-444455556666";
+  ExperimentSnapshot x;
+  x.name = "ndt";
+  x.id = 2;
+  x.window_slots = 5;
+  x.direction[kEgress] = DirectionSnapshot{{50, 40, 30, 20, 10}, 5, 1'000'000, 900, 7, 1};
+  x.direction[kIngress] = DirectionSnapshot{{3, 2}, 2, 5, 2, 0, 0};
+  x.raw.bytes = {18'446'744'073'709'551'000ULL, 5};
+  x.raw.packets = {900, 2};
+  x.raw.dropped_bytes = {7, 0};
+  x.raw.dropped_packets = {1, 0};
+  s.experiments.push_back(x);
+  ExperimentSnapshot y;
+  y.name = "wehe";
+  y.id = 1;
+  y.window_slots = 300;
+  s.experiments.push_back(y);
+  return s;
+}
+
+bool same(const WindowSnapshot& a, const WindowSnapshot& b) {
+  if (a.version != b.version || a.tick_ns != b.tick_ns || a.wall_ns != b.wall_ns ||
+      a.monotonic_ns != b.monotonic_ns || a.boot_id != b.boot_id ||
+      a.experiments.size() != b.experiments.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.experiments.size(); ++i) {
+    const auto& x = a.experiments[i];
+    const auto& y = b.experiments[i];
+    if (x.name != y.name || x.id != y.id || x.window_slots != y.window_slots ||
+        x.direction != y.direction || x.raw.bytes != y.raw.bytes ||
+        x.raw.packets != y.raw.packets || x.raw.dropped_bytes != y.raw.dropped_bytes ||
+        x.raw.dropped_packets != y.raw.dropped_packets) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("a snapshot survives its JSON form unchanged", "[snapshot]") {
+  const WindowSnapshot s = sample_snapshot();
+  auto parsed = parse_window_snapshot(serialize_window_snapshot(s));
+  REQUIRE(parsed);
+  CHECK(same(*parsed, s));
+  REQUIRE(parsed->find("wehe"));
+  CHECK(parsed->find("wehe")->id == 1);
+  CHECK(parsed->find("msak") == nullptr);
+}
+
+TEST_CASE("a ring's slots go into the snapshot and come back", "[snapshot]") {
+  WindowRing ring(4);
+  ring.record(10, 1);
+  ring.record(11, 2);
+  ring.record(13, 4);  // tick 12 missed
+  CHECK(ring.newest_first() == std::vector<std::uint64_t>{4, 0, 2, 1});
+  const auto before = ring.snapshot();
+
+  WindowRing back(4);
+  const std::uint64_t head = 1ULL << 32;
+  back.restore(head, ring.newest_first(), before.filled);
+  const auto after = back.snapshot();
+  CHECK(after.sum == before.sum);
+  CHECK(after.oldest == before.oldest);
+  CHECK(after.newest == before.newest);
+  CHECK(after.filled == before.filled);
+  CHECK(after.tick == head);
+  // Recording goes on from there as in the original ring.
+  back.record(head + 1, 8);
+  ring.record(14, 8);
+  CHECK(back.snapshot().sum == ring.snapshot().sum);
+  CHECK(back.newest_first() == ring.newest_first());
+}
+
+TEST_CASE("the window moves on by the time that passed", "[snapshot]") {
+  const DirectionSnapshot d{{50, 40, 30, 20, 10}, 5, 0, 0, 0, 0};
+  SECTION("no time: the same slots (the sampler adds the gap's bytes to the newest)") {
+    CHECK(shift_window(d, 5, 0) == ShiftedWindow{{50, 40, 30, 20, 10}, 5});
+  }
+  SECTION("two ticks: two zeros in front, the two oldest are gone") {
+    CHECK(shift_window(d, 5, 2) == ShiftedWindow{{0, 0, 50, 40, 30}, 5});
+  }
+  SECTION("a window's length or more: nothing is left") {
+    CHECK(shift_window(d, 5, 5) == ShiftedWindow{{0, 0, 0, 0, 0}, 5});
+    CHECK(shift_window(d, 5, 1'000'000) == ShiftedWindow{{0, 0, 0, 0, 0}, 5});
+  }
+  SECTION("a window not filled yet grows by the time that passed") {
+    const DirectionSnapshot young{{7, 6}, 2, 0, 0, 0, 0};
+    CHECK(shift_window(young, 5, 1) == ShiftedWindow{{0, 7, 6}, 3});
+  }
+  SECTION("an empty window stays empty") {
+    CHECK(shift_window(DirectionSnapshot{}, 5, 3) == ShiftedWindow{});
+  }
+}
+
+TEST_CASE("the elapsed time: monotonic within a boot, wall clock across boots", "[snapshot]") {
+  const WindowSnapshot s = sample_snapshot();
+  const std::int64_t t = s.tick_ns;
+  // Same boot: the monotonic clock decides, whatever the wall clock did.
+  CHECK(ticks_since(s, s.wall_ns - 100 * t, s.monotonic_ns + 3 * t + t / 2, s.boot_id) == 3);
+  // Another boot: the wall clock.
+  CHECK(ticks_since(s, s.wall_ns + 7 * t, 5, "other") == 7);
+  // A wall clock behind the snapshot's: no time passed.
+  CHECK(ticks_since(s, s.wall_ns - t, 5, "other") == 0);
+}
+
+TEST_CASE("a snapshot from an older window length or tick restores the totals only", "[snapshot]") {
+  const WindowSnapshot s = sample_snapshot();
+  auto same_window = match_experiment(s, "ndt", 1s, 5);
+  CHECK(same_window.from != nullptr);
+  CHECK(same_window.windows);
+  auto longer = match_experiment(s, "ndt", 1s, 10);
+  CHECK(longer.from != nullptr);
+  CHECK_FALSE(longer.windows);
+  CHECK_THAT(longer.note, Contains("window changed"));
+  auto other_tick = match_experiment(s, "ndt", 500ms, 5);
+  CHECK_FALSE(other_tick.windows);
+  CHECK_THAT(other_tick.note, Contains("tick changed"));
+  auto unknown = match_experiment(s, "msak", 1s, 5);
+  CHECK(unknown.from == nullptr);
+}
+
+TEST_CASE("a missing snapshot is normal; a bad one is set aside and reported", "[snapshot]") {
+  TempDir dir;
+  const std::string path = (dir.path / "windows.snapshot").string();
+  const auto now = std::chrono::system_clock::now();
+
+  SECTION("missing") {
+    auto r = load_window_snapshot(path, now);
+    CHECK_FALSE(r.snapshot);
+    CHECK_FALSE(r.warning);
+  }
+  SECTION("good") {
+    put(path, serialize_window_snapshot(sample_snapshot()));
+    auto r = load_window_snapshot(path, now);
+    REQUIRE(r.snapshot);
+    CHECK_FALSE(r.warning);
+    CHECK(same(*r.snapshot, sample_snapshot()));
+  }
+  const std::string good = serialize_window_snapshot(sample_snapshot());
+  for (const auto& [what, text, expect] :
+       {std::tuple{"zero-length", std::string{}, "empty"},
+        std::tuple{"truncated", good.substr(0, good.size() / 2), "not valid JSON"},
+        std::tuple{"not JSON", std::string{"\x01\x02garbage"}, "not valid JSON"},
+        std::tuple{"a field missing", std::string{R"({"version":1,"tick_ns":1000})"}, "wall_ns"},
+        std::tuple{"another version", std::string{R"({"version":9})"}, "version 9"},
+        std::tuple{
+            "a negative byte count",
+            std::string{R"({"version":1,"tick_ns":1,"wall_ns":0,"monotonic_ns":0,"boot_id":"",)"
+                        R"("experiments":[{"name":"a","id":1,"window_slots":2,"direction":)"
+                        R"({"egress":{"slots":[-1]}}}]})"},
+            "not a byte count"}}) {
+    SECTION(what) {
+      put(path, text);
+      auto r = load_window_snapshot(path, now);
+      CHECK_FALSE(r.snapshot);
+      REQUIRE(r.warning);
+      CHECK_THAT(*r.warning, Contains(path));
+      CHECK_THAT(*r.warning, Contains(expect));
+      CHECK_THAT(*r.warning, Contains("moved it to"));
+      const auto names = dir.names();
+      REQUIRE(names.size() == 1);
+      CHECK_THAT(names[0], Contains("windows.snapshot.bad-"));
+    }
+  }
+}
