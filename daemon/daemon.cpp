@@ -107,8 +107,11 @@ Expected<void> Daemon::start() {
   // Cheap checks first, so that a typo fails before anything is set up.
   if (auto found = interface_indexes(config_.network.interfaces); !found) return found.error();
 
-  collector_ = std::make_shared<MetricsCollector>(table_, unattributed_, tick_stats_,
-                                                  config_.daemon.tick, kVersion, &cgroup_totals_);
+  collector_ = std::make_shared<MetricsCollector>(
+      table_, unattributed_, tick_stats_, config_.daemon.tick, kVersion, &cgroup_totals_, &status_);
+  status_.last_reload_success_unix.store(std::chrono::duration_cast<std::chrono::seconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(config_.daemon.metrics_listen, 2);
   } catch (const std::exception& e) {
@@ -338,6 +341,7 @@ Expected<std::size_t> Daemon::reload() {
   if (!errors.empty()) {
     std::string text;
     for (const auto& e : errors) text += (text.empty() ? "" : "\n") + e.to_string();
+    status_.last_reload_ok.store(false);
     return Error{text};
   }
   Config& next = *loaded.config;
@@ -355,6 +359,7 @@ Expected<std::size_t> Daemon::reload() {
     return format_config(c);
   };
   if (frame(config_) != frame(next)) {
+    status_.last_reload_ok.store(false);
     return Error{
         "a reload applies changed allocations and pinned rates only: the [daemon] or [network] "
         "settings, the devices, or the set of experiments (names, order, addresses, cgroup, "
@@ -366,6 +371,10 @@ Expected<std::size_t> Daemon::reload() {
     config_.experiments[i].allocation = next.experiments[i].allocation;
     config_.experiments[i].pinned_rate_bits = next.experiments[i].pinned_rate_bits;
   }
+  status_.last_reload_ok.store(true);
+  status_.last_reload_success_unix.store(std::chrono::duration_cast<std::chrono::seconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
   return config_.experiments.size();
 }
 

@@ -80,6 +80,7 @@ class Daemon {
   std::uint64_t refresh_errors_ = 0;
 
   CgroupTotals cgroup_totals_;
+  DaemonStatus status_;
   std::string cgroup_root_;  // daemon.cgroup_root, or the cgroup2 mount found at start
   std::unique_ptr<CgroupEnforcer> cgroups_;
   std::optional<CgroupWatcher> watcher_;

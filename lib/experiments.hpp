@@ -114,6 +114,12 @@ struct CgroupTotals {
   std::atomic<std::uint64_t> drift_corrections{0};  // limits found rewritten and restored
 };
 
+// The daemon's own state, for the metrics (written by its loop, read by scrapes).
+struct DaemonStatus {
+  std::atomic<bool> last_reload_ok{true};  // the last reload (or the start) succeeded
+  std::atomic<std::int64_t> last_reload_success_unix{0};  // when the config last took effect
+};
+
 // Totals of traffic that no experiment owns (id 0), per direction.
 struct UnattributedTotals {
   std::array<std::atomic<std::uint64_t>, 2> bytes{};

@@ -157,6 +157,26 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     out.push_back(std::move(*f));
   }
   if (cgroups_) collect_resources(*experiments, out);
+  if (status_) {
+    // Named as Prometheus names its own (prometheus_config_last_reload_successful), so that the
+    // same alerting habits apply.
+    auto ok = family("enforcer_config_last_reload_successful",
+                     "1 if the last configuration reload (SIGHUP, enforcerctl reload) succeeded; "
+                     "0 while a rejected one is pending and the previous one is enforced.",
+                     MetricType::Gauge, 1);
+    ClientMetric m;
+    m.gauge.value = status_->last_reload_ok.load(std::memory_order_relaxed) ? 1 : 0;
+    ok.metric.push_back(std::move(m));
+    auto when = family("enforcer_config_last_reload_success_timestamp_seconds",
+                       "When the configuration last took effect (start or reload), Unix seconds.",
+                       MetricType::Gauge, 1);
+    ClientMetric t2;
+    t2.gauge.value =
+        static_cast<double>(status_->last_reload_success_unix.load(std::memory_order_relaxed));
+    when.metric.push_back(std::move(t2));
+    out.push_back(std::move(ok));
+    out.push_back(std::move(when));
+  }
   return out;
 }
 

@@ -17,13 +17,14 @@ class MetricsCollector : public prometheus::Collectable {
  public:
   MetricsCollector(const ExperimentTable& table, const UnattributedTotals& unattributed,
                    const TickStats& ticks, std::chrono::nanoseconds tick, std::string version,
-                   const CgroupTotals* cgroups = nullptr)
+                   const CgroupTotals* cgroups = nullptr, const DaemonStatus* status = nullptr)
       : table_(table),
         unattributed_(unattributed),
         ticks_(ticks),
         tick_seconds_(std::chrono::duration<double>(tick).count()),
         version_(std::move(version)),
-        cgroups_(cgroups) {}
+        cgroups_(cgroups),
+        status_(status) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -37,6 +38,7 @@ class MetricsCollector : public prometheus::Collectable {
   const double tick_seconds_;
   const std::string version_;
   const CgroupTotals* cgroups_;  // none: the cgroup families are left out
+  const DaemonStatus* status_;   // none: the config reload families are left out
 };
 
 }  // namespace enforcer

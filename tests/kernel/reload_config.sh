@@ -29,6 +29,8 @@ rc=0; ctl reload --reason "bad config" >"$WORK/out" 2>&1 || rc=$?
 [ "$rc" = 1 ] && grep -q 'Mbps' "$WORK/out" || { cat "$WORK/out"; fail "reload of a bad config: exit $rc"; }
 [ "$(pinned)" = 10000000 ] || fail "a bad config changed the pinned rate: $(pinned)"
 kill -0 "$DAEMON_PID" || fail "the daemon died on a bad config"
+reload_ok() { scrape | awk '$1 == "enforcer_config_last_reload_successful" { print $2 }'; }
+[ "$(reload_ok)" = 0 ] || fail "enforcer_config_last_reload_successful is $(reload_ok) after a rejected reload"
 log "ok: a bad config is rejected ($(head -1 "$WORK/out" | cut -c1-120)); still pinned at 10 Mbit/s"
 
 # A changed pinned rate: applied by the next tick.
@@ -44,7 +46,8 @@ ctl reload --reason "unpin" >/dev/null || fail "enforcerctl reload of a good con
 sleep 0.3
 [ "$(pinned)" = 0 ] || fail "reload did not remove the pinned rate: $(pinned)"
 grep -q '"reason":"unpin"' "$WORK/state/audit.log" || fail "the reload is not audited"
-log "ok: enforcerctl reload removed the pinned rate, audited"
+[ "$(reload_ok)" = 1 ] || fail "enforcer_config_last_reload_successful is $(reload_ok) after a good reload"
+log "ok: enforcerctl reload removed the pinned rate, audited; enforcer_config_last_reload_successful 0 -> 1"
 
 # Adding an experiment needs a restart (for now): refused, said so, nothing changes.
 TICK=100ms write_config "$WORK/enforcer.toml" "$EXP_A

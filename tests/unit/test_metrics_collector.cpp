@@ -475,3 +475,29 @@ TEST_CASE("scrapes on other threads while the writer records, resizes and republ
   REQUIRE(s);
   CHECK(s->value == 400 * 1000);
 }
+
+TEST_CASE("the config reload families follow the daemon's status", "[metrics]") {
+  ExperimentTable table;
+  UnattributedTotals unattributed;
+  TickStats ticks;
+  CgroupTotals cgroups;
+  DaemonStatus status;
+  status.last_reload_success_unix = 1'795'000'000;
+  const MetricsCollector collector(table, unattributed, ticks, 1s, "test", &cgroups, &status);
+  auto scrape = [&] {
+    return parse_exposition(prometheus::TextSerializer().Serialize(collector.Collect()));
+  };
+  Exposition e = scrape();
+  CHECK(e.types["enforcer_config_last_reload_successful"] == "gauge");
+  REQUIRE(e.find("enforcer_config_last_reload_successful", {}));
+  CHECK(e.find("enforcer_config_last_reload_successful", {})->value == 1);
+  CHECK(e.find("enforcer_config_last_reload_success_timestamp_seconds", {})->value ==
+        1'795'000'000);
+  status.last_reload_ok = false;
+  e = scrape();
+  CHECK(e.find("enforcer_config_last_reload_successful", {})->value == 0);
+  // Without a status (tests, tools) the families are left out.
+  const MetricsCollector bare(table, unattributed, ticks, 1s, "test", &cgroups);
+  const auto text = prometheus::TextSerializer().Serialize(bare.Collect());
+  CHECK(text.find("enforcer_config_last_reload") == std::string::npos);
+}
