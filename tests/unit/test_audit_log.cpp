@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "audit_log.hpp"
+#include "temp_dir.hpp"
 
 using namespace enforcer;
 using Catch::Matchers::Contains;
@@ -19,26 +20,10 @@ using Catch::Matchers::Matches;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-namespace {
+using enforcer::test::put;
+using enforcer::test::TempDir;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "enforcer-audit-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-};
+namespace {
 
 std::vector<json> read_lines(const fs::path& path) {
   std::ifstream in(path);

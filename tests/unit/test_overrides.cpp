@@ -19,39 +19,17 @@
 #include <vector>
 
 #include "overrides.hpp"
+#include "temp_dir.hpp"
 
 using namespace enforcer;
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
+using enforcer::test::put;
+using enforcer::test::TempDir;
+
 namespace {
-
-// A temporary directory, removed with its contents.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "enforcer-ovr-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-};
-
-void put(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc | std::ios::binary);
-  REQUIRE(out);
-  out << text;
-}
 
 std::string get(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "temp_dir.hpp"
 #include "window_ring.hpp"
 #include "window_snapshot.hpp"
 
@@ -21,32 +22,10 @@ using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
+using enforcer::test::put;
+using enforcer::test::TempDir;
+
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "enforcer-snap-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-};
-
-void put(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc | std::ios::binary);
-  REQUIRE(out);
-  out << text;
-}
 
 WindowSnapshot sample_snapshot() {
   WindowSnapshot s;
@@ -177,7 +156,7 @@ TEST_CASE("a snapshot from an older window length or tick restores the totals on
 }
 
 TEST_CASE("a missing snapshot is normal; a bad one is set aside and reported", "[snapshot]") {
-  TempDir dir;
+  TempDir dir("enforcer-snap");
   const std::string path = (dir.path / "windows.snapshot").string();
   const auto now = std::chrono::system_clock::now();
 
