@@ -6,7 +6,6 @@
 
 #include "control_status.hpp"
 #include "log.hpp"
-#include "units.hpp"
 
 namespace enforcer {
 
@@ -22,30 +21,6 @@ std::string format_time(WallClock::time_point t) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-// The configured (or effective) value of one resource, in the config's units.
-std::string describe(Resource r, const EffectiveAllocation& e) {
-  const Allocation& a = e.allocation;
-  switch (r) {
-    case Resource::kBandwidth:
-      return format_rate_bits(a.bandwidth_bits);
-    case Resource::kWindow:
-      return format_duration(a.window);
-    case Resource::kMinRate:
-      return format_rate_bits(a.min_rate_bits());
-    case Resource::kCpu:
-      return fmt::format("{:g}", a.cpu_cores);
-    case Resource::kMemory:
-      return format_size_bytes(a.memory_bytes);
-    case Resource::kDiskIo:
-      return format_percent(a.disk_io_fraction);
-    case Resource::kDisk:
-      return format_size_bytes(a.disk_bytes);
-    case Resource::kThrottle:
-      return e.pinned_bits ? format_rate_bits(e.pinned_bits) : "none";
-  }
-  return "?";
 }
 
 bool same_cgroup_allocation(const Allocation& a, const Allocation& b) {
@@ -251,8 +226,8 @@ std::string Controller::set_override(const Request& r, const Peer& peer, Resourc
         fmt::format("the override was not made: storing it failed: {}", s.error().message), r.id});
   }
   audit(peer, r,
-        fmt::format("{} {} -> {}{}", to_string(resource), describe(resource, before), o.text,
-                    o.expires ? " until " + format_time(*o.expires) : ""));
+        fmt::format("{} {} -> {}{}", to_string(resource), format_allocation_value(before, resource),
+                    o.text, o.expires ? " until " + format_time(*o.expires) : ""));
   apply(*x);
   return ok_response(r.id, {{"override", override_to_json(o)},
                             {"replaced", replaced ? override_to_json(*replaced) : json(nullptr)}});
