@@ -49,13 +49,16 @@ for dir in egress ingress; do
   mapfile -t cpu0 <<<"$(per_cpu_bytes "$d")"  # no /dev/fd in the vm guest
   [ "${#cpu0[@]}" -ge 2 ] || fail "the counters map has ${#cpu0[@]} CPU values"
   pids=()
+  # Ports of their own per direction: the egress run's servers (-1) may still be finishing their
+  # test when the ingress clients connect, and answer "the server is busy running a test".
+  base=$((5301 + 2 * d))
   for cpu in 0 1; do
-    port=$((5301 + cpu))
+    port=$((base + cpu))
     in_world timeout $((MEASURE_SECONDS + 60)) taskset -c "$cpu" iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
   done
-  wait_listen 5301 5302
+  wait_listen "$base" $((base + 1))
   for cpu in 0 1; do
-    port=$((5301 + cpu))
+    port=$((base + cpu))
     # Egress: UDP, whose every packet goes through the egress program in the sending process,
     # on its CPU (TCP sends much of its data from the TSQ tasklet on whichever CPU freed the
     # previous packets: under EDT in the vm that was one CPU for 99 % of the bytes). Each sender
