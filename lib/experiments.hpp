@@ -1,7 +1,10 @@
 // Runtime state of the experiments the daemon tracks, shared between the sampler (the only
 // writer) and readers on other threads (metrics scrapes). The set of experiments is published as
-// an immutable snapshot behind an atomic shared_ptr: a reader takes the current set without
-// blocking the writer, and an experiment removed meanwhile stays alive until the reader is done.
+// an immutable snapshot behind a shared_ptr: a reader copies the pointer (a mutex held for one
+// reference-count increment, never while the set is read) and an experiment removed meanwhile
+// stays alive until the reader is done. (Not std::atomic<std::shared_ptr>: libstdc++ 12 guards it
+// with a lock bit in the pointer word that ThreadSanitizer cannot see, so every publish looked like
+// a race; a plain mutex costs the same here and the sanitizer checks it.)
 #pragma once
 
 #include <array>
@@ -9,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -98,15 +102,18 @@ class ExperimentTable {
   ExperimentTable() : current_(std::make_shared<const ExperimentList>()) {}
 
   std::shared_ptr<const ExperimentList> snapshot() const {
-    return current_.load(std::memory_order_acquire);
+    const std::lock_guard lock(mutex_);
+    return current_;
   }
   void publish(ExperimentList list) {
-    current_.store(std::make_shared<const ExperimentList>(std::move(list)),
-                   std::memory_order_release);
+    auto next = std::make_shared<const ExperimentList>(std::move(list));
+    const std::lock_guard lock(mutex_);
+    current_.swap(next);  // the old set is released after the lock, by `next`
   }
 
  private:
-  std::atomic<std::shared_ptr<const ExperimentList>> current_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const ExperimentList> current_;
 };
 
 // Node-wide counters of the cgroup pass.

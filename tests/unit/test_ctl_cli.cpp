@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -117,7 +118,10 @@ class FakeDaemon {
 
   const std::string& path() const { return path_; }
   // The request line received (without its newline); valid after the client has exited.
-  json request() const { return json::parse(request_, nullptr, false); }
+  json request() const {
+    const std::lock_guard lock(mutex_);
+    return json::parse(request_, nullptr, false);
+  }
 
  private:
   void serve() {
@@ -134,7 +138,10 @@ class FakeDaemon {
       if (n <= 0) break;
       in.append(buf, static_cast<std::size_t>(n));
     }
-    request_ = in.substr(0, in.find('\n'));
+    {
+      const std::lock_guard lock(mutex_);
+      request_ = in.substr(0, in.find('\n'));
+    }
     if (silent_) {
       while (!stop_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     } else if (!response_.empty()) {
@@ -151,6 +158,7 @@ class FakeDaemon {
   int listen_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;  // request_: written by the server thread, read by the test
   std::string request_;
 };
 
