@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
 # kernel tier, acceptance: a real Prometheus (Debian's) scrapes the daemon; a query through its
-# HTTP API returns the experiment's byte counter, consistent with the traffic sent. Also runs
-# promtool's checks on a live scrape.
+# HTTP API returns the experiment's byte counter, consistent with the traffic sent. A second
+# experiment, with a pod (a process of its namespace in a cgroup below a private cgroup_root)
+# and a manual throttle that drops its UDP flood, makes every series kind appear; on that scrape
+# run promtool check metrics and scripts/check-metric-names (every metric the rules and the
+# dashboard use is exported). The same Prometheus loads config/prometheus/enforcer.rules.yml:
+# a recording rule has a value and the throttle alert is pending.
 source "$(dirname "$0")/lib.sh"
 PROM_PID=
+POD_PID=
+CG=/sys/fs/cgroup/unified/$P  # the hybrid layout of the build machines; else the cgroup2 mount
+[ -d /sys/fs/cgroup/unified ] || CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/$P
+POD=$CG/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice
 cleanup() {
-  [ -z "$PROM_PID" ] || { kill "$PROM_PID" 2>/dev/null; wait "$PROM_PID" 2>/dev/null; }
+  [ -z "$PROM_PID" ] || { kill "$PROM_PID" 2>/dev/null; wait "$PROM_PID" 2>/dev/null || true; }
+  daemon_stop
+  [ -z "$POD_PID" ] || { kill "$POD_PID" 2>/dev/null; wait "$POD_PID" 2>/dev/null || true; }
+  for d in "$POD/cri-containerd-1.scope" "$POD" "${POD%/*}" "$CG/kubepods.slice" "$CG"; do
+    [ ! -d "$d" ] || rmdir "$d" 2>/dev/null || log "could not remove $d"
+  done
   topo_down
 }
 trap cleanup EXIT
@@ -13,27 +26,32 @@ command -v prometheus >/dev/null || fail "prometheus is not installed (scripts/i
 
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
+topo_add_experiment b 198.18.0.12 2001:db8::12
+# b's pod: a process of b's network namespace in a kubepods-like cgroup (no controllers are
+# enabled there on the build machines: its limits fail to apply, logged, but its usage is read).
+mkdir -p "$POD/cri-containerd-1.scope"
+ip netns exec "$P-b" sleep 600 &
+POD_PID=$!
+echo "$POD_PID" >"$POD/cri-containerd-1.scope/cgroup.procs"
 write_config "$WORK/enforcer.toml" '
 [[experiment]]
 name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
-daemon_start "$WORK/enforcer.toml"
+addresses = ["198.18.0.11", "2001:db8::11"]
 
-log "promtool check metrics on a live scrape"
-scrape >"$WORK/scrape.txt"
-if ! promtool check metrics <"$WORK/scrape.txt" >"$WORK/promtool.txt" 2>&1 || [ -s "$WORK/promtool.txt" ]; then
-  cat "$WORK/promtool.txt"
-  fail "promtool check metrics reported problems"
-fi
-# Prometheus adds these labels itself at M-Lab; the daemon must never emit them.
-if grep -E '[{,](machine|node|site|deployment|pod|container|namespace)=' "$WORK/scrape.txt"; then
-  fail "the daemon emits a label name that M-Lab's Prometheus sets itself"
-fi
+[[experiment]]
+name = "b"
+addresses = ["198.18.0.12", "2001:db8::12"]
+pinned_rate = "10Mbit"'
+sed -i "s|^metrics_listen = .*|&\ncgroup_root = \"$CG\"|" "$WORK/enforcer.toml"
+daemon_start "$WORK/enforcer.toml"
 
 cat >"$WORK/prometheus.yml" <<YML
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $SRC/config/prometheus/enforcer.rules.yml
 scrape_configs:
   - job_name: enforcer
     static_configs:
@@ -88,4 +106,50 @@ labels=$(in_node curl -sf --get http://127.0.0.1:9090/api/v1/query --data-urlenc
 [ "$labels" = "__name__,direction,experiment,instance,job" ] || fail "unexpected labels: $labels"
 rate=$(query "max_over_time(enforcer_experiment_window_bytes{experiment=\"a\",direction=\"egress\"}[1m])")
 [ "${rate%.*}" -ge "$sent" ] || fail "window bytes in Prometheus ($rate) below the bytes sent"
+
+log "experiment b (throttled to 10 Mbit/s) floods UDP at 50 Mbit/s"
+in_world timeout 60 iperf3 -s -p 5202 -1 >/dev/null 2>&1 &
+wait_listen 5202
+in_exp b timeout 30 iperf3 -p 5202 -c 198.18.0.1 -u -b 50M -t 3 >/dev/null
+wait_ticks 0.5
+scrape >"$WORK/scrape.txt"
+sel_b='direction="egress",experiment="b"'
+[ "$(metric enforcer_experiment_throttled "$sel_b")" = 1 ] || fail "b is not reported throttled"
+[ "$(metric enforcer_experiment_rate_limit_bytes_per_second "$sel_b")" = 1250000 ] ||
+  fail "b's rate limit is not 10 Mbit/s"
+[ "$(metric enforcer_experiment_dropped_packets_total "$sel_b")" -gt 0 ] || fail "nothing of b dropped"
+[ "$(metric enforcer_experiment_containers 'experiment="b"')" = 1 ] || fail "b's pod not found"
+# Every family has samples, but the project quota's: no quota on the host kernel (the vm tier).
+no_samples=$(awk '$1 == "#" && $2 == "TYPE" { declared[$3] = 1; next }
+  $1 !~ /^#/ { n = $1; sub(/[{ ].*/, "", n); sub(/_(bucket|sum|count)$/, "", n); seen[n] = 1 }
+  END { for (f in declared) if (!(f in seen)) print f }' "$WORK/scrape.txt" | sort | tr '\n' ' ')
+[ "$no_samples" = "enforcer_experiment_disk_limit_bytes enforcer_experiment_disk_used_bytes " ] ||
+  fail "families without samples: $no_samples"
+log "ok: every series kind present (but the disk quota's)"
+
+log "promtool check metrics on the live scrape"
+if ! promtool check metrics <"$WORK/scrape.txt" >"$WORK/promtool.txt" 2>&1 || [ -s "$WORK/promtool.txt" ]; then
+  cat "$WORK/promtool.txt"
+  fail "promtool check metrics reported problems"
+fi
+# Prometheus adds these labels itself at M-Lab; the daemon must never emit them.
+if grep -E '[{,](machine|node|site|deployment|pod|container|namespace)=' "$WORK/scrape.txt"; then
+  fail "the daemon emits a label name that M-Lab's Prometheus sets itself"
+fi
+log "every metric the rules and the dashboard use is in the live scrape"
+"$SRC/scripts/check-metric-names" --scrape "$WORK/scrape.txt" \
+  "$SRC/config/prometheus/enforcer.rules.yml" "$SRC/config/grafana/enforcer.json" ||
+  fail "the rules or the dashboard use a metric the daemon does not export"
+
+log "the rules in Prometheus: a recording rule's value, b's throttle alert pending"
+ratio= pending=
+for _ in $(seq 100); do
+  ratio=$(query 'experiment:enforcer_experiment_window_use:ratio{experiment="a",direction="egress"}')
+  pending=$(query 'ALERTS{alertname="PlatformCluster_ExperimentThrottled",alertstate="pending",experiment="b",direction="egress"}')
+  [ -z "$ratio" ] || [ -z "$pending" ] || break
+  sleep 0.2
+done
+[ -n "$ratio" ] || fail "no experiment:enforcer_experiment_window_use:ratio for a in Prometheus"
+[ "$pending" = 1 ] || fail "PlatformCluster_ExperimentThrottled is not pending for b"
+log "ok: a's window use ratio $ratio; b's throttle alert pending"
 log "PASS (Prometheus: $prom_value bytes, daemon: $daemon_value)"
