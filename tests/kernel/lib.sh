@@ -1,5 +1,6 @@
-# Shared helpers for the kernel (and vm) tier's shell tests: a small M-Lab-like topology made
-# of network namespaces, the daemon running in it, metric and counter readers, assertions.
+# Shared helpers for the kernel (and vm) tier's shell tests and for scripts/demo: a small
+# M-Lab-like topology made of network namespaces, the daemon running in it, metric and counter
+# readers, assertions.
 #
 # Topology (names carry a per-run prefix so that runs never collide):
 #   world ns:   wan0 198.18.0.1/24 2001:db8::1/64   (iperf3 servers, "the internet")
@@ -59,14 +60,17 @@ topo_up() {
 # topo_add_experiment NAME IPV4 IPV6
 topo_add_experiment() {
   local name=$1 v4=$2 v6=$3 ns=$P-$1
+  # The link's name in the node namespace is a passing one (it is net1 in the experiment's):
+  # short enough for IFNAMSIZ (15) whatever the prefix and the experiment's name.
+  local tmp=enfx$$-${#EXPERIMENTS[@]}
   ip netns add "$ns"
   if [ "$EXP_LINK_KIND" = ipvlan ]; then
-    ip -n "$NODE" link add "$P-$name" link eth0 type ipvlan mode l2
+    ip -n "$NODE" link add "$tmp" link eth0 type ipvlan mode l2
   else
-    ip -n "$NODE" link add "$P-$name" link eth0 type macvlan mode bridge
+    ip -n "$NODE" link add "$tmp" link eth0 type macvlan mode bridge
   fi
-  ip -n "$NODE" link set "$P-$name" netns "$ns"
-  ip -n "$ns" link set "$P-$name" name net1
+  ip -n "$NODE" link set "$tmp" netns "$ns"
+  ip -n "$ns" link set "$tmp" name net1
   ip -n "$ns" link set lo up
   ip -n "$ns" addr add "$v4/24" dev net1
   ip -n "$ns" addr add "$v6/64" dev net1 nodad
@@ -103,7 +107,8 @@ topo_down() {
   [ -z "$SANITIZER_REPORT" ] || exit 1
 }
 
-# write_config FILE [extra TOML appended]: a config for this topology's uplink.
+# write_config FILE [extra TOML appended]: a config for this topology's uplink. The extra TOML
+# follows the [defaults] table's keys, so it may add defaults (min_rate = ...) before its tables.
 write_config() {
   local file=$1
   cat >"$file" <<TOML
@@ -117,7 +122,7 @@ metrics_listen = "127.0.0.1:9724"
 
 [network]
 interfaces = ["eth0"]
-link_rate = "10Gbit"
+link_rate = "${LINK_RATE:-10Gbit}"
 
 [defaults]
 window = "${WINDOW:-10s}"
@@ -134,7 +139,7 @@ daemon_start() {
   DAEMON_PID=$!
   # Ready once attached (the log line) and serving metrics.
   for _ in $(seq 100); do
-    if grep -q ' enforcing [0-9]* experiment' "$WORK/enforcerd.log" &&
+    if grep -qs ' enforcing [0-9]* experiment' "$WORK/enforcerd.log" &&
       in_node curl -sf -o /dev/null http://127.0.0.1:9724/metrics; then return 0; fi
     kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/enforcerd.log"; fail "enforcerd exited at start"; }
     sleep 0.1
