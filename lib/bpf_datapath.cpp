@@ -702,22 +702,38 @@ std::size_t BpfDatapath::prune_addresses() {
   return removed;
 }
 
-Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,
-                                              const std::vector<Prefix>& addresses) {
-  detach_cgroups(id);
+Expected<void> BpfDatapath::remove_addresses(const std::vector<Prefix>& addresses) {
+  std::string failed;
   for (const Prefix& p : addresses) {
+    int err = 0;
     if (p.v6) {
       enforcer_lpm_v6 key{p.length, {}};
       fill_key(key.addr, p);
-      bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key);
+      if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key) != 0) err = errno;
+      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
+      written_v6_.erase(std::vector<std::uint8_t>(b, b + sizeof key));
     } else {
       enforcer_lpm_v4 key{p.length, {}};
       fill_key(key.addr, p);
-      bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key);
+      if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key) != 0) err = errno;
+      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
+      written_v4_.erase(std::vector<std::uint8_t>(b, b + sizeof key));
+    }
+    if (err != 0 && err != ENOENT) {
+      failed += fmt::format("{}{}: {}", failed.empty() ? "" : ", ", to_string(p), errno_text(err));
     }
   }
+  if (!failed.empty()) return Error{fmt::format("cannot remove address(es) {}", failed)};
+  return {};
+}
+
+Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,
+                                              const std::vector<Prefix>& addresses) {
+  detach_cgroups(id);
+  auto removed = remove_addresses(addresses);
   if (auto r = zero_shaper(id); !r) return r;
-  return zero_counters(id);
+  if (auto r = zero_counters(id); !r) return r;
+  return removed;
 }
 
 namespace {

@@ -60,6 +60,9 @@ class BpfDatapath final : public Datapath {
   std::size_t prune_addresses();
   // Also detaches the experiment's cgroups (detach_cgroups): a freed id attributes nothing.
   Expected<void> remove_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
+  // Removes address entries (whoever they attribute to; missing ones are no error), e.g. those a
+  // kept experiment no longer has after a reload.
+  Expected<void> remove_addresses(const std::vector<Prefix>& addresses);
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
   Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override;
 
