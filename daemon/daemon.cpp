@@ -26,35 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Holds `state_dir`/enforcerd.lock for the daemon's lifetime: a second daemon on the same state
-// is refused, and the lock disappears with the process however it ends.
-Expected<int> take_lock(const std::string& state_dir) {
-  std::error_code ec;
-  fs::create_directories(state_dir, ec);
-  if (ec) return Error{fmt::format("cannot create state_dir {}: {}", state_dir, ec.message())};
-  const std::string path = state_dir + "/enforcerd.lock";
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Error{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    char pid[32] = {};
-    const ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-    close(fd);
-    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?";
-    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    if (err == EWOULDBLOCK) {
-      return Error{
-          fmt::format("another enforcerd (pid {}) is running on state_dir {}", holder, state_dir)};
-    }
-    return Error{fmt::format("cannot lock {}: {}", path, std::strerror(err))};
-  }
-  const std::string pid = fmt::format("{}\n", getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    log_warning("cannot write the pid to {}: {}", path, std::strerror(errno));
-  }
-  return fd;
-}
-
 // The sampler's tick index is this plus the ticks since start: a window restored from a snapshot
 // holds ticks before the first one, and the ring's slot arithmetic needs them non-negative.
 constexpr std::uint64_t kFirstTick = std::uint64_t{1} << 32;
@@ -81,6 +52,35 @@ std::int64_t ns_since_epoch(auto time_point) {
 
 }  // namespace
 
+// Holds `state_dir`/enforcerd.lock for the daemon's lifetime: a second daemon on the same state
+// is refused, and the lock disappears with the process however it ends.
+Expected<int> take_state_lock(const std::string& state_dir) {
+  std::error_code ec;
+  fs::create_directories(state_dir, ec);
+  if (ec) return Error{fmt::format("cannot create state_dir {}: {}", state_dir, ec.message())};
+  const std::string path = state_dir + "/enforcerd.lock";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Error{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {};
+    const ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    close(fd);
+    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    if (err == EWOULDBLOCK) {
+      return Error{
+          fmt::format("another enforcerd (pid {}) is running on state_dir {}", holder, state_dir)};
+    }
+    return Error{fmt::format("cannot lock {}: {}", path, std::strerror(err))};
+  }
+  const std::string pid = fmt::format("{}\n", getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    log_warning("cannot write the pid to {}: {}", path, std::strerror(errno));
+  }
+  return fd;
+}
+
 Daemon::Daemon(Config config, std::string config_path)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
@@ -104,7 +104,7 @@ Daemon::~Daemon() {
 }
 
 Expected<void> Daemon::start() {
-  auto lock = take_lock(config_.daemon.state_dir);
+  auto lock = take_state_lock(config_.daemon.state_dir);
   if (!lock) return lock.error();
   lock_fd_ = *lock;
   // Cheap checks first, so that a typo fails before anything is set up.

@@ -27,6 +27,10 @@
 
 namespace enforcer {
 
+// Holds `state_dir`/enforcerd.lock (returns its fd; the lock goes with the fd or the process):
+// one daemon per state. An error names the pid of the daemon holding it.
+Expected<int> take_state_lock(const std::string& state_dir);
+
 class Daemon {
  public:
   // `config_path`: where `config` was read from (a reload reads it again).
