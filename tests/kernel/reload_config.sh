@@ -105,11 +105,12 @@ names=$(ctl status --json | jq -r '[.experiments[].name] | sort | join(",")')
 [ "$names" = a,b ] || { cat "$WORK/enforcerd.log"; fail "after SIGHUP adding b and removing c: experiments $names"; }
 grep -q 'reload: 1 experiment(s) added: b' "$WORK/enforcerd.log" || fail "the reload's log line is missing"
 [ "$(limit_a)" = 20000000 ] || fail "a's limit is $(limit_a) after the reload, not 20 Mbit/s"
-if scrape | grep -q 'experiment="c"'; then fail "c's metric series are still exported"; fi
-if bpftool -j map dump pinned "$PIN_DIR/addr_v4" | jq -r '.[].key | join(" ")' | grep -q '0xc6 0x12 0x00 0x0d$'; then
+# (Outputs captured first: with pipefail, grep -q ending early could fail the pipeline.)
+if grep -q 'experiment="c"' <<<"$(scrape)"; then fail "c's metric series are still exported"; fi
+if grep -q '0xc6 0x12 0x00 0x0d$' <<<"$(bpftool -j map dump pinned "$PIN_DIR/addr_v4" | jq -r '.[].key | join(" ")')"; then
   fail "c's address 198.18.0.13 is still in $PIN_DIR/addr_v4"
 fi
-if bpftool -j map dump pinned "$PIN_DIR/addr_v6" | jq -r '.[].key | join(" ")' | grep -q '0x00 0x13$'; then
+if grep -q '0x00 0x13$' <<<"$(bpftool -j map dump pinned "$PIN_DIR/addr_v6" | jq -r '.[].key | join(" ")')"; then
   fail "c's address 2001:db8::13 is still in $PIN_DIR/addr_v6"
 fi
 b_before=$(metric enforcer_experiment_bytes_total 'direction="egress",experiment="b"')

@@ -31,7 +31,9 @@ kill -KILL "$DAEMON_PID" || true
 wait "$DAEMON_PID" 2>/dev/null || true
 DAEMON_PID=
 [ -n "$(ls "$PIN_DIR")" ] || fail "kill -9 left no pins (fail-static expects them)"
-in_node tc filter show dev eth0 egress | grep -q 'tc_egress' || fail "kill -9 left no egress filter"
+# (Output captured first: with pipefail, grep -q ending early could fail the pipeline.)
+filters() { in_node tc filter show dev eth0 "$1"; }
+[[ "$(filters egress)" == *tc_egress* ]] || fail "kill -9 left no egress filter"
 log "killed: pins $(ls "$PIN_DIR" | tr '\n' ' ')"
 
 rc=0; uninstall >"$WORK/out" 2>&1 || rc=$?
@@ -42,14 +44,14 @@ grep -q 'removed: interface eth0: detached the tc ingress program' "$WORK/out" |
 grep -q "removed: unpinned $PIN_DIR/counters" "$WORK/out" || fail "no word about the pins"
 [ ! -e "$PIN_DIR" ] || fail "$PIN_DIR is still there: $(ls "$PIN_DIR")"
 for hook in egress ingress; do
-  if in_node tc filter show dev eth0 "$hook" | grep -qE 'tc_egress|tc_ingress|handle 0xe4f0'; then
-    in_node tc filter show dev eth0 "$hook"
+  if grep -qE 'tc_egress|tc_ingress|handle 0xe4f0' <<<"$(filters "$hook")"; then
+    filters "$hook"
     fail "an enforcer filter is still on eth0 $hook"
   fi
 done
-in_node tc filter show dev eth0 egress | grep -q 'pref 7 .*tc_empty' || fail "someone else's filter was removed"
+grep -q 'pref 7 .*tc_empty' <<<"$(filters egress)" || fail "someone else's filter was removed"
 assert_root_qdisc "after --uninstall"
-in_node tc qdisc show dev eth0 | grep -q clsact || fail "the clsact qdisc was removed"
+[[ "$(in_node tc qdisc show dev eth0)" == *clsact* ]] || fail "the clsact qdisc was removed"
 log "ok: --uninstall removed enforcer's filters and pins; the root qdisc, clsact and another filter stay"
 
 rc=0; uninstall >"$WORK/out" 2>&1 || rc=$?
