@@ -480,6 +480,7 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
     ++index;
     const toml::table& t = *e.as_table();
     ExperimentConfig x;
+    x.id = static_cast<std::uint32_t>(index);
     x.line = static_cast<int>(t.source().begin.line);
     x.allocation = c.defaults;
     std::string where = fmt::format("experiment[{}]", index);

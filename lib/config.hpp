@@ -56,6 +56,10 @@ struct ExperimentConfig {
   // budget; 0: none.
   std::uint64_t pinned_rate_bits = 0;
   int line = 0;  // where its [[experiment]] table starts
+  // The experiment's id in the datapath and the experiment table (1..daemon.max_experiments):
+  // its 1-based position when the file is loaded; the daemon keeps an experiment's id across
+  // reloads and restarts (lib/reload_plan.hpp), so it is a position only until the first reload.
+  std::uint32_t id = 0;
 };
 
 struct DaemonConfig {
