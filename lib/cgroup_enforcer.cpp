@@ -10,6 +10,9 @@ namespace enforcer {
 
 namespace {
 
+// How often an unchanged drift report is logged again.
+constexpr std::chrono::minutes kDriftReportRepeat{10};
+
 std::string describe(const std::vector<CgroupFileValue>& values) {
   std::string out;
   for (const auto& v : values) {
@@ -281,19 +284,34 @@ void CgroupEnforcer::check_drift(Tracked& t) {
     scanned_ = false;  // its replacement may be there already
     return;
   }
-  for (const auto& e : c.errors) log_warning("experiment {}: {}", t.name, e);
-  if (c.drifted.empty()) return;
+  std::vector<std::string> report = c.errors;
   std::vector<CgroupFileValue> restore;
   for (const auto& d : c.drifted) {
-    log_warning("experiment {}: {}/{} holds \"{}\", not \"{}\"; restoring it", t.name, t.pod,
-                d.wanted.file, d.missing ? "(missing)" : d.found, d.wanted.value);
+    report.push_back(fmt::format("{}/{} holds \"{}\", not \"{}\"; restoring it", t.pod,
+                                 d.wanted.file, d.missing ? "(missing)" : d.found, d.wanted.value));
     restore.push_back(d.wanted);
   }
-  const CgroupApplyResult r = applier_.apply(t.pod, restore);
-  totals_.drift_corrections.fetch_add(r.written(), std::memory_order_relaxed);
-  for (const auto& f : r.files) {
-    if (f.status == CgroupFileStatus::kFailed) log_error("experiment {}: {}", t.name, f.error);
+  if (!restore.empty()) {
+    const CgroupApplyResult r = applier_.apply(t.pod, restore);
+    totals_.drift_corrections.fetch_add(r.written(), std::memory_order_relaxed);
+    for (const auto& f : r.files) {
+      if (f.status == CgroupFileStatus::kFailed) report.push_back(f.error);
+    }
   }
+  // Every correction is counted (enforcer_cgroup_drift_corrections_total); the log says what
+  // happened once, and again only when it changes or kDriftReportRepeat later, so a limit that
+  // cannot be written (a controller missing) does not log every tick.
+  std::string text;
+  for (const auto& line : report) text += (text.empty() ? "" : "\n") + line;
+  const auto now = std::chrono::steady_clock::now();
+  if (text.empty()) {
+    if (!t.last_drift_report.empty())
+      log_info("experiment {}: its cgroup limits hold again", t.name);
+  } else if (text != t.last_drift_report || now - t.last_drift_logged >= kDriftReportRepeat) {
+    for (const auto& line : report) log_warning("experiment {}: {}", t.name, line);
+    t.last_drift_logged = now;
+  }
+  t.last_drift_report = std::move(text);
 }
 
 void CgroupEnforcer::read_usage_of(Tracked& t) {

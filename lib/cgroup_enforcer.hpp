@@ -84,6 +84,10 @@ class CgroupEnforcer {
     Allocation allocation;                     // what values and disk_bytes were made from
     std::uint64_t last_cpu_usec = 0;           // for the CPU use over the last tick
     std::chrono::steady_clock::time_point last_cpu_read;
+    // The drift check's last report (logged again only when it changes, or after
+    // kDriftReportRepeat): a limit that cannot be restored must not log every tick.
+    std::string last_drift_report;
+    std::chrono::steady_clock::time_point last_drift_logged;
   };
 
   Tracked track(const ExperimentConfig& x, std::uint32_t id,
