@@ -182,8 +182,17 @@ in_root /usr/sbin/enforcerd --check-config --config /usr/share/doc/enforcer/exam
   >/dev/null || fail "the installed ndt-override.toml example fails --check-config"
 log "installed files checked"
 
-# --- 5. remove, purge ---
+# --- 5. an upgrade (the same package again) keeps the operator's edit of the conffile ---
 echo '# edited by the operator' >>"$ROOT/etc/enforcer/enforcer.toml"
+in_root dpkg -i /tmp/enforcer.deb >"$WORK/upgrade.log" 2>&1 || {
+  cat "$WORK/upgrade.log" >&2
+  fail "dpkg -i over the installed package (an upgrade) failed"
+}
+grep -q '^# edited by the operator$' "$ROOT/etc/enforcer/enforcer.toml" ||
+  fail "the upgrade replaced the edited /etc/enforcer/enforcer.toml"
+log "upgrade kept the edited conffile"
+
+# --- 6. remove, purge ---
 in_root dpkg -r enforcer >"$WORK/remove.log" 2>&1 || {
   cat "$WORK/remove.log" >&2
   fail "dpkg -r enforcer failed"
