@@ -48,9 +48,9 @@ Controller::Controller(ControllerContext context)
              o.text, o.expires ? " until " + format_time(*o.expires) : "", o.reason);
   }
   // What the cgroup pass starts with: the configured allocations.
-  pushed_.assign(ctx_.config->experiments.size() + 1, std::nullopt);
-  for (std::size_t i = 0; i < ctx_.config->experiments.size(); ++i) {
-    pushed_[i + 1] = ctx_.config->experiments[i].allocation;
+  for (const auto& x : ctx_.config->experiments) {
+    if (x.id >= pushed_.size()) pushed_.resize(x.id + 1);
+    pushed_[x.id] = x.allocation;
   }
   apply_all();
 }
@@ -86,8 +86,18 @@ void Controller::apply_all() {
   for (const auto& x : ctx_.config->experiments) apply(x);
 }
 
+void Controller::forget(std::uint32_t id) {
+  if (id < pushed_.size()) pushed_[id].reset();
+}
+
+void Controller::added(const ExperimentConfig& x) {
+  // The cgroup pass starts a new experiment from its configured allocation.
+  if (x.id >= pushed_.size()) pushed_.resize(x.id + 1);
+  pushed_[x.id] = x.allocation;
+}
+
 void Controller::apply(const ExperimentConfig& x) {
-  const auto id = static_cast<std::uint32_t>(&x - ctx_.config->experiments.data()) + 1;
+  const std::uint32_t id = x.id;
   const EffectiveAllocation e = effective(x);
   // The bandwidth policy's inputs: read by the limiter (and resize_windows) at the next tick.
   for (const auto& s : *ctx_.table->snapshot()) {
@@ -153,8 +163,12 @@ std::string Controller::status(const Request& r) {
   json list = json::array();
   CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
   for (const auto& s : *ctx_.table->snapshot()) {
-    if (s->id == 0 || s->id > ctx_.config->experiments.size()) continue;
-    const ExperimentConfig& x = ctx_.config->experiments[s->id - 1];
+    const ExperimentConfig* found = nullptr;
+    for (const auto& c : ctx_.config->experiments) {
+      if (c.id == s->id) found = &c;
+    }
+    if (!found) continue;
+    const ExperimentConfig& x = *found;
     list.push_back(experiment_status(*s, effective(x), ctx_.config->daemon.tick,
                                      cgroups ? cgroups->pod_of(x.name) : "", set_.all()));
   }
@@ -167,7 +181,7 @@ std::string Controller::status(const Request& r) {
 std::string Controller::show(const Request& r) {
   const ExperimentConfig* x = find(r.experiment);
   if (!x) return unknown_experiment(r);
-  const auto id = static_cast<std::uint32_t>(x - ctx_.config->experiments.data()) + 1;
+  const std::uint32_t id = x->id;
   CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
   for (const auto& s : *ctx_.table->snapshot()) {
     if (s->id != id) continue;

@@ -40,6 +40,10 @@ class Controller {
   void tick();
   // Pushes every experiment's effective allocation (after a reload, or a change).
   void apply_all();
+  // A reload removed the experiment that had `id` (its overrides stay stored, by name, and apply
+  // again if it comes back) / added `x` (with its id).
+  void forget(std::uint32_t id);
+  void added(const ExperimentConfig& x);
 
   const std::vector<Override>& overrides() const { return set_.all(); }
 

@@ -10,10 +10,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "log.hpp"
 #include "overrides.hpp"  // write_file_atomic
+#include "reload_plan.hpp"
 #include "version.hpp"
 #include "window_snapshot.hpp"
 
@@ -22,35 +25,6 @@ namespace enforcer {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Holds `state_dir`/enforcerd.lock for the daemon's lifetime: a second daemon on the same state
-// is refused, and the lock disappears with the process however it ends.
-Expected<int> take_lock(const std::string& state_dir) {
-  std::error_code ec;
-  fs::create_directories(state_dir, ec);
-  if (ec) return Error{fmt::format("cannot create state_dir {}: {}", state_dir, ec.message())};
-  const std::string path = state_dir + "/enforcerd.lock";
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Error{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    char pid[32] = {};
-    const ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-    close(fd);
-    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?";
-    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    if (err == EWOULDBLOCK) {
-      return Error{
-          fmt::format("another enforcerd (pid {}) is running on state_dir {}", holder, state_dir)};
-    }
-    return Error{fmt::format("cannot lock {}: {}", path, std::strerror(err))};
-  }
-  const std::string pid = fmt::format("{}\n", getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    log_warning("cannot write the pid to {}: {}", path, std::strerror(errno));
-  }
-  return fd;
-}
 
 // The sampler's tick index is this plus the ticks since start: a window restored from a snapshot
 // holds ticks before the first one, and the ring's slot arithmetic needs them non-negative.
@@ -78,6 +52,35 @@ std::int64_t ns_since_epoch(auto time_point) {
 
 }  // namespace
 
+// Holds `state_dir`/enforcerd.lock for the daemon's lifetime: a second daemon on the same state
+// is refused, and the lock disappears with the process however it ends.
+Expected<int> take_state_lock(const std::string& state_dir) {
+  std::error_code ec;
+  fs::create_directories(state_dir, ec);
+  if (ec) return Error{fmt::format("cannot create state_dir {}: {}", state_dir, ec.message())};
+  const std::string path = state_dir + "/enforcerd.lock";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Error{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {};
+    const ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    close(fd);
+    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    if (err == EWOULDBLOCK) {
+      return Error{
+          fmt::format("another enforcerd (pid {}) is running on state_dir {}", holder, state_dir)};
+    }
+    return Error{fmt::format("cannot lock {}: {}", path, std::strerror(err))};
+  }
+  const std::string pid = fmt::format("{}\n", getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    log_warning("cannot write the pid to {}: {}", path, std::strerror(errno));
+  }
+  return fd;
+}
+
 Daemon::Daemon(Config config, std::string config_path)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
@@ -101,7 +104,7 @@ Daemon::~Daemon() {
 }
 
 Expected<void> Daemon::start() {
-  auto lock = take_lock(config_.daemon.state_dir);
+  auto lock = take_state_lock(config_.daemon.state_dir);
   if (!lock) return lock.error();
   lock_fd_ = *lock;
   // Cheap checks first, so that a typo fails before anything is set up.
@@ -173,13 +176,21 @@ Expected<void> Daemon::add_experiments() {
         config_.daemon.state_dir);
   }
 
+  // Ids: each experiment the snapshot knows keeps the id it had (a reload may have moved it away
+  // from its position), so that adopted counters stay its own; the others take free ids.
+  if (snap) {
+    std::map<std::string, std::uint32_t> keep;
+    for (const auto& e : snap->experiments) keep[e.name] = e.id;
+    for (const auto& e : assign_ids(config_.experiments, keep, config_.daemon.max_experiments)) {
+      return Error{e};
+    }
+  }
   ExperimentList list;
-  std::uint32_t id = 0;
   for (const auto& x : config_.experiments) {
-    ++id;
+    const std::uint32_t id = x.id;
     const auto slots = static_cast<std::uint32_t>(x.allocation.window / config_.daemon.tick);
-    // Ids are positions in the config: an adopted id keeps its counters only while it is still
-    // the same experiment's (the snapshot's id -> name table says so).
+    // An adopted id keeps its counters only while it is still the same experiment's (the
+    // snapshot's id -> name table says so).
     RestoredExperiment restored;
     if (snap) restored = match_experiment(*snap, x.name, config_.daemon.tick, slots);
     const bool keep = datapath_->adopted() && restored.from && restored.from->id == id;
@@ -345,37 +356,167 @@ Expected<std::size_t> Daemon::reload() {
     return Error{text};
   }
   Config& next = *loaded.config;
-  // What a reload may change today: allocations (defaults and per experiment) and pinned rates.
-  // Anything else needs a restart; say which.
-  std::vector<std::string> restart;
-  auto frame = [](Config c) {
-    c.defaults = Allocation{};
-    for (auto& x : c.experiments) {
-      x.allocation = Allocation{};
-      x.pinned_rate_bits = 0;
-      x.line = 0;
-    }
-    for (auto& d : c.devices) d.line = 0;
-    return format_config(c);
-  };
-  if (frame(config_) != frame(next)) {
+  ReloadPlan plan = plan_reload(config_, next);
+  if (!plan.errors.empty()) {
+    std::string text;
+    for (const auto& e : plan.errors) text += (text.empty() ? "" : "\n") + e;
     status_.last_reload_ok.store(false);
-    return Error{
-        "a reload applies changed allocations and pinned rates only: the [daemon] or [network] "
-        "settings, the devices, or the set of experiments (names, order, addresses, cgroup, "
-        "data_dir, project_id) differ from the running configuration; restart enforcerd to "
-        "apply those"};
+    return Error{text};
   }
-  config_.defaults = next.defaults;
-  for (std::size_t i = 0; i < config_.experiments.size(); ++i) {
-    config_.experiments[i].allocation = next.experiments[i].allocation;
-    config_.experiments[i].pinned_rate_bits = next.experiments[i].pinned_rate_bits;
+  if (auto r = apply_experiment_changes(plan, next); !r) {
+    status_.last_reload_ok.store(false);
+    return r.error();
   }
+  config_ = std::move(next);
   status_.last_reload_ok.store(true);
   status_.last_reload_success_unix.store(std::chrono::duration_cast<std::chrono::seconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());
   return config_.experiments.size();
+}
+
+Expected<void> Daemon::apply_experiment_changes(const ReloadPlan& plan, const Config& next) {
+  if (plan.added.empty() && plan.removed.empty() && plan.readdressed.empty()) return {};
+  using Key = std::pair<bool, std::array<std::uint8_t, 17>>;  // v6, bytes + length
+  auto key = [](const Prefix& p) {
+    Key k{p.v6, {}};
+    std::copy(p.bytes.begin(), p.bytes.end(), k.second.begin());
+    k.second[16] = p.length;
+    return k;
+  };
+  std::set<Key> old_keys, new_keys;
+  for (const auto& x : config_.experiments) {
+    for (const auto& p : x.addresses) old_keys.insert(key(p));
+  }
+  for (const auto& x : next.experiments) {
+    for (const auto& p : x.addresses) new_keys.insert(key(p));
+  }
+  auto select = [&](const std::vector<Prefix>& from, const std::set<Key>& not_in) {
+    std::vector<Prefix> out;
+    for (const auto& p : from) {
+      if (!not_in.count(key(p))) out.push_back(p);
+    }
+    return out;
+  };
+  std::set<std::uint32_t> old_ids;
+  for (const auto& x : config_.experiments) old_ids.insert(x.id);
+
+  // 1. Addresses no experiment has any more stop being attributed (those of removed
+  // experiments, and those kept experiments dropped). Addresses that move to another
+  // experiment are simply overwritten below (never unattributed in between).
+  std::vector<Prefix> stale;
+  for (const auto& x : config_.experiments) {
+    for (const auto& p : select(x.addresses, new_keys)) stale.push_back(p);
+  }
+  // What an undo has to restore: the running experiments' addresses, as they were.
+  std::vector<std::size_t> added_done;
+  auto undo = [&](const std::string& what) -> Error {
+    std::vector<std::string> problems;
+    for (std::size_t n : added_done) {
+      const ExperimentConfig& x = next.experiments[n];
+      if (old_ids.count(x.id)) {
+        // (Only when max_experiments left no other id:) the id was a removed experiment's,
+        // which runs on: its counters were zeroed, the limiter pushes its limit again and the
+        // sampler starts from 0.
+        if (auto r = datapath_->remove_addresses(select(x.addresses, old_keys)); !r) {
+          problems.push_back(r.error().message);
+        }
+        for (const auto& st : *table_.snapshot()) {
+          if (st->id != x.id) continue;
+          st->last_raw = CounterSample{};
+          st->limit_pushed = false;
+        }
+        continue;
+      }
+      if (auto r = datapath_->remove_experiment(x.id, select(x.addresses, old_keys)); !r) {
+        problems.push_back(r.error().message);
+      }
+    }
+    for (const auto& x : next.experiments) {
+      if (auto r = datapath_->remove_addresses(select(x.addresses, old_keys)); !r) {
+        problems.push_back(r.error().message);
+      }
+    }
+    for (const auto& x : config_.experiments) {
+      if (auto r = datapath_->keep_experiment(x.id, x.addresses); !r) {
+        problems.push_back(fmt::format("experiment \"{}\": {}", x.name, r.error().message));
+      }
+    }
+    if (problems.empty()) {
+      return Error{fmt::format(
+          "{}; the reload was undone ({} experiment(s) it had added removed again, every address "
+          "as before): still enforcing the previous configuration",
+          what, added_done.size())};
+    }
+    std::string all;
+    for (const auto& p : problems) all += "\n  " + p;
+    return Error{fmt::format(
+        "{}; undoing the reload failed in part, the previous configuration's experiments are "
+        "enforced but these datapath entries may be off:{}",
+        what, all)};
+  };
+  if (auto r = datapath_->remove_addresses(stale); !r) return undo(r.error().message);
+
+  // 2. New experiments: zeroed counters and rate state, their addresses.
+  for (std::size_t n : plan.added) {
+    const ExperimentConfig& x = next.experiments[n];
+    added_done.push_back(n);  // an undo also clears what a failed add wrote
+    if (auto r = datapath_->add_experiment(x.id, x.addresses); !r) {
+      return undo(fmt::format("experiment \"{}\" (id {}): {}", x.name, x.id, r.error().message));
+    }
+  }
+  // 3. Kept experiments' new addresses (counters, limit and rate state stay).
+  for (std::size_t n : plan.readdressed) {
+    const ExperimentConfig& x = next.experiments[n];
+    if (auto r = datapath_->keep_experiment(x.id, x.addresses); !r) {
+      return undo(fmt::format("experiment \"{}\": {}", x.name, r.error().message));
+    }
+  }
+
+  // Done in the datapath: from here on nothing is undone. The table: kept experiments keep their
+  // state (window, totals, counters' baseline, limit), new ones start empty from zeroed counters.
+  std::map<std::string, std::shared_ptr<ExperimentState>> states;
+  for (const auto& st : *table_.snapshot()) states[st->name] = st;
+  ExperimentList list;
+  std::set<std::size_t> added(plan.added.begin(), plan.added.end());
+  for (std::size_t n = 0; n < next.experiments.size(); ++n) {
+    const ExperimentConfig& x = next.experiments[n];
+    if (!added.count(n)) {
+      list.push_back(states.at(x.name));
+      continue;
+    }
+    const auto slots = static_cast<std::uint32_t>(x.allocation.window / config_.daemon.tick);
+    list.push_back(std::make_shared<ExperimentState>(x.id, x, slots));
+  }
+  table_.publish(std::move(list));
+  // 4. Removed experiments: their cgroup programs detached, counters and rate state zeroed (so an
+  // id used again starts from 0). Their addresses went in step 1.
+  std::set<std::uint32_t> reused;
+  for (std::size_t n : plan.added) reused.insert(next.experiments[n].id);
+  if (cgroups_) cgroups_->set_experiments(next);
+  std::string removed_names;
+  for (std::size_t r : plan.removed) {
+    const ExperimentConfig& x = config_.experiments[r];
+    removed_names += fmt::format("{}{}", removed_names.empty() ? "" : ", ", x.name);
+    controller_->forget(x.id);
+    if (reused.count(x.id)) {
+      datapath_->detach_cgroups(x.id);
+      continue;  // zeroed when it was added again
+    }
+    if (auto e = datapath_->remove_experiment(x.id, {}); !e) {
+      log_error("experiment {} (removed): {}", x.name, e.error().message);
+    }
+  }
+  std::string added_names;
+  for (std::size_t n : plan.added) {
+    const ExperimentConfig& x = next.experiments[n];
+    added_names += fmt::format("{}{} (id {})", added_names.empty() ? "" : ", ", x.name, x.id);
+    controller_->added(x);
+  }
+  log_info("reload: {} experiment(s) added{}{}, {} removed{}{}, {} with new addresses or cgroup",
+           plan.added.size(), added_names.empty() ? "" : ": ", added_names, plan.removed.size(),
+           removed_names.empty() ? "" : ": ", removed_names, plan.readdressed.size());
+  return {};
 }
 
 void Daemon::pet_watchdog() {

@@ -20,11 +20,16 @@
 #include "experiments.hpp"
 #include "limiter.hpp"
 #include "metrics_collector.hpp"
+#include "reload_plan.hpp"
 #include "sampler.hpp"
 #include "systemd_notify.hpp"
 #include "tick_stats.hpp"
 
 namespace enforcer {
+
+// Holds `state_dir`/enforcerd.lock (returns its fd; the lock goes with the fd or the process):
+// one daemon per state. An error names the pid of the daemon holding it.
+Expected<int> take_state_lock(const std::string& state_dir);
 
 class Daemon {
  public:
@@ -46,9 +51,13 @@ class Daemon {
   void wait_cgroup_events();
   void wait_signals();
   void pet_watchdog();
-  // Reads the config file again; applies changed allocations (what a reload may change today),
-  // or returns every problem and changes nothing.
+  // Reads the config file again and applies it: changed allocations and pinned rates, experiments
+  // added and removed, kept experiments' new addresses (lib/reload_plan.hpp); or returns every
+  // problem and changes nothing.
   Expected<std::size_t> reload();
+  // The datapath and table part of a reload: adds, removes and re-addresses experiments. On a
+  // failure what it did is undone and the running configuration stays in force.
+  Expected<void> apply_experiment_changes(const ReloadPlan& plan, const Config& next);
   // Registers the configured experiments with the datapath and the table, resuming each from the
   // window snapshot a previous run wrote (window_snapshot.hpp) when there is one.
   Expected<void> add_experiments();

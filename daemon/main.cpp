@@ -1,13 +1,46 @@
 // enforcerd: enforces per-experiment resource allocations on an M-Lab node.
+#include <unistd.h>
 #include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <iostream>
 
+#include "bpf_datapath.hpp"
 #include "config.hpp"
 #include "daemon.hpp"
 #include "log.hpp"
 #include "privileges.hpp"
 #include "version.hpp"
+
+namespace {
+
+// enforcerd --uninstall: what a clean stop removes, for a daemon that did not stop cleanly.
+int run_uninstall(const enforcer::Config& config) {
+  using namespace enforcer;
+  auto lock = take_state_lock(config.daemon.state_dir);
+  if (!lock) {
+    log_error("--uninstall needs the daemon stopped: {}", lock.error().message);
+    return 1;
+  }
+  const UninstallReport report =
+      uninstall_datapath(config.daemon.bpf_pin_dir, config.network.interfaces);
+  for (const auto& line : report.removed) std::printf("removed: %s\n", line.c_str());
+  if (report.removed.empty()) std::printf("removed: nothing (no enforcer filter or pin found)\n");
+  for (const auto& line : report.kept) std::printf("kept: %s\n", line.c_str());
+  std::printf(
+      "kept: the clsact qdiscs on the uplinks (they may hold other filters; remove one with "
+      "'tc qdisc del dev IFACE clsact')\n"
+      "kept: the CPU, memory and I/O limits written to the experiments' pod cgroups, the project "
+      "quotas of their data_dir, and %s (overrides, audit log, window snapshot)\n"
+      "nothing to do for cgroup programs: their links are never pinned and ended with the "
+      "daemon\n",
+      config.daemon.state_dir.c_str());
+  for (const auto& line : report.errors) log_error("{}", line);
+  close(*lock);
+  return report.errors.empty() ? 0 : 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace enforcer;
@@ -18,6 +51,10 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
   app.add_flag("--check-config", check_only,
                "validate the configuration, print the effective configuration and exit");
+  bool uninstall = false;
+  app.add_flag("--uninstall", uninstall,
+               "with no daemon running: remove the tc filters and BPF pins a daemon that did not "
+               "stop cleanly left (what the configuration names), print what was removed and exit");
   app.add_flag("-v,--verbose", verbose, "log debug messages");
   app.set_version_flag("--version", std::string("enforcerd ") + kVersion);
   CLI11_PARSE(app, argc, argv);
@@ -46,6 +83,7 @@ int main(int argc, char** argv) {
     log_error("{}", r.error().message);
     return 1;
   }
+  if (uninstall) return run_uninstall(*loaded.config);
   Daemon daemon(std::move(*loaded.config), config_path);
   if (auto r = daemon.start(); !r) {
     log_error("{}", r.error().message);

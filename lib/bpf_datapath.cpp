@@ -137,6 +137,85 @@ void route_libbpf_log() {
   (void)done;
 }
 
+namespace {
+
+// The name the kernel gives the program with this id ("" when it is gone).
+std::string prog_name(std::uint32_t id) {
+  const int fd = bpf_prog_get_fd_by_id(id);
+  if (fd < 0) return {};
+  bpf_prog_info info{};
+  std::uint32_t len = sizeof info;
+  std::string name;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
+  close(fd);
+  return name;
+}
+
+}  // namespace
+
+UninstallReport uninstall_datapath(const std::string& pin_dir,
+                                   const std::vector<std::string>& interfaces) {
+  route_libbpf_log();
+  UninstallReport report;
+  // enforcer's filters: the programs pinned in pin_dir, or (pins already gone) programs of
+  // enforcer's names at enforcer's handle and priority.
+  std::vector<std::uint32_t> ours;
+  for (const char* prog : {"tc_egress", "tc_egress_edt", "tc_ingress"}) {
+    if (std::uint32_t id = pinned_prog_id(pin_dir + "/" + prog)) ours.push_back(id);
+  }
+  for (const auto& interface : interfaces) {
+    const int ifindex = static_cast<int>(if_nametoindex(interface.c_str()));
+    if (ifindex == 0) {
+      report.kept.push_back(
+          fmt::format("interface {} does not exist: nothing to detach there", interface));
+      continue;
+    }
+    for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
+      const char* where = point == BPF_TC_EGRESS ? "egress" : "ingress";
+      const std::uint32_t id = attached_prog_id(ifindex, point);
+      if (id == 0) continue;
+      const std::string name = prog_name(id);
+      const bool mine = std::find(ours.begin(), ours.end(), id) != ours.end() ||
+                        name == "tc_egress" || name == "tc_egress_edt" || name == "tc_ingress";
+      if (!mine) {
+        report.kept.push_back(fmt::format(
+            "interface {}: the tc {} filter at handle {:#x} priority {} runs program {} (\"{}\"), "
+            "not enforcer's: left in place",
+            interface, where, kTcHandle, kTcPriority, id, name));
+        continue;
+      }
+      bpf_tc_hook hook = tc_hook(ifindex, point);
+      bpf_tc_opts opts = tc_opts();
+      if (int err = bpf_tc_detach(&hook, &opts); err) {
+        report.errors.push_back(fmt::format("interface {}: cannot detach the tc {} program: {}",
+                                            interface, where, errno_text(err)));
+        continue;
+      }
+      report.removed.push_back(
+          fmt::format("interface {}: detached the tc {} program {} (handle {:#x}, priority {})",
+                      interface, where, name, kTcHandle, kTcPriority));
+    }
+  }
+  for (const char* pin : kPins) {
+    const std::string path = pin_dir + "/" + pin;
+    if (unlink(path.c_str()) == 0) {
+      report.removed.push_back(fmt::format("unpinned {}", path));
+    } else if (errno != ENOENT) {
+      report.errors.push_back(fmt::format("cannot remove {}: {}", path, errno_text(errno)));
+    }
+  }
+  std::error_code ec;
+  if (fs::is_directory(pin_dir, ec)) {
+    if (rmdir(pin_dir.c_str()) == 0) {
+      report.removed.push_back(fmt::format("removed the directory {}", pin_dir));
+    } else {
+      report.kept.push_back(
+          fmt::format("{} is not empty ({}): left in place", pin_dir, errno_text(errno)));
+    }
+  }
+  return report;
+}
+
 BpfDatapath::BpfDatapath(BpfDatapathOptions options) : options_(std::move(options)) {}
 
 BpfDatapath::~BpfDatapath() {
@@ -702,22 +781,38 @@ std::size_t BpfDatapath::prune_addresses() {
   return removed;
 }
 
-Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,
-                                              const std::vector<Prefix>& addresses) {
-  detach_cgroups(id);
+Expected<void> BpfDatapath::remove_addresses(const std::vector<Prefix>& addresses) {
+  std::string failed;
   for (const Prefix& p : addresses) {
+    int err = 0;
     if (p.v6) {
       enforcer_lpm_v6 key{p.length, {}};
       fill_key(key.addr, p);
-      bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key);
+      if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key) != 0) err = errno;
+      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
+      written_v6_.erase(std::vector<std::uint8_t>(b, b + sizeof key));
     } else {
       enforcer_lpm_v4 key{p.length, {}};
       fill_key(key.addr, p);
-      bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key);
+      if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key) != 0) err = errno;
+      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
+      written_v4_.erase(std::vector<std::uint8_t>(b, b + sizeof key));
+    }
+    if (err != 0 && err != ENOENT) {
+      failed += fmt::format("{}{}: {}", failed.empty() ? "" : ", ", to_string(p), errno_text(err));
     }
   }
+  if (!failed.empty()) return Error{fmt::format("cannot remove address(es) {}", failed)};
+  return {};
+}
+
+Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,
+                                              const std::vector<Prefix>& addresses) {
+  detach_cgroups(id);
+  auto removed = remove_addresses(addresses);
   if (auto r = zero_shaper(id); !r) return r;
-  return zero_counters(id);
+  if (auto r = zero_counters(id); !r) return r;
+  return removed;
 }
 
 namespace {

@@ -60,6 +60,9 @@ class BpfDatapath final : public Datapath {
   std::size_t prune_addresses();
   // Also detaches the experiment's cgroups (detach_cgroups): a freed id attributes nothing.
   Expected<void> remove_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
+  // Removes address entries (whoever they attribute to; missing ones are no error), e.g. those a
+  // kept experiment no longer has after a reload.
+  Expected<void> remove_addresses(const std::vector<Prefix>& addresses);
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
   Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override;
 
@@ -157,6 +160,22 @@ class BpfDatapath final : public Datapath {
   std::vector<std::uint8_t> values_;                             // scratch for batch reads
   std::vector<std::uint32_t> keys_;
 };
+
+// What uninstall_datapath did, left alone, and failed to do (one line each).
+struct UninstallReport {
+  std::vector<std::string> removed;
+  std::vector<std::string> kept;
+  std::vector<std::string> errors;
+};
+
+// Removes what a daemon that did not stop cleanly left behind (enforcerd --uninstall; the caller
+// holds the state_dir lock, so no daemon runs): enforcer's tc filters on `interfaces` (its
+// handle and priority, running the programs pinned in `pin_dir` or programs of enforcer's names;
+// any other filter stays, and so does the clsact qdisc, which may hold others' filters and whose
+// creator is not known any more), and every pin in `pin_dir` (the directory too, when empty).
+// The cgroup_skb links are never pinned: they ended with the daemon's process.
+UninstallReport uninstall_datapath(const std::string& pin_dir,
+                                   const std::vector<std::string>& interfaces);
 
 // The ifindex of each named interface; an error names the first that does not exist.
 Expected<std::vector<int>> interface_indexes(const std::vector<std::string>& names);

@@ -2,11 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "log.hpp"
 
 namespace enforcer {
 
 namespace {
+
+// How often an unchanged drift report is logged again.
+constexpr std::chrono::minutes kDriftReportRepeat{10};
 
 std::string describe(const std::vector<CgroupFileValue>& values) {
   std::string out;
@@ -38,50 +43,101 @@ CgroupEnforcer::CgroupEnforcer(const Config& config, std::string cgroup_root,
         return o;
       }()),
       applier_(CgroupApplier::Options{cgroup_root_, true}) {
-  const auto states = table_.snapshot();
-  std::uint32_t id = 0;
+  std::uint32_t position = 0;
   for (const ExperimentConfig& x : config.experiments) {
-    ++id;
-    Tracked t;
-    t.id = id;
-    t.name = x.name;
-    t.spec.name = x.name;
-    t.spec.addresses = x.addresses;
-    if (!x.cgroup.empty()) t.spec.cgroup_glob = x.cgroup;
-    if (auto values = cgroup_values(x.allocation, config.devices)) {
-      t.values = std::move(*values);
-    } else {
-      log_error("experiment {}: no cgroup limits: {}", x.name, values.error().message);
-    }
-    t.data_dir = x.data_dir;
-    t.project_id = x.project_id;
-    t.disk_bytes = x.allocation.disk_bytes;
-    t.allocation = x.allocation;
-    for (const auto& s : *states) {
-      if (s->id == id) t.resources = s->resources;
-    }
-    if (!t.resources) t.resources = std::make_shared<ResourceState>();
-    experiments_.push_back(std::move(t));
+    ++position;
+    experiments_.push_back(track(x, x.id ? x.id : position, config.devices));
   }
+}
+
+CgroupEnforcer::Tracked CgroupEnforcer::track(const ExperimentConfig& x, std::uint32_t id,
+                                              const std::vector<DeviceConfig>& devices) {
+  Tracked t;
+  t.id = id;
+  t.name = x.name;
+  t.spec.name = x.name;
+  t.spec.addresses = x.addresses;
+  if (!x.cgroup.empty()) t.spec.cgroup_glob = x.cgroup;
+  if (auto values = cgroup_values(x.allocation, devices)) {
+    t.values = std::move(*values);
+  } else {
+    log_error("experiment {}: no cgroup limits: {}", x.name, values.error().message);
+  }
+  t.data_dir = x.data_dir;
+  t.project_id = x.project_id;
+  t.disk_bytes = x.allocation.disk_bytes;
+  t.allocation = x.allocation;
+  for (const auto& s : *table_.snapshot()) {
+    if (s->id == id) t.resources = s->resources;
+  }
+  if (!t.resources) t.resources = std::make_shared<ResourceState>();
+  return t;
+}
+
+std::size_t CgroupEnforcer::set_experiments(const Config& config) {
+  std::vector<Tracked> next;
+  next.reserve(config.experiments.size());
+  std::size_t failed = 0;
+  for (const ExperimentConfig& x : config.experiments) {
+    auto was = std::find_if(experiments_.begin(), experiments_.end(),
+                            [&](const Tracked& t) { return t.name == x.name; });
+    if (was != experiments_.end()) {
+      Tracked t = std::move(*was);
+      experiments_.erase(was);
+      ExperimentSpec spec;
+      spec.name = x.name;
+      spec.addresses = x.addresses;
+      if (!x.cgroup.empty()) spec.cgroup_glob = x.cgroup;
+      if (spec.addresses != t.spec.addresses || spec.cgroup_glob != t.spec.cgroup_glob) {
+        // Found again from its new addresses or glob (whether it is host-network may change).
+        log_info("experiment {}: addresses or cgroup changed; looking for its pod again", x.name);
+        assign(t, nullptr);
+        t.spec = std::move(spec);
+        scanned_ = false;
+      }
+      next.push_back(std::move(t));
+      continue;
+    }
+    Tracked t = track(x, x.id, devices_);
+    if (!t.data_dir.empty() && !apply_quota(t)) ++failed;
+    next.push_back(std::move(t));
+    scanned_ = false;  // look for its pod at the next tick
+  }
+  for (Tracked& gone : experiments_) {
+    if (gone.host_network && hooks_.detach) {
+      if (auto r = hooks_.detach(gone.id, gone.pod); !r) {
+        log_warning("experiment {}: {}", gone.name, r.error().message);
+      }
+    }
+    log_info("experiment {}: no longer configured{}", gone.name,
+             gone.pod.empty() ? ""
+                              : fmt::format("; the limits on its pod {} stay as they are, no "
+                                            "longer looked after",
+                                            gone.pod));
+  }
+  experiments_ = std::move(next);
+  return failed;
+}
+
+Expected<void> CgroupEnforcer::apply_quota(Tracked& t) {
+  auto r = apply_project_quota(t.data_dir, t.project_id, t.disk_bytes);
+  if (!r) {
+    log_error("experiment {}: disk quota on {}: {}", t.name, t.data_dir, r.error().message);
+    return r.error();
+  }
+  t.quota_fs = r->fs;
+  t.resources->disk_used_bytes.store(r->quota.used_bytes, std::memory_order_relaxed);
+  t.resources->disk_limit_bytes.store(r->quota.hard_limit_bytes, std::memory_order_relaxed);
+  t.resources->disk_known.store(true, std::memory_order_release);
+  log_info("experiment {}: disk quota {} bytes on {} ({}, project {}), {} bytes used", t.name,
+           r->quota.hard_limit_bytes, t.data_dir, r->fs.fs_type, t.project_id, r->quota.used_bytes);
+  return {};
 }
 
 std::size_t CgroupEnforcer::apply_quotas() {
   std::size_t failed = 0;
   for (Tracked& t : experiments_) {
-    if (t.data_dir.empty()) continue;
-    auto r = apply_project_quota(t.data_dir, t.project_id, t.disk_bytes);
-    if (!r) {
-      log_error("experiment {}: disk quota on {}: {}", t.name, t.data_dir, r.error().message);
-      ++failed;
-      continue;
-    }
-    t.quota_fs = r->fs;
-    t.resources->disk_used_bytes.store(r->quota.used_bytes, std::memory_order_relaxed);
-    t.resources->disk_limit_bytes.store(r->quota.hard_limit_bytes, std::memory_order_relaxed);
-    t.resources->disk_known.store(true, std::memory_order_release);
-    log_info("experiment {}: disk quota {} bytes on {} ({}, project {}), {} bytes used", t.name,
-             r->quota.hard_limit_bytes, t.data_dir, r->fs.fs_type, t.project_id,
-             r->quota.used_bytes);
+    if (!t.data_dir.empty() && !apply_quota(t)) ++failed;
   }
   return failed;
 }
@@ -228,19 +284,34 @@ void CgroupEnforcer::check_drift(Tracked& t) {
     scanned_ = false;  // its replacement may be there already
     return;
   }
-  for (const auto& e : c.errors) log_warning("experiment {}: {}", t.name, e);
-  if (c.drifted.empty()) return;
+  std::vector<std::string> report = c.errors;
   std::vector<CgroupFileValue> restore;
   for (const auto& d : c.drifted) {
-    log_warning("experiment {}: {}/{} holds \"{}\", not \"{}\"; restoring it", t.name, t.pod,
-                d.wanted.file, d.missing ? "(missing)" : d.found, d.wanted.value);
+    report.push_back(fmt::format("{}/{} holds \"{}\", not \"{}\"; restoring it", t.pod,
+                                 d.wanted.file, d.missing ? "(missing)" : d.found, d.wanted.value));
     restore.push_back(d.wanted);
   }
-  const CgroupApplyResult r = applier_.apply(t.pod, restore);
-  totals_.drift_corrections.fetch_add(r.written(), std::memory_order_relaxed);
-  for (const auto& f : r.files) {
-    if (f.status == CgroupFileStatus::kFailed) log_error("experiment {}: {}", t.name, f.error);
+  if (!restore.empty()) {
+    const CgroupApplyResult r = applier_.apply(t.pod, restore);
+    totals_.drift_corrections.fetch_add(r.written(), std::memory_order_relaxed);
+    for (const auto& f : r.files) {
+      if (f.status == CgroupFileStatus::kFailed) report.push_back(f.error);
+    }
   }
+  // Every correction is counted (enforcer_cgroup_drift_corrections_total); the log says what
+  // happened once, and again only when it changes or kDriftReportRepeat later, so a limit that
+  // cannot be written (a controller missing) does not log every tick.
+  std::string text;
+  for (const auto& line : report) text += (text.empty() ? "" : "\n") + line;
+  const auto now = std::chrono::steady_clock::now();
+  if (text.empty()) {
+    if (!t.last_drift_report.empty())
+      log_info("experiment {}: its cgroup limits hold again", t.name);
+  } else if (text != t.last_drift_report || now - t.last_drift_logged >= kDriftReportRepeat) {
+    for (const auto& line : report) log_warning("experiment {}: {}", t.name, line);
+    t.last_drift_logged = now;
+  }
+  t.last_drift_report = std::move(text);
 }
 
 void CgroupEnforcer::read_usage_of(Tracked& t) {

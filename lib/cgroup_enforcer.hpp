@@ -53,6 +53,14 @@ class CgroupEnforcer {
   // values are still kept and retried as drift at the next tick).
   Expected<void> set_allocation(std::uint32_t id, const Allocation& allocation);
 
+  // A reload changed the set of experiments (`config`'s, each with its id; the table holds their
+  // states already). Experiments gone are forgotten: their cgroup programs are detached (the
+  // limits written to their pod stay as they are, and so does their project quota); new ones are
+  // looked for at the next tick and get their quota now; kept ones keep their pod and limits,
+  // unless their addresses or cgroup glob changed: those are looked for again. Returns how many
+  // new quotas failed (logged).
+  std::size_t set_experiments(const Config& config);
+
   // The pod cgroup an experiment's limits are on now (empty: none found).
   std::string pod_of(const std::string& experiment) const;
 
@@ -76,8 +84,15 @@ class CgroupEnforcer {
     Allocation allocation;                     // what values and disk_bytes were made from
     std::uint64_t last_cpu_usec = 0;           // for the CPU use over the last tick
     std::chrono::steady_clock::time_point last_cpu_read;
+    // The drift check's last report (logged again only when it changes, or after
+    // kDriftReportRepeat): a limit that cannot be restored must not log every tick.
+    std::string last_drift_report;
+    std::chrono::steady_clock::time_point last_drift_logged;
   };
 
+  Tracked track(const ExperimentConfig& x, std::uint32_t id,
+                const std::vector<DeviceConfig>& devices);
+  Expected<void> apply_quota(Tracked& t);
   void rescan();
   void assign(Tracked& t, const PodInfo* pod);
   void check_drift(Tracked& t);

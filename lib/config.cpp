@@ -18,6 +18,7 @@
 #include <cstring>
 #include <limits>
 
+#include "index2ip.hpp"
 #include "units.hpp"
 
 namespace enforcer {
@@ -349,7 +350,7 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
 }
 
 void parse_network(Parser& p, const toml::table& t, NetworkConfig& net) {
-  p.check_keys(t, "network", {"interfaces", "link_rate", "enforcement"});
+  p.check_keys(t, "network", {"interfaces", "link_rate", "enforcement", "kernel_cmdline"});
   if (const toml::node* n = t.get("interfaces")) {
     const toml::array* arr = n->as_array();
     if (!arr || arr->empty()) {
@@ -391,6 +392,15 @@ void parse_network(Parser& p, const toml::table& t, NetworkConfig& net) {
                           Parser::spell(*n)));
     }
   }
+  p.string_value(t, "network", "kernel_cmdline", net.kernel_cmdline);
+  if (const toml::node* n = t.get("kernel_cmdline"); n && n->is_string() &&
+                                                     !n->as_string()->get().empty() &&
+                                                     n->as_string()->get().front() != '/') {
+    p.error(n, "network.kernel_cmdline",
+            fmt::format("network.kernel_cmdline = {}: must be an absolute path, e.g. "
+                        "\"/proc/cmdline\"",
+                        Parser::spell(*n)));
+  }
 }
 
 // The last address of a prefix (all host bits set).
@@ -419,8 +429,8 @@ void check_overlaps(Parser& p, std::vector<Owned>& owned) {
       const bool later = o.node->source().begin.line >= cover->node->source().begin.line;
       const Owned& at = later ? o : *cover;
       const Owned& other = later ? *cover : o;
-      p.error(at.node, at.where + ".addresses",
-              fmt::format("{}.addresses: {} overlaps {} of experiment \"{}\"", at.where,
+      p.error(at.node, at.where + "." + at.key,
+              fmt::format("{}.{}: {} overlaps {} of experiment \"{}\"", at.where, at.key,
                           to_string(at.prefix), to_string(other.prefix), other.experiment));
     }
     const auto end = last_address(o.prefix);
@@ -454,7 +464,8 @@ std::string without_trailing_slashes(std::string path) {
   return path;
 }
 
-void parse_experiments(Parser& p, const toml::node& node, Config& c) {
+void parse_experiments(Parser& p, const toml::node& node, Config& c,
+                       const CmdlineReader& read_cmdline) {
   const toml::array* arr = node.as_array();
   if (!arr || !arr->is_array_of_tables()) {
     p.error(&node, "experiment", "experiment must be written as [[experiment]] tables");
@@ -466,8 +477,12 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
     std::string experiment;
     std::string where;
     const toml::node* node;
+    std::string key;  // "addresses", or "index" for derived addresses
   };
   std::vector<Owned> owned;
+  // The host's addresses from the kernel command line: read at the first experiment given by
+  // index, and its error reported there only.
+  std::optional<Expected<EpoxyAddresses>> host;
   struct Claim {  // a cgroup glob, data_dir or project id, and who has it
     std::string experiment;
     int line;
@@ -480,11 +495,12 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
     ++index;
     const toml::table& t = *e.as_table();
     ExperimentConfig x;
+    x.id = static_cast<std::uint32_t>(index);
     x.line = static_cast<int>(t.source().begin.line);
     x.allocation = c.defaults;
     std::string where = fmt::format("experiment[{}]", index);
     std::set<std::string_view> known = kAllocationKeys;
-    known.insert({"name", "addresses", "pinned_rate", "cgroup", "data_dir", "project_id"});
+    known.insert({"name", "addresses", "index", "pinned_rate", "cgroup", "data_dir", "project_id"});
     p.check_keys(t, where, known);
 
     const toml::node* name = t.get("name");
@@ -527,8 +543,55 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
                     fmt::format("{}.addresses: {}", where, prefix.error().message));
             continue;
           }
-          owned.push_back(Owned{*prefix, x.name, where, &item});
+          owned.push_back(Owned{*prefix, x.name, where, &item, "addresses"});
           x.addresses.push_back(*prefix);
+        }
+      }
+    }
+
+    // M-Lab's addressing: the index instead of the addresses (lib/index2ip.hpp).
+    const toml::node* ix = t.get("index");
+    if (ix) {
+      const std::string k = where + ".index";
+      if (!ix->is_integer() || ix->as_integer()->get() < 1 ||
+          ix->as_integer()->get() > kMaxExperimentIndex) {
+        p.error(ix, k,
+                fmt::format("{} = {}: expected the experiment's M-Lab index, an integer from 1 to "
+                            "{}",
+                            k, Parser::spell(*ix), kMaxExperimentIndex));
+      } else if (a) {
+        p.error(ix, k,
+                fmt::format("{}: give either addresses (line {}) or index (line {}), not both", who,
+                            a->source().begin.line, ix->source().begin.line));
+      } else {
+        const std::int64_t n = ix->as_integer()->get();
+        x.index = static_cast<std::uint32_t>(n);
+        const bool first = !host.has_value();
+        if (first) {
+          const std::string& path = c.network.kernel_cmdline;
+          auto text = read_cmdline(path);
+          if (!text) {
+            host =
+                Error{fmt::format("cannot read the kernel command line (network.kernel_cmdline "
+                                  "= \"{}\"): {}",
+                                  path, text.error().message)};
+          } else if (auto parsed = parse_epoxy_cmdline(*text); !parsed) {
+            host = Error{fmt::format("{} (from {})", parsed.error().message, path)};
+          } else {
+            host = std::move(parsed);
+          }
+        }
+        if (!*host) {
+          if (first) {
+            p.error(ix, k, fmt::format("{} = {}: {}", k, n, host->error().message));
+          }
+        } else if (auto derived = index_to_addresses(**host, n); !derived) {
+          p.error(ix, k, fmt::format("{} = {}: {}", k, n, derived.error().message));
+        } else {
+          for (const Prefix& prefix : *derived) {
+            owned.push_back(Owned{prefix, x.name, where, ix, "index"});
+            x.addresses.push_back(prefix);
+          }
         }
       }
     }
@@ -554,10 +617,11 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c) {
     // Discovery needs one of the two: addresses (found in the pod's network namespace) or a
     // glob (host-network experiments). Only when neither was written, or the list is empty.
     const bool no_addresses = !a || (a->as_array() && a->as_array()->empty());
-    if (no_addresses && !glob) {
+    if (no_addresses && !ix && !glob) {
       p.error(a ? a : &t, where + ".addresses",
-              fmt::format("{} has no addresses and no cgroup: list its addresses, or for a "
-                          "host-network experiment give cgroup = \"<glob under cgroup_root>\"",
+              fmt::format("{} has no addresses and no cgroup: list its addresses, give its M-Lab "
+                          "index (index = N), or for a host-network experiment give cgroup = "
+                          "\"<glob under cgroup_root>\"",
                           who));
     }
 
@@ -723,7 +787,22 @@ std::string_view to_string(Enforcement e) {
   return "?";
 }
 
-ConfigResult parse_config(std::string_view text, std::string_view source) {
+Expected<std::string> read_cmdline_file(const std::string& path) {
+  // A kernel command line is at most a few KiB (COMMAND_LINE_SIZE); the bound keeps a path such
+  // as /dev/zero from being read for ever.
+  constexpr std::size_t kMax = 1 << 20;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{std::strerror(errno)};
+  std::string text(kMax + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return Error{std::strerror(errno)};
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMax) return Error{fmt::format("longer than {} bytes", kMax)};
+  return text;
+}
+
+ConfigResult parse_config(std::string_view text, std::string_view source,
+                          const CmdlineReader& read_cmdline) {
   Parser p(source);
   toml::table doc;
   try {
@@ -757,14 +836,14 @@ ConfigResult parse_config(std::string_view text, std::string_view source) {
                fmt::format("the default window (\"{}\") is not a multiple of daemon.tick (\"{}\")",
                            format_duration(c.defaults.window), format_duration(c.daemon.tick)));
   }
-  if (const toml::node* n = doc.get("experiment")) parse_experiments(p, *n, c);
+  if (const toml::node* n = doc.get("experiment")) parse_experiments(p, *n, c, read_cmdline);
   if (const toml::node* n = doc.get("device")) parse_devices(p, *n, c);
 
   if (!p.errors().empty()) return ConfigResult{std::nullopt, std::move(p.errors())};
   return ConfigResult{std::move(c), {}};
 }
 
-ConfigResult load_config(const std::string& path) {
+ConfigResult load_config(const std::string& path, const CmdlineReader& read_cmdline) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return ConfigResult{
@@ -773,7 +852,7 @@ ConfigResult load_config(const std::string& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_config(text.str(), path);
+  return parse_config(text.str(), path, read_cmdline);
 }
 
 namespace {
@@ -835,15 +914,25 @@ std::string format_config(const Config& c) {
   out += "]\n";
   out += fmt::format("link_rate = {}\n", quote(format_rate_bits(c.network.link_rate_bits)));
   out += fmt::format("enforcement = {}\n", quote(to_string(c.network.enforcement)));
+  out += fmt::format("kernel_cmdline = {}\n", quote(c.network.kernel_cmdline));
   out += "\n[defaults]\n";
   format_allocation(out, c.defaults);
   for (const auto& x : c.experiments) {
     out += "\n[[experiment]]\n";
-    out += fmt::format("name = {}\naddresses = [", quote(x.name));
+    std::string addresses = "[";
     for (std::size_t i = 0; i < x.addresses.size(); ++i) {
-      out += (i ? ", " : "") + quote(to_string(x.addresses[i]));
+      addresses += (i ? ", " : "") + quote(to_string(x.addresses[i]));
     }
-    out += "]\n";
+    addresses += "]";
+    out += fmt::format("name = {}\n", quote(x.name));
+    if (x.index) {
+      // The index stays the setting (the file means this host's addresses); the addresses it
+      // gives are shown beside it.
+      out += fmt::format("index = {}  # addresses = {} (epoxy.ipv4/epoxy.ipv6 + {})\n", x.index,
+                         addresses, x.index);
+    } else {
+      out += fmt::format("addresses = {}\n", addresses);
+    }
     if (!x.cgroup.empty()) out += fmt::format("cgroup = {}\n", quote(x.cgroup));
     if (!x.data_dir.empty()) {
       out += fmt::format("data_dir = {}\nproject_id = {}\n", quote(x.data_dir), x.project_id);

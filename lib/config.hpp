@@ -1,15 +1,18 @@
 // The daemon's configuration (TOML; the contract is in DESIGN.md). Parsing is a pure function of
-// the text; every problem is reported with the key, the value and the line.
+// the text and, for experiments given by index, of the kernel command line it reads through a
+// CmdlineReader; every problem is reported with the key, the value and the line.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "address.hpp"
+#include "expected.hpp"
 
 namespace enforcer {
 
@@ -55,7 +58,15 @@ struct ExperimentConfig {
   // A manual throttle: holds the experiment to this rate (bits/s, each direction) whatever its
   // budget; 0: none.
   std::uint64_t pinned_rate_bits = 0;
+  // The experiment's M-Lab index (1..255) when the file gives `index = N` instead of addresses:
+  // `addresses` then holds the IPv4 and IPv6 address derived from the host's epoxy.ipv4= and
+  // epoxy.ipv6= kernel parameters (lib/index2ip.hpp). 0: the addresses are as written.
+  std::uint32_t index = 0;
   int line = 0;  // where its [[experiment]] table starts
+  // The experiment's id in the datapath and the experiment table (1..daemon.max_experiments):
+  // its 1-based position when the file is loaded; the daemon keeps an experiment's id across
+  // reloads and restarts (lib/reload_plan.hpp), so it is a position only until the first reload.
+  std::uint32_t id = 0;
 };
 
 struct DaemonConfig {
@@ -92,6 +103,9 @@ struct NetworkConfig {
   std::vector<std::string> interfaces = {"eth0"};
   std::uint64_t link_rate_bits = 10'000'000'000ULL;
   Enforcement enforcement = Enforcement::kAuto;
+  // Where the kernel command line is read for experiments given by index (epoxy.ipv4=,
+  // epoxy.ipv6=); tests point it at a file.
+  std::string kernel_cmdline = "/proc/cmdline";
 };
 
 struct Config {
@@ -115,8 +129,16 @@ struct ConfigResult {
   std::vector<ConfigError> errors;
 };
 
-ConfigResult parse_config(std::string_view text, std::string_view source = "config");
-ConfigResult load_config(const std::string& path);
+// Reads the kernel command line at a path (network.kernel_cmdline). The parser calls it once, and
+// only when an experiment is given by index.
+using CmdlineReader = std::function<Expected<std::string>(const std::string& path)>;
+// The default reader: the file's whole text.
+Expected<std::string> read_cmdline_file(const std::string& path);
+
+ConfigResult parse_config(std::string_view text, std::string_view source = "config",
+                          const CmdlineReader& read_cmdline = read_cmdline_file);
+ConfigResult load_config(const std::string& path,
+                         const CmdlineReader& read_cmdline = read_cmdline_file);
 // The effective configuration (defaults applied) as TOML that parse_config accepts.
 std::string format_config(const Config& config);
 

@@ -9,7 +9,7 @@
 #     experiment stays throttled: no new budget, no burst at line rate after the restart;
 #   - a clean stop (SIGTERM) still removes every filter and pin, and the next start resumes the
 #     totals from the snapshot it wrote;
-#   - restarted with the experiments in another order (ids are positions), no experiment inherits
+#   - restarted with the experiments in another order and a new one first, no experiment inherits
 #     another's counters; with maps that no longer fit (max_experiments), they are rebuilt;
 #   - a torn snapshot is reported and set aside, and the daemon starts with empty windows.
 # Allocation 10 Mbit/s over a 20 s window (B = 25 MB), a UDP flood at 100 Mbit/s: the budget is
@@ -117,9 +117,9 @@ total_restart=$(metric enforcer_experiment_bytes_total "$EG")
 log "after a clean stop and start: bytes_total $total_restart (was $total_stop at the stop)"
 [ "$total_restart" -ge "$total_stop" ] || fail "bytes_total went back from $total_stop to $total_restart"
 
-# Ids are positions in the config. Killed, then restarted with an experiment b inserted before a:
-# b now has a's old id, whose adopted counters must not become b's; a keeps its totals (from the
-# snapshot) under its new id, and its address now leads there.
+# Killed, then restarted with an experiment b inserted before a: a keeps its id (the snapshot's)
+# and its totals, b takes a free id and must not inherit a's adopted counters; a's address still
+# leads to a.
 sleep 0.6  # a snapshot of the running daemon
 total0=$(metric enforcer_experiment_bytes_total "$EG")
 kill -KILL "$DAEMON_PID"
