@@ -34,9 +34,10 @@ grep -q 'STOPPING=1' "$WORK/notify.log" || { cat "$WORK/notify.log"; fail "no ST
 log "ok: SIGTERM: STOPPING=1"
 
 # The unit file: systemd-analyze verify on the host's systemd, with the binary it names pointing
-# at this build and the man page it cites on MANPATH (nothing is installed on this machine).
-mkdir -p "$WORK/man/man8"
-cp "$SRC/cli/enforcerctl.8" "$WORK/man/man8/"
+# at this build and the man pages it cites on MANPATH (nothing is installed on this machine).
+mkdir -p "$WORK/man/man8" "$WORK/man/man5"
+cp "$SRC/cli/enforcerctl.8" "$SRC/daemon/enforcerd.8" "$WORK/man/man8/"
+cp "$SRC/config/enforcer.toml.5" "$WORK/man/man5/"
 sed "s|/usr/sbin/enforcerd|$ENFORCERD|" "$SRC/systemd/enforcerd.service" >"$WORK/enforcerd.service"
 if ! MANPATH=$WORK/man systemd-analyze verify "$WORK/enforcerd.service" >"$WORK/verify.log" 2>&1 ||
   [ -s "$WORK/verify.log" ]; then
