@@ -103,8 +103,9 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
   __u64 begin = now;
   const __u64 cost = rate_cost(len, rate);
   __u64 tolerance = limit->police_tolerance_ns[dir];
+  if (edt) tolerance = limit->edt_horizon_ns;
+  const __u64 max_tolerance = tolerance;
   if (edt) {
-    tolerance = limit->edt_horizon_ns;
     /* fq keeps at most flow_limit (default 100) packets per flow and drops the rest after we
      * admitted them, which would waste the schedule. TCP never gets there: TCP Small Queues
      * hold it back until fq releases its packets. Anything else (a UDP flood) may queue at most
@@ -113,8 +114,8 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
       tolerance = cost * ENFORCER_EDT_QUEUE_PACKETS;
     }
   }
-  if (rate_admit(&shaper->tat_ns[dir], now, cost, tolerance, edt ? ENFORCER_EDT_CREDIT_NS : 0,
-                 &begin)) {
+  if (rate_admit(&shaper->tat_ns[dir], now, cost, tolerance, max_tolerance,
+                 edt ? ENFORCER_EDT_CREDIT_NS : 0, &begin)) {
     return 1;
   }
   if (begin > now) *start = begin;

@@ -333,3 +333,40 @@ TEST_CASE("EDT pacing stamps departures one frame time apart and never drops wit
   }
   CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
 }
+
+TEST_CASE("EDT: other traffic never cuts back the schedule that TCP runs ahead",
+          "[kernel][bpf][rate]") {
+  // TCP may be scheduled up to the horizon ahead, anything else only 64 packets of its own size.
+  // A ping while TCP's schedule is far ahead must be dropped and leave that schedule alone (it
+  // once cut it back to its own short tolerance, handing TCP's debt back: 2x the rate passed).
+  Fixture fx;
+  Frame tcp = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
+  tcp.bytes[14 + 9] = IPPROTO_TCP;
+  const Frame udp = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
+  RateLimit limit;
+  limit.bytes_per_second = {1'000'000, 1'000'000};  // 1 ms per frame
+  limit.edt_horizon_ns = 2'000'000'000;
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  auto send = [&](const Frame& f, int repeat, std::uint64_t* stamp) {
+    __sk_buff ctx{};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = repeat);
+    if (stamp) {
+      opts.ctx_in = &ctx;
+      opts.ctx_out = &ctx;
+      opts.ctx_size_in = opts.ctx_size_out = sizeof ctx;
+    }
+    REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kEgressEdt), &opts) == 0);
+    if (stamp) *stamp = ctx.tstamp;
+    return static_cast<int>(opts.retval);
+  };
+  send(tcp, 500, nullptr);  // TCP's schedule now runs ~500 ms ahead (within the 2 s horizon)
+  std::uint64_t before = 0, after = 0, ping = 0;
+  REQUIRE(send(tcp, 1, &before) == TC_ACT_UNSPEC);
+  const auto drops = fx.counters()[1].dropped_packets[kEgress];
+  CHECK(send(udp, 1, &ping) == TC_ACT_SHOT);  // 500 ms ahead > 64 frames of 1 ms
+  CHECK(fx.counters()[1].dropped_packets[kEgress] - drops == 1);
+  REQUIRE(send(tcp, 1, &after) == TC_ACT_UNSPEC);
+  INFO("TCP stamps " << before << " then " << after);
+  CHECK(after - before == 1'000'000);  // the next slot of the same schedule
+}
