@@ -195,9 +195,11 @@ Expected<Prefix> index_to_ipv6(const HostAddress& host, std::int64_t index) {
   }
   constexpr std::int64_t kMaxGroup = 7999;  // "7999" read as hex is the last that fits int16
   if (index > kMaxGroup - decimal) {
+    // (decimal + index is not computed: the index may be anything up to INT64_MAX here.)
     return Error{fmt::format(
-        "{} (epoxy.ipv6) + {}: the last group would be {}, above {} (the most index2ip writes)",
-        from, index, decimal + index, kMaxGroup)};
+        "{} (epoxy.ipv6) + {}: the last group, {} + {}, would be above {} (the most index2ip "
+        "writes)",
+        from, index, decimal, index, kMaxGroup)};
   }
   // The sum's decimal digits, read as hex.
   unsigned value = 0;
