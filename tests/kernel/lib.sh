@@ -109,6 +109,11 @@ topo_down() {
 
 # write_config FILE [extra TOML appended]: a config for this topology's uplink. The extra TOML
 # follows the [defaults] table's keys, so it may add defaults (min_rate = ...) before its tables.
+# experiment_toml NAME V4 V6: an [[experiment]] block with those two addresses (for write_config).
+experiment_toml() {
+  printf '\n[[experiment]]\nname = "%s"\naddresses = ["%s", "%s"]' "$1" "$2" "$3"
+}
+
 write_config() {
   local file=$1
   cat >"$file" <<TOML

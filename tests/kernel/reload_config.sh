@@ -9,10 +9,7 @@ trap topo_down EXIT
 
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
-EXP_A='
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+EXP_A=$(experiment_toml a 198.18.0.11 2001:db8::11)
 TICK=100ms write_config "$WORK/enforcer.toml" "$EXP_A
 pinned_rate = \"10Mbit\""
 daemon_start "$WORK/enforcer.toml"
@@ -55,14 +52,8 @@ log "ok: enforcerctl reload removed the pinned rate, audited; enforcer_config_la
 # without a reset or a jump and its limit stays.
 topo_add_experiment b 198.18.0.12 2001:db8::12
 topo_add_experiment c 198.18.0.13 2001:db8::13
-EXP_B='
-[[experiment]]
-name = "b"
-addresses = ["198.18.0.12", "2001:db8::12"]'
-EXP_C='
-[[experiment]]
-name = "c"
-addresses = ["198.18.0.13", "2001:db8::13"]'
+EXP_B=$(experiment_toml b 198.18.0.12 2001:db8::12)
+EXP_C=$(experiment_toml c 198.18.0.13 2001:db8::13)
 TICK=100ms write_config "$WORK/enforcer.toml" "$EXP_A
 pinned_rate = \"20Mbit\"
 $EXP_C"

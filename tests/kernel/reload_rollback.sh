@@ -12,18 +12,9 @@ trap topo_down EXIT
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 topo_add_experiment c 198.18.0.13 2001:db8::13
-EXP_A='
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
-EXP_B='
-[[experiment]]
-name = "b"
-addresses = ["198.18.0.12", "2001:db8::12"]'
-EXP_C='
-[[experiment]]
-name = "c"
-addresses = ["198.18.0.13", "2001:db8::13"]'
+EXP_A=$(experiment_toml a 198.18.0.11 2001:db8::11)
+EXP_B=$(experiment_toml b 198.18.0.12 2001:db8::12)
+EXP_C=$(experiment_toml c 198.18.0.13 2001:db8::13)
 config() {  # config FILE EXTRA
   TICK=100ms write_config "$1" "$2"
   sed -i 's|^\[daemon\]$|[daemon]\nmax_experiments = 4|' "$1"
