@@ -40,11 +40,21 @@ struct enforcer_limit {
   __u64 edt_horizon_ns;
 };
 
+/* How many packets other than TCP an experiment may have waiting in fq under EDT pacing (fq's
+ * per-flow limit, flow_limit, is 100 by default). A power of two: the ring below wraps by mask. */
+#define ENFORCER_EDT_OTHER_QUEUE 64
+
 /* Value of the shaper array, indexed by experiment id: per direction, the theoretical arrival
  * time (GCRA) — when the experiment's next byte is due at its rate, in CLOCK_MONOTONIC ns.
- * Written only by the programs (atomically); the daemon zeroes it when an id is (re)assigned. */
+ * EDT pacing (egress) also keeps the departure times of the last ENFORCER_EDT_OTHER_QUEUE
+ * packets other than TCP it admitted, in a ring (edt_other_next counts the packets admitted):
+ * while the one a full ring ago has not left yet, that many are waiting in fq.
+ * Written only by the programs (atomically where shared); the daemon zeroes it when an id is
+ * (re)assigned. */
 struct enforcer_shaper {
   __u64 tat_ns[ENFORCER_DIRECTIONS];
+  __u64 edt_other_next;
+  __u64 edt_other_departures_ns[ENFORCER_EDT_OTHER_QUEUE];
 };
 
 /* Keys of the address classification tries (BPF_MAP_TYPE_LPM_TRIE); the value is the __u32
@@ -62,13 +72,15 @@ struct enforcer_lpm_v6 {
 #ifdef __cplusplus
 static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
 static_assert(sizeof(struct enforcer_limit) == 40, "enforcer_limit layout");
-static_assert(sizeof(struct enforcer_shaper) == 16, "enforcer_shaper layout");
+static_assert(sizeof(struct enforcer_shaper) == 24 + 8 * ENFORCER_EDT_OTHER_QUEUE,
+              "enforcer_shaper layout");
 static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");
 #else
 _Static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
 _Static_assert(sizeof(struct enforcer_limit) == 40, "enforcer_limit layout");
-_Static_assert(sizeof(struct enforcer_shaper) == 16, "enforcer_shaper layout");
+_Static_assert(sizeof(struct enforcer_shaper) == 24 + 8 * ENFORCER_EDT_OTHER_QUEUE,
+               "enforcer_shaper layout");
 _Static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 _Static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");
 #endif

@@ -32,13 +32,13 @@ static __always_inline __u64 rate_cost(__u64 len, __u64 rate) {
 /*
  * rate_admit - reserve a packet costing `cost` ns on the schedule at *tat (see credit below).
  * Returns 0 and the packet's start time in *start when admitted, -1 when the start would lie more
- * than `tolerance_ns` ahead of `now` (the packet is to be dropped; *tat is unchanged).
- * `max_tolerance_ns` is the longest tolerance any packet on this schedule gets (EDT gives TCP a
- * longer one than other traffic): only a schedule further ahead than that can be left over from
- * a lower rate.
+ * than `tolerance_ns` ahead of `now` (the packet is to be dropped; *tat is unchanged). The
+ * tolerances of the packets on one schedule must stay within a factor of two of each other: a
+ * schedule further ahead than twice the packet's is taken for one left over from a lower rate
+ * (below).
  */
 static __always_inline int rate_admit(__u64* tat, __u64 now, __u64 cost, __u64 tolerance_ns,
-                                      __u64 max_tolerance_ns, __u64 credit_ns, __u64* start) {
+                                      __u64 credit_ns, __u64* start) {
   /* A schedule that fell idle restarts at now - credit, not now: a sender that was held back
    * for a moment (a qdisc timer firing late) may catch up that much, no more. */
   const __u64 floor = now > credit_ns ? now - credit_ns : 0;
@@ -46,14 +46,14 @@ static __always_inline int rate_admit(__u64* tat, __u64 now, __u64 cost, __u64 t
    * cost. A schedule further ahead than twice that was made at a lower rate (or with a longer
    * tolerance): its debt, measured in the old rate's time, would hold the new rate back for
    * seconds (21 s after 200 kbit/s with a 512 KiB bucket). It is cut to an empty bucket at the
-   * new rate instead. (Measured against the packet's own, shorter tolerance, every ping sent
-   * while paced TCP ran the schedule ahead cut TCP's debt: 2x the rate got through.) */
+   * new rate instead. (With a shorter tolerance for some packets, each of them would cut the
+   * debt of the others: once every ping sent beside paced TCP did, and 2x the rate got through.) */
   const __u64 ceiling = now + tolerance_ns;
 #pragma unroll
   for (int i = 0; i < ENFORCER_CAS_ATTEMPTS; i++) {
     const __u64 old = *(volatile __u64*)tat;
     __u64 begin = old > floor ? old : floor;
-    if (begin > now && begin - now > 2 * max_tolerance_ns + cost) begin = ceiling;
+    if (begin > now && begin - now > 2 * tolerance_ns + cost) begin = ceiling;
     if (begin > now && begin - now > tolerance_ns) return -1;
     if (__sync_val_compare_and_swap(tat, old, begin + cost) == old) {
       *start = begin;

@@ -4,7 +4,8 @@
 # rate, egress and ingress: the rate measured on the receiving side's interface counters over
 # MEASURE_SECONDS must be within ±5 % of the pinned rate. The host kernel has no fq, so egress is
 # policed here. The vm tier runs this script with UPLINK_QDISC=fq and ipvlan experiments: egress
-# is then paced (EDT), and TCP must get its rate without a single drop.
+# is then paced (EDT), TCP must get its rate without a single drop, and a ping every 0.1 s beside
+# the single flow must lose less than 5 % (it is logged, not judged, where it is policed).
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
 
@@ -39,11 +40,28 @@ measure() {
     -t $((MEASURE_SECONDS + 2)) "${extra[@]}" "$@" >"$WORK/iperf.log" 2>&1 &
   local iperf=$!
   sleep 1
-  local b0 t0 b1 t1
+  local b0 t0 b1 t1 ping=""
+  if [ -n "${WITH_PING:-}" ]; then
+    # The experiment's own ping, every 0.1 s through the limited path, while the flow runs.
+    in_exp a ping -n -i 0.1 -c $((MEASURE_SECONDS * 10)) -W 5 198.18.0.1 >"$WORK/ping.log" 2>&1 &
+    ping=$!
+  fi
   b0=$(rx_bytes "$dir"); t0=$(date +%s.%N)
   sleep "$MEASURE_SECONDS"
   b1=$(rx_bytes "$dir"); t1=$(date +%s.%N)
   wait "$iperf" || { cat "$WORK/iperf.log"; fail "iperf3 $* failed"; }
+  if [ -n "$ping" ]; then
+    wait "$ping" || true  # exits 1 when a reply is missing; the loss is judged below
+    local loss
+    loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$WORK/ping.log")
+    [ -n "$loss" ] || { cat "$WORK/ping.log"; fail "no ping summary"; }
+    log "$dir $what: ping loss $loss %, rtt min/avg/max/mdev $(sed -n 's/^rtt [^=]*= //p' "$WORK/ping.log")"
+    # Under EDT a ping waits in line behind the experiment's TCP (its schedule is one FIFO)
+    # and must arrive; a policer drops what finds the bucket empty, which TCP keeps at its edge.
+    if [ "$dir" = egress ] && [ "$UPLINK_QDISC" = fq ]; then
+      awk -v l="$loss" 'BEGIN { exit !(l < 5) }' || fail "EDT: $loss % of the experiment's pings lost beside its TCP flow"
+    fi
+  fi
   local achieved
   achieved=$(awk -v b=$((b1 - b0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", b * 8 / (t1 - t0) }')
   within $((mbit * 1000000)) "$achieved" "$TOLERANCE_PCT" 0 "$dir $what at ${mbit}Mbit pinned (bit/s)"
@@ -66,7 +84,7 @@ pinned_rate = \"${mbit}Mbit\""
   fi
   for dir in egress ingress; do
     drops0=$(metric enforcer_experiment_dropped_packets_total "direction=\"$dir\",experiment=\"a\"")
-    measure "$dir" "$mbit" "1 TCP flow"
+    WITH_PING=1 measure "$dir" "$mbit" "1 TCP flow and a ping"
     measure "$dir" "$mbit" "8 TCP flows" -P 8
     drops1=$(metric enforcer_experiment_dropped_packets_total "direction=\"$dir\",experiment=\"a\"")
     log "$dir: $((drops1 - drops0)) packets dropped by the limit during the TCP runs"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -90,6 +91,14 @@ Frame arp() {
   std::memset(b.data(), 0xff, 6);
   put16(b, 12, ETH_P_ARP);
   return {"ARP", b};
+}
+
+// A 1,000-byte IPv4 TCP frame from `src` (the payload is not a real TCP header: only the
+// protocol number matters to the programs).
+Frame tcp_frame(const char* src) {
+  Frame f = ipv4(src, "198.18.0.1", 1000 - 34);
+  f.bytes[14 + 9] = IPPROTO_TCP;
+  return f;
 }
 
 class Fixture {
@@ -243,7 +252,7 @@ TEST_CASE("many repeats on both CPUs sum exactly in the per-CPU counters", "[ker
 TEST_CASE("policing admits the tolerance's worth of a burst, then drops and counts",
           "[kernel][bpf][rate]") {
   Fixture fx;
-  const Frame f = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);  // 1,000-byte frames
+  const Frame f = tcp_frame("198.18.0.10");  // 1,000-byte frames
   REQUIRE(f.bytes.size() == 1000);
   RateLimit limit;
   limit.bytes_per_second = {1'000'000, 1'000'000};       // 1 ms per frame
@@ -266,6 +275,45 @@ TEST_CASE("policing admits the tolerance's worth of a burst, then drops and coun
   CHECK(passed + dropped == 1000);
   CHECK(after[1].dropped_bytes[kEgress] - before[1].dropped_bytes[kEgress] == dropped * 1000);
   CHECK(static_cast<int>(opts.retval) == TC_ACT_SHOT);  // the last frame of the burst was dropped
+}
+
+TEST_CASE("policing: the experiment's other traffic passes beside a TCP flow at the edge",
+          "[kernel][bpf][rate]") {
+  // A policed TCP flow keeps the schedule at the edge of the tolerance; a ping of the same
+  // experiment may go one aggregate (64 KiB) further, so it is not dropped, and TCP still is.
+  Fixture fx;
+  const Frame tcp = tcp_frame("198.18.0.10");
+  const Frame ping = ipv4("198.18.0.10", "198.18.0.1", 84 - 34);
+  RateLimit limit;
+  limit.bytes_per_second = {1'000'000, 1'000'000};         // 1 ms per 1,000-byte frame
+  limit.police_tolerance_ns = {500'000'000, 500'000'000};  // 500 ms, as the daemon's floor
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  auto run = [&](const Frame& f, int repeat) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = repeat);
+    REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kEgressPolice), &opts) == 0);
+    return static_cast<int>(opts.retval);
+  };
+  CHECK(run(tcp, 1000) == TC_ACT_SHOT);  // 500 frames within the tolerance, then drops
+  const auto filled = std::chrono::steady_clock::now();
+  const auto before = fx.counters()[1];
+  CHECK(run(ping, 10) == TC_ACT_UNSPEC);
+  CHECK(run(tcp, 1) == TC_ACT_SHOT);
+  const auto after = fx.counters()[1];
+  CHECK(after.packets[kEgress] - before.packets[kEgress] == 10);
+  CHECK(after.dropped_packets[kEgress] - before.dropped_packets[kEgress] == 1);
+  // The headroom is one aggregate, not more: a flood of other traffic stops 64 KiB further (plus
+  // what the schedule drained meanwhile, 1 byte per µs, and one TCP frame beyond the edge).
+  run(ping, 2000);
+  const auto drained_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - filled)
+                              .count();
+  const auto flood = fx.counters()[1];
+  const auto passed = flood.packets[kEgress] - before.packets[kEgress];
+  INFO("pings passed beyond the edge: " << passed << ", " << drained_us << " µs after it");
+  CHECK(passed * 84 <= 65536 + 1000 + static_cast<std::uint64_t>(drained_us));
+  CHECK(passed * 84 >= 65536 - 1000);
+  if (drained_us < 100'000) CHECK(flood.dropped_packets[kEgress] > after.dropped_packets[kEgress]);
 }
 
 TEST_CASE("a higher rate takes effect at once after a lower one ran its schedule far ahead",
@@ -334,39 +382,69 @@ TEST_CASE("EDT pacing stamps departures one frame time apart and never drops wit
   CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
 }
 
-TEST_CASE("EDT: other traffic never cuts back the schedule that TCP runs ahead",
+// Sends `repeat` copies of `f` through the EDT egress program; the verdict of the last, and its
+// departure stamp (0 when it may leave at once) in *stamp.
+int send_edt(Fixture& fx, const Frame& f, int repeat, std::uint64_t* stamp = nullptr) {
+  __sk_buff ctx{};
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+              .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = repeat);
+  if (stamp) {
+    opts.ctx_in = &ctx;
+    opts.ctx_out = &ctx;
+    opts.ctx_size_in = opts.ctx_size_out = sizeof ctx;
+  }
+  REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kEgressEdt), &opts) == 0);
+  if (stamp) *stamp = ctx.tstamp;
+  return static_cast<int>(opts.retval);
+}
+
+TEST_CASE("EDT: other traffic waits in line behind TCP's schedule and never cuts it back",
           "[kernel][bpf][rate]") {
-  // TCP may be scheduled up to the horizon ahead, anything else only 64 packets of its own size.
-  // A ping while TCP's schedule is far ahead must be dropped and leave that schedule alone (it
-  // once cut it back to its own short tolerance, handing TCP's debt back: 2x the rate passed).
+  // Paced TCP runs the schedule up to the horizon ahead. A ping sent meanwhile takes the next
+  // slot, as behind a FIFO shaper: it was once dropped (other traffic could only be scheduled 64
+  // of its own packets ahead), and before that it cut TCP's schedule back, handing TCP's debt
+  // back (2x the rate passed).
   Fixture fx;
-  Frame tcp = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
-  tcp.bytes[14 + 9] = IPPROTO_TCP;
+  const Frame tcp = tcp_frame("198.18.0.10");
+  const Frame ping = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
+  RateLimit limit;
+  limit.bytes_per_second = {1'000'000, 1'000'000};  // 1 ms per frame
+  limit.edt_horizon_ns = 2'000'000'000;
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  send_edt(fx, tcp, 500);  // TCP's schedule now runs ~500 ms ahead (within the 2 s horizon)
+  std::uint64_t before = 0, other = 0, after = 0;
+  REQUIRE(send_edt(fx, tcp, 1, &before) == TC_ACT_UNSPEC);
+  CHECK(send_edt(fx, ping, 1, &other) == TC_ACT_UNSPEC);
+  REQUIRE(send_edt(fx, tcp, 1, &after) == TC_ACT_UNSPEC);
+  INFO("TCP stamps " << before << " then " << after << ", the ping between them " << other);
+  CHECK(other - before == 1'000'000);  // the ping's slot: right after TCP's
+  CHECK(after - other == 1'000'000);   // and TCP's next one after the ping's
+  CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
+}
+
+TEST_CASE("EDT: traffic other than TCP may have at most 64 packets waiting, TCP still passes",
+          "[kernel][bpf][rate]") {
+  // fq drops what exceeds its per-flow limit (100) after we admitted it, wasting the schedule:
+  // a flood that is not TCP (no TCP Small Queues to hold it back) is dropped here beyond 64.
+  Fixture fx;
   const Frame udp = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
   RateLimit limit;
   limit.bytes_per_second = {1'000'000, 1'000'000};  // 1 ms per frame
   limit.edt_horizon_ns = 2'000'000'000;
   REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
-  auto send = [&](const Frame& f, int repeat, std::uint64_t* stamp) {
-    __sk_buff ctx{};
-    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
-                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = repeat);
-    if (stamp) {
-      opts.ctx_in = &ctx;
-      opts.ctx_out = &ctx;
-      opts.ctx_size_in = opts.ctx_size_out = sizeof ctx;
-    }
-    REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kEgressEdt), &opts) == 0);
-    if (stamp) *stamp = ctx.tstamp;
-    return static_cast<int>(opts.retval);
-  };
-  send(tcp, 500, nullptr);  // TCP's schedule now runs ~500 ms ahead (within the 2 s horizon)
-  std::uint64_t before = 0, after = 0, ping = 0;
-  REQUIRE(send(tcp, 1, &before) == TC_ACT_UNSPEC);
-  const auto drops = fx.counters()[1].dropped_packets[kEgress];
-  CHECK(send(udp, 1, &ping) == TC_ACT_SHOT);  // 500 ms ahead > 64 frames of 1 ms
-  CHECK(fx.counters()[1].dropped_packets[kEgress] - drops == 1);
-  REQUIRE(send(tcp, 1, &after) == TC_ACT_UNSPEC);
-  INFO("TCP stamps " << before << " then " << after);
-  CHECK(after - before == 1'000'000);  // the next slot of the same schedule
+  CHECK(send_edt(fx, udp, 200) == TC_ACT_SHOT);
+  const auto c = fx.counters()[1];
+  // The first frames of an idle schedule leave at once (2 ms catch-up credit): they do not wait.
+  INFO("passed " << c.packets[kEgress] << ", dropped " << c.dropped_packets[kEgress]);
+  CHECK(c.packets[kEgress] >= 64);
+  CHECK(c.packets[kEgress] <= 64 + 3);
+  CHECK(c.packets[kEgress] + c.dropped_packets[kEgress] == 200);
+  // TCP of the same experiment is not held back by the other traffic's queue, only by the
+  // schedule: its frame gets the slot after the flood's last.
+  std::uint64_t stamp = 0;
+  CHECK(send_edt(fx, tcp_frame("198.18.0.10"), 1, &stamp) == TC_ACT_UNSPEC);
+  CHECK(stamp > 0);
+  // Once the waiting frames have left (64 ms at 1 ms each), the flood is admitted again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(send_edt(fx, udp, 1) == TC_ACT_UNSPEC);
 }
