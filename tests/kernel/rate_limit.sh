@@ -4,8 +4,8 @@
 # rate, egress and ingress: the rate measured on the receiving side's interface counters over
 # MEASURE_SECONDS must be within ±5 % of the pinned rate. The host kernel has no fq, so egress is
 # policed here. The vm tier runs this script with UPLINK_QDISC=fq and ipvlan experiments: egress
-# is then paced (EDT), TCP must get its rate without a single drop, and a ping every 0.1 s beside
-# the single flow must lose less than 5 % (it is logged, not judged, where it is policed).
+# is then paced (EDT) and TCP must get its rate without a single drop. In both, a ping every 0.1 s
+# beside the single flow must lose less than 5 %.
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
 
@@ -56,11 +56,10 @@ measure() {
     loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$WORK/ping.log")
     [ -n "$loss" ] || { cat "$WORK/ping.log"; fail "no ping summary"; }
     log "$dir $what: ping loss $loss %, rtt min/avg/max/mdev $(sed -n 's/^rtt [^=]*= //p' "$WORK/ping.log")"
-    # Under EDT a ping waits in line behind the experiment's TCP (its schedule is one FIFO)
-    # and must arrive; a policer drops what finds the bucket empty, which TCP keeps at its edge.
-    if [ "$dir" = egress ] && [ "$UPLINK_QDISC" = fq ]; then
-      awk -v l="$loss" 'BEGIN { exit !(l < 5) }' || fail "EDT: $loss % of the experiment's pings lost beside its TCP flow"
-    fi
+    # Under EDT a ping waits in line behind the experiment's TCP (its schedule is one FIFO);
+    # policed, it may go one aggregate beyond the edge where TCP keeps the bucket. Either way
+    # the experiment's own ping must arrive (it once lost all under EDT, up to 13 % policed).
+    awk -v l="$loss" 'BEGIN { exit !(l < 5) }' || fail "$loss % of the experiment's pings lost beside its TCP flow ($dir)"
   fi
   local achieved
   achieved=$(awk -v b=$((b1 - b0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", b * 8 / (t1 - t0) }')
