@@ -24,9 +24,9 @@
 #                  its own headers, as a NIC doing TSO sends it and as tbf and htb charge it
 #                  (qdisc_pkt_len; checked against their own byte counters): rx_bytes +
 #                  (segments - skbs) * (MTU + 14 - MSS), the segments counted by a clsact qdisc on
-#                  wan0's ingress (its packet counter adds gso_segs per skb). And in skb->len
-#                  (GSO aggregates with one set of headers: the interface counters' unit, and
-#                  what enforcer charges).
+#                  wan0's ingress (its packet counter adds gso_segs per skb); what enforcer
+#                  charges too. And in skb->len (GSO aggregates with one set of headers: the
+#                  interface counters' unit).
 #   RTT            ping: median and 99th percentile of the replies, and the requests lost: sent
 #                  (Icmp OutEchos of the experiment's namespace, which counts the requests dropped
 #                  on the way out too: ping itself retries those silently after 5 ms) without a
@@ -307,9 +307,9 @@ printf '%s\n' "${RAW[@]}" | awk -v rates="$RATES" -v shapers="$SHAPERS" '
     }
   }'
 printf '\n"wire": L2 bytes with every TCP segment'"'"'s own headers (what a NIC doing TSO sends, and what tbf\n'
-printf 'and htb charge); "skb->len": GSO aggregates with one set of headers (the interface counters, and\n'
-printf 'what enforcer charges): enforcer'"'"'s wire rate exceeds its limit by the headers of the segments\n'
-printf 'beyond the first of each aggregate (66 B per 1448 B segment: up to 4.6 %%). "pings lost": echo\n'
+printf 'and htb charge, and enforcer too); "skb->len": GSO aggregates with one set of headers (the\n'
+printf 'interface counters): less than the wire by the headers of the segments beyond the first of each\n'
+printf 'aggregate (66 B per 1448 B segment: up to 4.6 %%). "pings lost": echo\n'
 printf 'requests sent (the namespace'"'"'s counter: with those dropped on the way out, which ping retries\n'
 printf 'silently) without a reply, less those sent within the largest RTT before the end. "shaper drops":\n'
 printf 'skbs for enforcer and htb; for tbf skbs, or the segments of aggregates larger than its burst (it\n'

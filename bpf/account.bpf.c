@@ -7,7 +7,8 @@
  * destination address on ingress, through longest-prefix-match tries for IPv4 and IPv6. Packets
  * that match no experiment, and non-IP frames, are counted under id 0 (unattributed). Counters are
  * per-CPU, so the hot path takes no lock and shares no cache line between CPUs; user space sums the
- * CPUs once per tick.
+ * CPUs once per tick. Bytes, counted and charged to the rate, are wire bytes: a GSO aggregate's
+ * segments each with its own headers (wire_len below).
  *
  * Enforcement: when the daemon has set a rate for the experiment and direction (limits map),
  * the packet is held to it (bpf/rate.h): policed (dropped when over) on ingress and on egress
@@ -22,6 +23,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
+#include <linux/tcp.h>
 
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -166,14 +168,93 @@ static __always_inline void count(struct enforcer_counters* c, int dir, __u64 le
   }
 }
 
+/*
+ * Wire bytes. A GSO aggregate (a TCP sender's TSO/GSO skb, a GRO-merged skb on ingress, a UDP
+ * GSO send) goes out as gso_segs frames, each with its own headers, but skb->len counts one set.
+ * The experiment is charged and counted what the wire carries, from the Ethernet header on, as a
+ * qdisc counts it (qdisc_pkt_len_init in net/core/dev.c, which tbf and htb charge):
+ *   len + (segs - 1) × hdr,  hdr = the headers up to and including the L4 header's
+ * (TCP: doff × 4, UDP: 8; IPv4 with its options, IPv6 without extension headers: a GSO packet
+ * with extension headers, or of another protocol, is counted as `len`). When gso_segs is 0 but
+ * gso_size is not (an skb from an untrusted source, SKB_GSO_DODGY), segs is derived as the kernel
+ * does: ceil((len - hdr) / gso_size). A non-GSO packet is `len`.
+ *
+ * gso_wire_len - the wire bytes of a packet of `len` bytes (from the Ethernet header) whose IP
+ * header is at `l3`, `l2` bytes after the Ethernet header's start.
+ */
+static __always_inline __u64 gso_wire_len(struct __sk_buff* skb, __u64 len, void* l3, __u32 l2) {
+  const __u32 gso_size = skb->gso_size;
+  if (gso_size == 0) return len;
+  void* data_end = (void*)(long)skb->data_end;
+  struct iphdr* ip = l3;
+  if ((void*)(ip + 1) > data_end) return len;
+  __u32 l3_len;
+  __u8 proto;
+  if (ip->version == 4) {
+    l3_len = ip->ihl * 4;
+    proto = ip->protocol;
+    if (l3_len < sizeof(*ip)) return len;
+  } else if (ip->version == 6) {
+    struct ipv6hdr* ip6 = l3;
+    if ((void*)(ip6 + 1) > data_end) return len;
+    l3_len = sizeof(*ip6);
+    proto = ip6->nexthdr;
+  } else {
+    return len;
+  }
+  __u32 hdr = l2 + l3_len;
+  if (proto == IPPROTO_TCP) {
+    struct tcphdr* th = l3 + l3_len;
+    if ((void*)(th + 1) > data_end) return len;
+    hdr += th->doff * 4;
+  } else if (proto == IPPROTO_UDP) {
+    hdr += 8;
+  } else {
+    return len;
+  }
+  __u64 segs = skb->gso_segs;
+  if (segs == 0) {
+    if (len <= hdr) return len;
+    segs = (len - hdr + gso_size - 1) / gso_size;
+  }
+  if (segs <= 1) return len;
+  return len + (segs - 1) * hdr;
+}
+
+/*
+ * wire_len - the packet's wire bytes at the tc hook. Egress: the kernel has computed them already
+ * for the qdisc (qdisc_pkt_len_init runs before sch_handle_egress): __sk_buff->wire_len. Ingress:
+ * wire_len there is skb->len before the MAC header was pushed, without the segments' headers, so
+ * they are computed from the packet (one 802.1Q/802.1ad tag in the payload counts per segment).
+ */
+static __always_inline __u64 wire_len(struct __sk_buff* skb, int dir) {
+  const __u64 len = skb->len;
+  if (dir == ENFORCER_DIR_EGRESS) {
+    const __u64 wire = skb->wire_len;
+    return wire > len ? wire : len;
+  }
+  if (skb->gso_size == 0) return len;
+  void* data = (void*)(long)skb->data;
+  void* data_end = (void*)(long)skb->data_end;
+  struct ethhdr* eth = data;
+  void* l3 = eth + 1;
+  if (l3 > data_end) return len;
+  if (eth->h_proto == ETH_P_8021Q_BE || eth->h_proto == ETH_P_8021AD_BE) {
+    l3 += sizeof(struct vlan_tag);
+    return gso_wire_len(skb, len, l3, ETH_HLEN + sizeof(struct vlan_tag));
+  }
+  return gso_wire_len(skb, len, l3, ETH_HLEN);
+}
+
 static __always_inline int account(struct __sk_buff* skb, int dir, int edt) {
   int tcp = 0;
   __u32 id = classify(skb, dir, &tcp);
   struct enforcer_counters* c = counters_of(&id);
   if (!c) return TC_ACT_UNSPEC;
+  const __u64 len = wire_len(skb, dir);
   __u64 start;
-  const int drop = over_limit(id, dir, skb->len, edt, tcp, &start);
-  count(c, dir, skb->len, drop, 0);
+  const int drop = over_limit(id, dir, len, edt, tcp, &start);
+  count(c, dir, len, drop, 0);
   if (drop) return TC_ACT_SHOT;
   /* fq releases the packet at its tstamp (CLOCK_MONOTONIC). A later tstamp that TCP's own
    * pacing already set is kept. */
@@ -217,11 +298,12 @@ int tc_ingress(struct __sk_buff* skb) {
  *
  * Lengths: the cgroup hooks see a packet from its network header (ip_finish_output on egress,
  * before fragmentation and GSO segmentation; the socket's receive filter on ingress, after GRO
- * and reassembly), while the uplink's tc programs, like the interface counters, count from the
- * Ethernet header. ETH_HLEN is added, so that a host-network experiment's bytes are the ones the
- * uplink would have counted for the same packets (exactly, for an untagged Ethernet uplink and
- * packets below the MTU; a datagram the IP layer fragments counts one Ethernet and IP header, not
- * one per fragment), and its limit means the same as an addressed experiment's.
+ * and reassembly), while the uplink's tc programs count wire bytes from the Ethernet header.
+ * ETH_HLEN is added, per segment of a GSO aggregate (gso_wire_len: the packet is read from its
+ * network header), so that a host-network experiment's bytes are the ones the uplink would have
+ * counted for the same packets (exactly, for an untagged Ethernet uplink; a datagram the IP layer
+ * fragments counts one Ethernet and IP header, not one per fragment), and its limit means the
+ * same as an addressed experiment's.
  *
  * Loopback (ifindex 1 in every network namespace) is neither counted nor limited: it never
  * reaches the uplink, and the allocation is the uplink's. Traffic of other local interfaces (a
@@ -259,7 +341,7 @@ static __always_inline int account_cgroup(struct __sk_buff* skb, int dir) {
   __u32 id = *found;
   struct enforcer_counters* c = counters_of(&id);
   if (!c) return CGROUP_SKB_PASS;
-  const __u64 len = (__u64)skb->len + ETH_HLEN;
+  const __u64 len = gso_wire_len(skb, (__u64)skb->len + ETH_HLEN, (void*)(long)skb->data, ETH_HLEN);
   __u64 start;
   const int drop = over_limit(id, dir, len, 0, 0, &start);
   count(c, dir, len, drop, 1);

@@ -18,11 +18,14 @@
 #define ENFORCER_DIR_INGRESS 1
 #define ENFORCER_DIRECTIONS 2
 
-/* Value of the per-CPU counters array, indexed by experiment id. Bytes are skb->len at the tc
- * hook, which includes the link-layer header: the interface counters count the same. The cgroup_skb
- * programs of host-network experiments see packets from the network header and add ETH_HLEN, so
- * that their bytes are the uplink's for the same packets. Bytes and packets count what passed;
- * what the rate limit dropped is counted apart. */
+/* Value of the per-CPU counters array, indexed by experiment id. Bytes are wire bytes from the
+ * Ethernet header on: skb->len at the tc hook, plus, for a GSO/GRO aggregate, the headers
+ * (Ethernet, IP, TCP or UDP) of each segment beyond the first, which the wire carries and skb->len
+ * does not (what a qdisc counts and tbf/htb charge; the interface counters count skb->len, less
+ * for bulk TCP). The rate limit charges the same bytes. The cgroup_skb programs of host-network
+ * experiments see packets from the network header and add ETH_HLEN per segment, so that their
+ * bytes are the uplink's for the same packets. Bytes and packets count what passed (packets:
+ * skbs, an aggregate once); what the rate limit dropped is counted apart. */
 struct enforcer_counters {
   __u64 bytes[ENFORCER_DIRECTIONS];
   __u64 packets[ENFORCER_DIRECTIONS];

@@ -194,8 +194,62 @@ metric() {
   echo "$v"
 }
 
-# iface_bytes EXP tx|rx: the experiment's net1 byte counter.
+# iface_bytes EXP tx|rx: the experiment's net1 byte counter (skb->len: a GSO aggregate counts one
+# set of headers).
 iface_bytes() { in_exp "$1" cat "/sys/class/net/net1/statistics/$2_bytes"; }
+
+# Wire bytes, what enforcer counts and charges: every segment of a GSO aggregate with its own
+# headers. A root qdisc counts them (qdisc_pkt_len: skb->len + (gso_segs - 1) × headers, the
+# kernel's own sum), so a test that needs them gives the sending interface one:
+# add_root_qdisc NETNS DEV: a pfifo (built into every kernel) as DEV's root qdisc, unless it has
+# a root qdisc that counts already (a virtual interface's default is noqueue, which counts nothing).
+add_root_qdisc() {
+  local root
+  root=$(ip netns exec "$1" tc qdisc show dev "$2" root | awk 'NR == 1 { print $2 }')
+  [ "$root" = noqueue ] || [ -z "$root" ] || return 0
+  ip netns exec "$1" tc qdisc replace dev "$2" root pfifo limit 1000
+}
+# rx_meter_up NETNS DEV: a clsact qdisc with a match-everything filter on DEV's ingress, for
+# rx_wire_bytes: its packet counter adds gso_segs per skb, i.e. counts segments.
+rx_meter_up() {
+  ip netns exec "$1" tc qdisc add dev "$2" clsact
+  ip netns exec "$1" tc filter add dev "$2" ingress protocol all prio 1 u32 match u32 0 0 flowid 1:1
+}
+# rx_wire_bytes NETNS DEV: wire bytes DEV has received (rx_meter_up first): rx_bytes (skb->len) +
+# (segments - skbs) × the headers of a segment, the skbs from rx_packets, the headers 14 + 20 +
+# TCP's (32 with timestamps, else 20). Exact for IPv4 TCP, whose aggregates are all data segments
+# of one header size, and for anything never aggregated (UDP: one skb, one segment).
+rx_wire_bytes() {
+  local tcp=32
+  [ "$(ip netns exec "$1" sysctl -n net.ipv4.tcp_timestamps)" != 0 ] || tcp=20
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  ip netns exec "$1" bash -c 'read -r b </sys/class/net/$0/statistics/rx_bytes
+    read -r p </sys/class/net/$0/statistics/rx_packets
+    echo "$b $p"; tc -s qdisc show dev $0 ingress' "$2" |
+    awk -v hdr=$((14 + 20 + tcp)) 'NR == 1 { b = $1; p = $2 }
+      $1 == "Sent" && !done { s = $4; done = 1 }
+      END { if (!done) exit 1; printf "%d\n", b + (s - p) * hdr }'
+}
+# wire_meters_up EXP: what wire_bytes needs for experiment EXP.
+wire_meters_up() {
+  add_root_qdisc "$NODE" eth0
+  rx_meter_up "$P-$1" net1
+}
+# wire_bytes egress|ingress EXP: wire bytes that passed the uplink's programs in that direction so
+# far (IPv4), to take differences of. Egress: what eth0's root qdisc sent, which comes after the
+# clsact hook (it sees what a policer admitted, what fq released): EXP's and the node's own (ARP).
+# Ingress: no qdisc follows the ingress hook on the way to the experiment: what its net1 received.
+wire_bytes() {
+  if [ "$1" = egress ]; then qdisc_sent "$NODE" eth0; else rx_wire_bytes "$P-$2" net1; fi
+}
+
+# qdisc_sent NETNS DEV: the bytes DEV's root qdisc has sent (wire bytes).
+qdisc_sent() {
+  local v
+  v=$(ip netns exec "$1" tc -s qdisc show dev "$2" root | awk '$1 == "Sent" && !n { print $2; n = 1 }')
+  [ -n "$v" ] || fail "no root qdisc byte counter on $2 in $1"
+  echo "$v"
+}
 
 # wait_listen PORT...: waits (up to 10 s) until the world namespace listens on each TCP port. A
 # server started in the background may take longer than any fixed sleep on a loaded machine.

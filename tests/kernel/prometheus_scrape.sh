@@ -79,13 +79,14 @@ wait_listen 5201
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 wait_ticks 0.5
 before=$(metric enforcer_experiment_bytes_total 'direction="egress",experiment="a"')
-iface_before=$(iface_bytes a tx)
+add_root_qdisc "$P-a" net1  # its byte counter is the wire bytes, which enforcer counts
+iface_before=$(qdisc_sent "$P-a" net1)
 log "experiment a sends $SENT bytes"
 in_exp a timeout 30 iperf3 -p 5201 -c 198.18.0.1 -n "$SENT" >/dev/null
 wait_ticks 0.5
 daemon_value=$(metric enforcer_experiment_bytes_total 'direction="egress",experiment="a"')
-sent=$(($(iface_bytes a tx) - iface_before))
-# iperf3 counts what it wrote, not what left; the interface's counter is the truth.
+sent=$(($(qdisc_sent "$P-a" net1) - iface_before))
+# iperf3 counts what it wrote, not what left; the interface's root qdisc is the truth.
 [ "$sent" -ge $((SENT / 2)) ] || fail "only $sent bytes left the experiment's interface"
 within "$sent" $((daemon_value - before)) 0.5 2048 "daemon's count of the bytes sent"
 

@@ -3,9 +3,9 @@
 # experiment pinned to RATE Mbit/s sends (egress) and receives (ingress) from two senders at once,
 # each bound to its own CPU with taskset, so the limiter's state (bpf/rate.h, one compare-and-swap
 # schedule per experiment and direction) is updated from both cores at the same time. The
-# per-CPU counters prove that both CPUs carried a real share of the traffic, and the receiving
-# interface must see the pinned rate within ±5 % over MEASURE_SECONDS: a lost update would let
-# more through, a stuck one less. The vm tier runs it too (EDT on fq, ipvlan).
+# per-CPU counters prove that both CPUs carried a real share of the traffic, and the wire must
+# carry the pinned rate within ±5 % over MEASURE_SECONDS (lib.sh: wire_bytes): a lost update
+# would let more through, a stuck one less. The vm tier runs it too (EDT on fq, ipvlan).
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
 
@@ -23,6 +23,7 @@ command -v bpftool >/dev/null || fail "needs bpftool (to read the per-CPU counte
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
+wire_meters_up a  # the limit holds wire bytes: measured by lib.sh's wire_bytes
 write_config "$WORK/enforcer.toml" "
 [[experiment]]
 name = \"a\"
@@ -38,10 +39,6 @@ per_cpu_bytes() {
     jq -r --argjson f "$field" '.values[] | if (.value | type) == "object" then .value.bytes[$f]
       else .value[($f * 8):($f * 8 + 8)] | reverse | map(ltrimstr("0x")) | join("") | "0x" + . end' |
     while read -r v; do printf '%d\n' "$v"; done
-}
-rx_bytes() {
-  if [ "$1" = egress ]; then in_world cat /sys/class/net/wan0/statistics/rx_bytes
-  else iface_bytes a rx; fi
 }
 
 for dir in egress ingress; do
@@ -74,9 +71,9 @@ for dir in egress ingress; do
     pids+=($!)
   done
   sleep 1
-  b0=$(rx_bytes "$dir"); t0=$(date +%s.%N)
+  b0=$(wire_bytes "$dir" a); t0=$(date +%s.%N)
   sleep "$MEASURE_SECONDS"
-  b1=$(rx_bytes "$dir"); t1=$(date +%s.%N)
+  b1=$(wire_bytes "$dir" a); t1=$(date +%s.%N)
   for i in 0 1; do wait "${pids[$i]}" || { cat "$WORK/iperf$i.log"; fail "iperf3 on CPU $i failed"; }; done
   mapfile -t cpu1 <<<"$(per_cpu_bytes "$d")"
   total=0

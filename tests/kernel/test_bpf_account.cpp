@@ -7,6 +7,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -86,6 +87,25 @@ Frame ipv6(const char* src, const char* dst, std::size_t payload, bool frag = fa
   return {std::string("IPv6 ") + src + " > " + dst + (frag ? " (fragment)" : ""), b};
 }
 
+// A TCP segment (or a GSO aggregate of them): Ethernet + IPv4 (with `ip_options` bytes of
+// options) or IPv6 + a TCP header of `tcp_header` bytes + payload.
+Frame tcp(const char* src, const char* dst, std::size_t tcp_header, std::size_t payload,
+          std::size_t ip_options = 0) {
+  const bool v6 = std::strchr(src, ':') != nullptr;
+  Frame f =
+      v6 ? ipv6(src, dst, tcp_header + payload) : ipv4(src, dst, ip_options + tcp_header + payload);
+  const std::size_t l3 = 14, l4 = l3 + (v6 ? 40 : 20 + ip_options);
+  if (v6) {
+    f.bytes[l3 + 6] = IPPROTO_TCP;
+  } else {
+    f.bytes[l3] = static_cast<std::uint8_t>(0x40 | (20 + ip_options) / 4);
+    f.bytes[l3 + 9] = IPPROTO_TCP;
+  }
+  f.bytes[l4 + 12] = static_cast<std::uint8_t>(tcp_header / 4 << 4);  // data offset
+  f.what = std::string(v6 ? "IPv6" : "IPv4") + " TCP " + src + " > " + dst;
+  return f;
+}
+
 Frame arp() {
   std::vector<std::uint8_t> b(14 + 28, 0);
   std::memset(b.data(), 0xff, 6);
@@ -127,6 +147,19 @@ class Fixture {
                 .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = 1);
     const int err = bpf_prog_test_run_opts(
         dp_->program_fd(egress ? Program::kEgressPolice : Program::kIngress), &opts);
+    INFO("bpf_prog_test_run_opts: " << std::strerror(-err));
+    REQUIRE(err == 0);
+    return static_cast<int>(opts.retval);
+  }
+
+  // Runs `program` once on `frame` with a context: the GSO fields (and wire_len, which the kernel
+  // sets on egress before the tc hook) as the kernel would have them. Returns the verdict.
+  int run_ctx(Program program, const Frame& f, __sk_buff& ctx) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .ctx_in = &ctx,
+                .ctx_out = &ctx, .ctx_size_in = sizeof ctx, .ctx_size_out = sizeof ctx,
+                .repeat = 1);
+    const int err = bpf_prog_test_run_opts(dp_->program_fd(program), &opts);
     INFO("bpf_prog_test_run_opts: " << std::strerror(-err));
     REQUIRE(err == 0);
     return static_cast<int>(opts.retval);
@@ -190,7 +223,7 @@ TEST_CASE("accounting attributes each frame to the right experiment, direction a
       const std::uint64_t bytes = after[id].bytes[dir] - before[id].bytes[dir];
       const std::uint64_t packets = after[id].packets[dir] - before[id].packets[dir];
       if (id == c.expected_id) {
-        CHECK(bytes == c.frame.bytes.size());  // skb->len: the whole frame, as the NIC counts
+        CHECK(bytes == c.frame.bytes.size());  // not an aggregate: skb->len, the whole frame
         CHECK(packets == 1);
       } else {
         CHECK(bytes == 0);
@@ -199,6 +232,100 @@ TEST_CASE("accounting attributes each frame to the right experiment, direction a
       CHECK(after[id].bytes[other] == before[id].bytes[other]);
     }
   }
+}
+
+TEST_CASE("a GSO aggregate is charged its wire bytes: every segment with its own headers",
+          "[kernel][bpf]") {
+  // An aggregate of `segs` segments moves skb->len + (segs - 1) × hdr bytes on the wire, hdr being
+  // the headers from the Ethernet header to the end of the L4 header (qdisc_pkt_len_init).
+  // Egress reads the kernel's own sum (__sk_buff->wire_len, given here as the kernel would set
+  // it); ingress computes it from the headers and gso_segs (or, when that is 0, from gso_size).
+  Fixture fx;
+  struct GsoCase {
+    Frame frame;
+    bool egress;
+    std::uint32_t id;
+    std::uint32_t gso_segs, gso_size;
+    std::uint64_t hdr;  // 0: counted as skb->len
+  };
+  const std::vector<GsoCase> cases = {
+      // TCP with timestamps (32-byte header): 14 + 20 + 32 = 66 bytes per segment.
+      {tcp("198.18.0.10", "198.18.0.1", 32, 4 * 600), true, 1, 4, 600, 66},
+      {tcp("198.18.0.1", "198.18.0.10", 32, 4 * 600), false, 1, 4, 600, 66},
+      // IPv6, a plain 20-byte TCP header: 14 + 40 + 20 = 74.
+      {tcp("2001:db8::20", "2001:db8::1", 20, 3 * 900), true, 2, 3, 900, 74},
+      {tcp("2001:db8::1", "2001:db8::20", 20, 3 * 900), false, 2, 3, 900, 74},
+      // IPv4 options count in every segment: 14 + 24 + 32 = 70.
+      {tcp("198.18.0.1", "198.18.1.5", 32, 5 * 500, 4), false, 3, 5, 500, 70},
+      // gso_segs 0 with a gso_size (an untrusted sender's aggregate): segments = ceil(payload /
+      // gso_size) = ceil(2100 / 500) = 5, as the kernel derives them.
+      {tcp("198.18.0.1", "198.18.0.20", 32, 2100), false, 2, 0, 500, 66},
+      // UDP GSO: 14 + 20 + 8 = 42 (the UDP header belongs to the payload of ipv4()).
+      {ipv4("198.18.0.1", "198.18.0.10", 8 + 4 * 700), false, 1, 4, 700, 42},
+      // A single segment (TCP marks small sends gso_segs 1, no gso_size): skb->len.
+      {tcp("198.18.0.1", "198.18.0.10", 32, 1448), false, 1, 1, 0, 0},
+      // Not TCP or UDP behind IPv6 (an extension header): skb->len, even as an aggregate.
+      {ipv6("2001:db8::1", "2001:db8::10", 1232, /*frag=*/true), false, 1, 2, 600, 0},
+  };
+  for (const GsoCase& c : cases) {
+    const std::uint64_t len = c.frame.bytes.size();
+    std::uint64_t segs = c.gso_segs;
+    if (segs == 0 && c.hdr) segs = (len - c.hdr + c.gso_size - 1) / c.gso_size;
+    const std::uint64_t wire = c.hdr ? len + (segs - 1) * c.hdr : len;
+    INFO(c.frame.what << (c.egress ? " on egress" : " on ingress") << ": " << len << " B, gso_segs "
+                      << c.gso_segs << ", gso_size " << c.gso_size << ", expect " << wire
+                      << " B on the wire");
+    __sk_buff ctx{};
+    ctx.gso_segs = c.gso_segs;
+    ctx.gso_size = c.gso_size;
+    if (c.egress) ctx.wire_len = static_cast<std::uint32_t>(wire);
+    const auto before = fx.counters();
+    CHECK(fx.run_ctx(c.egress ? Program::kEgressPolice : Program::kIngress, c.frame, ctx) ==
+          TC_ACT_UNSPEC);
+    const auto after = fx.counters();
+    const int dir = c.egress ? kEgress : kIngress;
+    CHECK(after[c.id].bytes[dir] - before[c.id].bytes[dir] == wire);
+    CHECK(after[c.id].packets[dir] - before[c.id].packets[dir] == 1);
+  }
+  // The same aggregate on ingress (computed) and egress (the kernel's wire_len, which the test
+  // runner sets to skb->len when not given): without wire_len, egress counts skb->len.
+  const Frame f = tcp("198.18.0.10", "198.18.0.1", 32, 4 * 600);
+  __sk_buff ctx{};
+  ctx.gso_segs = 4;
+  ctx.gso_size = 600;
+  const auto before = fx.counters();
+  fx.run_ctx(Program::kEgressPolice, f, ctx);
+  CHECK(fx.counters()[1].bytes[kEgress] - before[1].bytes[kEgress] == f.bytes.size());
+}
+
+TEST_CASE("the rate limit charges a GSO aggregate its wire bytes", "[kernel][bpf][rate]") {
+  // Paced at 1 MB/s (1 µs per byte), consecutive aggregates of 4 × 600 B of TCP payload depart
+  // their wire length apart: 2,466 + 3 × 66 = 2,664 µs, not skb->len's 2,466.
+  Fixture fx;
+  const Frame f = tcp("198.18.0.10", "198.18.0.1", 32, 4 * 600);
+  const std::uint64_t wire = f.bytes.size() + 3 * 66;
+  RateLimit limit;
+  limit.bytes_per_second = {1'000'000, 1'000'000};
+  limit.edt_horizon_ns = 2'000'000'000;
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  std::vector<std::uint64_t> stamps;
+  for (int i = 0; i < 6; ++i) {
+    __sk_buff ctx{};
+    ctx.gso_segs = 4;
+    ctx.gso_size = 600;
+    ctx.wire_len = static_cast<std::uint32_t>(wire);
+    CHECK(fx.run_ctx(Program::kEgressEdt, f, ctx) == TC_ACT_UNSPEC);
+    stamps.push_back(ctx.tstamp);
+  }
+  // The first leaves at once (the idle schedule's 2 ms credit); the rest are stamped.
+  std::size_t first = 0;
+  while (first < stamps.size() && stamps[first] == 0) ++first;
+  REQUIRE(first + 2 < stamps.size());
+  for (std::size_t i = first + 1; i < stamps.size(); ++i) {
+    INFO("aggregate " << i);
+    CHECK(stamps[i] - stamps[i - 1] == wire * 1000);
+  }
+  CHECK(fx.counters()[1].bytes[kEgress] == 6 * wire);
 }
 
 TEST_CASE("truncated and runt frames are unattributed, never dropped", "[kernel][bpf]") {

@@ -8,7 +8,7 @@
 # the operator's qdisc is never touched. The first packets after a swap to EDT may meet a
 # schedule that policing left up to its burst (500 ms) ahead; that is within EDT's horizon.
 set -euo pipefail
-modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf  # clsact lives in sch_ingress
+modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf cls_u32  # clsact lives in sch_ingress
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq
 source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
 trap topo_down EXIT
@@ -36,7 +36,10 @@ wait_prog() {
   cat "$WORK/enforcerd.log"
   fail "egress runs '$(egress_prog)', expected $1 (root qdisc $(root_qdisc))"
 }
-rx() { in_world cat /sys/class/net/wan0/statistics/rx_bytes; }
+# What the world received in wire bytes (the limit's unit; the root qdisc, which would count
+# them on the sending side, is what this test swaps).
+rx_meter_up "$WORLD" wan0
+rx() { rx_wire_bytes "$WORLD" wan0; }
 rate_since() {  # BYTES0 T0: bit/s since then
   awk -v b=$(($(rx) - $1)) -v t0="$2" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", b * 8 / (t1 - t0) }'
 }

@@ -10,6 +10,6 @@
 # ENFORCER_TEST_RATES / ENFORCER_TEST_FLOOD_FACTOR override them (run-vm-test passes ENFORCER_* into
 # the guest), e.g. ENFORCER_TEST_RATES=200 for the third rate.
 set -euo pipefail
-modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf  # clsact lives in sch_ingress
+modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf cls_u32  # clsact lives in sch_ingress
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq RATES=${ENFORCER_TEST_RATES:-"10 50"} FLOOD_FACTOR=${ENFORCER_TEST_FLOOD_FACTOR:-2}
 exec "$ENFORCER_SOURCE_DIR/tests/kernel/rate_limit.sh"

@@ -4,7 +4,7 @@
 # kernel tier's two-core test (tests/kernel/rate_two_cores.sh) with ipvlan experiments on an fq
 # eth0, so egress is paced (EDT) and ingress policed, at 20 Mbit/s.
 set -euo pipefail
-modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf  # clsact lives in sch_ingress
+modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf cls_u32  # clsact lives in sch_ingress
 # The egress flood at 2x, as in rate_limit_edt.sh (5x is not proven in the vm yet). Up to 10 %
 # below the rate passes here: a fresh-clone run on a quiet host measured 18.7 of 20 Mbit/s with
 # both CPUs carrying half (a paced UDP queue of 64 packets, 38 ms at this rate, drains whenever
