@@ -173,6 +173,14 @@ class Fixture {
 
   BpfDatapath& dp() { return *dp_; }
 
+  // Experiment 1 paced (EDT) at 1,000,000 bytes/s (1 ms per 1,000-byte frame), 2 s horizon.
+  void pace_edt() {
+    RateLimit limit;
+    limit.bytes_per_second = {1'000'000, 1'000'000};
+    limit.edt_horizon_ns = 2'000'000'000;
+    REQUIRE(dp_->set_limits({LimitUpdate{1, limit}}).ok());
+  }
+
  private:
   std::unique_ptr<BpfDatapath> dp_;
 };
@@ -304,10 +312,7 @@ TEST_CASE("the rate limit charges a GSO aggregate its wire bytes", "[kernel][bpf
   Fixture fx;
   const Frame f = tcp("198.18.0.10", "198.18.0.1", 32, 4 * 600);
   const std::uint64_t wire = f.bytes.size() + 3 * 66;
-  RateLimit limit;
-  limit.bytes_per_second = {1'000'000, 1'000'000};
-  limit.edt_horizon_ns = 2'000'000'000;
-  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  fx.pace_edt();  // 1 ms per 1,000-byte frame, 2 s horizon
   std::vector<std::uint64_t> stamps;
   for (int i = 0; i < 6; ++i) {
     __sk_buff ctx{};
@@ -480,10 +485,7 @@ TEST_CASE("EDT pacing stamps departures one frame time apart and never drops wit
           "[kernel][bpf][rate]") {
   Fixture fx;
   const Frame f = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
-  RateLimit limit;
-  limit.bytes_per_second = {1'000'000, 1'000'000};  // 1 ms per frame
-  limit.edt_horizon_ns = 2'000'000'000;
-  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  fx.pace_edt();  // 1 ms per 1,000-byte frame, 2 s horizon
   std::vector<std::uint64_t> stamps;
   for (int i = 0; i < 8; ++i) {
     __sk_buff ctx{};
@@ -534,10 +536,7 @@ TEST_CASE("EDT: other traffic waits in line behind TCP's schedule and never cuts
   Fixture fx;
   const Frame tcp = tcp_frame("198.18.0.10");
   const Frame ping = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
-  RateLimit limit;
-  limit.bytes_per_second = {1'000'000, 1'000'000};  // 1 ms per frame
-  limit.edt_horizon_ns = 2'000'000'000;
-  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  fx.pace_edt();           // 1 ms per 1,000-byte frame, 2 s horizon
   send_edt(fx, tcp, 500);  // TCP's schedule now runs ~500 ms ahead (within the 2 s horizon)
   std::uint64_t before = 0, other = 0, after = 0;
   REQUIRE(send_edt(fx, tcp, 1, &before) == TC_ACT_UNSPEC);
@@ -555,10 +554,7 @@ TEST_CASE("EDT: traffic other than TCP may have at most 64 packets waiting, TCP 
   // a flood that is not TCP (no TCP Small Queues to hold it back) is dropped here beyond 64.
   Fixture fx;
   const Frame udp = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
-  RateLimit limit;
-  limit.bytes_per_second = {1'000'000, 1'000'000};  // 1 ms per frame
-  limit.edt_horizon_ns = 2'000'000'000;
-  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  fx.pace_edt();  // 1 ms per 1,000-byte frame, 2 s horizon
   CHECK(send_edt(fx, udp, 200) == TC_ACT_SHOT);
   const auto c = fx.counters()[1];
   // The first frames of an idle schedule leave at once (2 ms catch-up credit): they do not wait.
