@@ -2,7 +2,7 @@
 # bench/vm-path.sh: what the vm tier's guest can carry at all, with no enforcer: the topology of
 # vm.rate_limit_edt (ipvlan experiment on an eth0 with root qdisc fq) without daemon or programs,
 # one TCP flow, 8 TCP flows and a UDP flood (iperf3 -b 1000M), egress and ingress, measured on the
-# wire as the rate tests measure it (tests/kernel/lib.sh: wire_bytes). The guest is emulated (TCG):
+# wire as the rate tests measure it (tests/kernel/lib.sh: wire_sample). The guest is emulated (TCG):
 # its capacity swings from run to run with the host's other work (bare UDP measured 67 and 146
 # Mbit/s an hour apart on the same idle-looking host), so a rate test in the guest at a rate near
 # these figures says nothing about enforcer. Run it from the host, just before such a test:
@@ -33,17 +33,18 @@ run() {
   PORT=$((PORT + 1))
   in_world timeout $((SECONDS_RUN + 60)) iperf3 -s -1 -p "$PORT" >/dev/null 2>&1 &
   wait_listen "$PORT"
-  in_exp a timeout $((SECONDS_RUN + 30)) iperf3 -p "$PORT" -c 198.18.0.1 -t $((SECONDS_RUN + 2)) \
+  in_exp a timeout $((SECONDS_RUN + 30)) iperf3 -p "$PORT" -c 198.18.0.1 -t $((SECONDS_RUN + FLOW_EXTRA_SECONDS)) \
     "${extra[@]}" "$@" >"$WORK/iperf.log" 2>&1 &
   local iperf=$!
   sleep 1
-  local b0 t0 b1 t1
-  b0=$(wire_bytes "$dir" a); t0=$(date +%s.%N)
+  local s0 s1
+  s0=$(wire_sample "$dir" a start)
   sleep "$SECONDS_RUN"
-  b1=$(wire_bytes "$dir" a); t1=$(date +%s.%N)
+  s1=$(wire_sample "$dir" a end)
+  flow_outlived_window "$iperf" "$dir $what" "$WORK/iperf.log"
   wait "$iperf" || { cat "$WORK/iperf.log"; fail "iperf3 $* failed"; }
   printf '| %s | %s | %s |\n' "$dir" "$what" \
-    "$(awk -v b=$((b1 - b0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f", b * 8 / (t1 - t0) / 1e6 }')"
+    "$(awk -v r="$(wire_rate "$s0" "$s1")" 'BEGIN { printf "%.1f", r / 1e6 }')"
 }
 
 echo "| direction | traffic | wire Mbit/s (no enforcer) |"

@@ -4,7 +4,7 @@
 # each bound to its own CPU with taskset, so the limiter's state (bpf/rate.h, one compare-and-swap
 # schedule per experiment and direction) is updated from both cores at the same time. The
 # per-CPU counters prove that both CPUs carried a real share of the traffic, and the wire must
-# carry the pinned rate within ±5 % over MEASURE_SECONDS (lib.sh: wire_bytes): a lost update
+# carry the pinned rate within ±5 % over MEASURE_SECONDS (lib.sh: wire_sample): a lost update
 # would let more through, a stuck one less. The vm tier runs it too (EDT on fq, ipvlan).
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
@@ -23,7 +23,7 @@ command -v bpftool >/dev/null || fail "needs bpftool (to read the per-CPU counte
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
-wire_meters_up a  # the limit holds wire bytes: measured by lib.sh's wire_bytes
+wire_meters_up a  # the limit holds wire bytes: measured by lib.sh's wire_sample
 write_config "$WORK/enforcer.toml" "
 [[experiment]]
 name = \"a\"
@@ -67,13 +67,14 @@ for dir in egress ingress; do
       extra=(-R -P 4)
     fi
     in_exp a timeout $((MEASURE_SECONDS + 30)) taskset -c "$cpu" iperf3 -p "$port" -c 198.18.0.1 \
-      -t $((MEASURE_SECONDS + 2)) -A "$cpu,$cpu" "${extra[@]}" >"$WORK/iperf$cpu.log" 2>&1 &
+      -t $((MEASURE_SECONDS + FLOW_EXTRA_SECONDS)) -A "$cpu,$cpu" "${extra[@]}" >"$WORK/iperf$cpu.log" 2>&1 &
     pids+=($!)
   done
   sleep 1
-  b0=$(wire_bytes "$dir" a); t0=$(date +%s.%N)
+  s0=$(wire_sample "$dir" a start)
   sleep "$MEASURE_SECONDS"
-  b1=$(wire_bytes "$dir" a); t1=$(date +%s.%N)
+  s1=$(wire_sample "$dir" a end)
+  for i in 0 1; do flow_outlived_window "${pids[$i]}" "$dir on CPU $i" "$WORK/iperf$i.log"; done
   for i in 0 1; do wait "${pids[$i]}" || { cat "$WORK/iperf$i.log"; fail "iperf3 on CPU $i failed"; }; done
   mapfile -t cpu1 <<<"$(per_cpu_bytes "$d")"
   total=0
@@ -83,7 +84,7 @@ for dir in egress ingress; do
     log "$dir: CPU $i carried $((cpu1[i] - cpu0[i])) B of a's traffic ($share %)"
     [ "$share" -ge 10 ] || fail "$dir: CPU $i carried only $share % of a's traffic; the test did not use both cores"
   done
-  achieved=$(awk -v b=$((b1 - b0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", b * 8 / (t1 - t0) }')
+  achieved=$(wire_rate "$s0" "$s1")
   what="$dir from two cores at ${RATE}Mbit pinned (bit/s)"
   awk -v a="$achieved" -v r=$((RATE * 1000000)) -v over="$TOLERANCE_PCT" -v under="$UNDERSHOOT_PCT" \
     'BEGIN { exit !(a <= r * (1 + over / 100) && a >= r * (1 - under / 100)) }' ||

@@ -39,10 +39,8 @@ wait_prog() {
 # What the world received in wire bytes (the limit's unit; the root qdisc, which would count
 # them on the sending side, is what this test swaps).
 rx_meter_up "$WORLD" wan0
-rx() { rx_wire_bytes "$WORLD" wan0; }
-rate_since() {  # BYTES0 T0: bit/s since then
-  awk -v b=$(($(rx) - $1)) -v t0="$2" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.0f", b * 8 / (t1 - t0) }'
-}
+rx() { rx_wire_sample "$WORLD" wan0 "$1"; }  # start|end
+rate_since() { wire_rate "$1" "$(rx end)"; }  # SAMPLE0: bit/s since then
 
 wait_prog tc_egress_edt
 in_world timeout 160 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
@@ -51,15 +49,15 @@ wait_listen 5201
 in_exp a timeout 150 iperf3 -c 198.18.0.1 -p 5201 -t 120 >"$WORK/iperf.log" 2>&1 &
 iperf=$!
 sleep 1.5
-b0=$(rx); t0=$(date +%s.%N)
+s0=$(rx start)
 rates=()
 # phase: PHASE_SECONDS of traffic under the current qdisc; its rate goes to `rates`.
 phase() {
-  local pb pt
-  pb=$(rx); pt=$(date +%s.%N)
+  local ps
+  ps=$(rx start)
   sleep "$PHASE_SECONDS"
-  rates+=("$(rate_since "$pb" "$pt")")
-  log "$(root_qdisc): $(rate_since "$pb" "$pt") bit/s, dropped $(metric enforcer_experiment_dropped_packets_total 'direction="egress",experiment="a"')"
+  rates+=("$(rate_since "$ps")")
+  log "$(root_qdisc): $(rate_since "$ps") bit/s, dropped $(metric enforcer_experiment_dropped_packets_total 'direction="egress",experiment="a"')"
 }
 phase
 for step in pfifo fq; do
@@ -68,7 +66,7 @@ for step in pfifo fq; do
   if [ "$step" = fq ]; then wait_prog tc_egress_edt; else wait_prog tc_egress; fi
   phase
 done
-total=$(rate_since "$b0" "$t0")
+total=$(rate_since "$s0")
 kill -0 "$iperf" 2>/dev/null || { cat "$WORK/iperf.log"; fail "iperf3 ended before the last phase did"; }
 pkill -KILL -P "$iperf" || true  # iperf3, under its `timeout`
 wait "$iperf" || true
