@@ -332,6 +332,19 @@ static __always_inline __u32* cgroup_experiment(struct __sk_buff* skb) {
   return 0;
 }
 
+/* l4_is_tcp - whether a packet that starts at its IP header (cgroup_skb) carries TCP: IPv4's
+ * protocol, IPv6's next header (TCP behind extension headers counts as not TCP, as in classify). */
+static __always_inline int l4_is_tcp(struct __sk_buff* skb) {
+  void* data = (void*)(long)skb->data;
+  void* data_end = (void*)(long)skb->data_end;
+  struct iphdr* ip = data;
+  if ((void*)(ip + 1) > data_end) return 0;
+  if (ip->version == 4) return ip->protocol == IPPROTO_TCP;
+  struct ipv6hdr* ip6 = data;
+  if (ip->version != 6 || (void*)(ip6 + 1) > data_end) return 0;
+  return ip6->nexthdr == IPPROTO_TCP;
+}
+
 static __always_inline int account_cgroup(struct __sk_buff* skb, int dir) {
   if (skb->ifindex == ENFORCER_LOOPBACK_IFINDEX) return CGROUP_SKB_PASS;
   __u32* found = cgroup_experiment(skb);
@@ -343,7 +356,7 @@ static __always_inline int account_cgroup(struct __sk_buff* skb, int dir) {
   if (!c) return CGROUP_SKB_PASS;
   const __u64 len = gso_wire_len(skb, (__u64)skb->len + ETH_HLEN, (void*)(long)skb->data, ETH_HLEN);
   __u64 start;
-  const int drop = over_limit(id, dir, len, 0, 0, &start);
+  const int drop = over_limit(id, dir, len, 0, l4_is_tcp(skb), &start);
   count(c, dir, len, drop, 1);
   if (!drop) return CGROUP_SKB_PASS;
   /* Egress: "drop and notify congestion". The kernel hands NET_XMIT_DROP up (kernel/bpf/cgroup.c,
