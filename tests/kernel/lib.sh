@@ -261,17 +261,17 @@ wire_meters_up() {
   rx_meter_up "$P-$1" net1
 }
 # A flow measured between two samples runs FLOW_EXTRA_SECONDS beyond the window's planned end: a
-# window that outlives its flow comes out short (when a sample entered the namespace and took 1-2 s
-# in the vm's guest, that cost its 50 Mbit/s ingress 7 %). flow_outlived_window PID WHAT [LOG] checks it
-# after the last sample (LOG: the flow's output, shown when it did not).
+# window that outlives its flow comes out short (when a sample entered the namespace and took
+# 1-2 s in the vm's guest, that cost its 50 Mbit/s ingress 7 %). flow_outlived_window PID WHAT
+# [LOG] checks it after the last sample (LOG: the flow's output, shown when it did not).
 FLOW_EXTRA_SECONDS=3
 flow_outlived_window() {
   kill -0 "$1" 2>/dev/null && return 0
   [ -z "${3:-}" ] || cat "$3" >&2
   fail "$2: the flow ended before its measurement window did"
 }
-# wire_sample egress|ingress EXP start|end: a sample (rx_wire_sample) of the wire bytes that passed the
-# uplink's programs in that direction (IPv4), taken where they arrive: egress, the world's wan0,
+# wire_sample egress|ingress EXP start|end: a sample (rx_wire_sample) of the wire bytes that passed
+# the uplink's programs in that direction (IPv4), taken where they arrive: egress, the world's wan0,
 # which gets eth0's packets as soon as the policer admits them or fq releases them at the paced
 # times (with the node's own, ARP); ingress, EXP's net1 (no qdisc follows the ingress hook).
 wire_sample() {
