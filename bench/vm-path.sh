@@ -37,14 +37,12 @@ run() {
     "${extra[@]}" "$@" >"$WORK/iperf.log" 2>&1 &
   local iperf=$!
   sleep 1
-  local s0 s1
-  s0=$(wire_sample "$dir" a start)
-  sleep "$SECONDS_RUN"
-  s1=$(wire_sample "$dir" a end)
+  local rate
+  rate=$(wire_window "$dir" a "$SECONDS_RUN")
   flow_outlived_window "$iperf" "$dir $what" "$WORK/iperf.log"
   wait "$iperf" || { cat "$WORK/iperf.log"; fail "iperf3 $* failed"; }
   printf '| %s | %s | %s |\n' "$dir" "$what" \
-    "$(awk -v r="$(wire_rate "$s0" "$s1")" 'BEGIN { printf "%.1f", r / 1e6 }')"
+    "$(awk -v r="$rate" 'BEGIN { printf "%.1f", r / 1e6 }')"
 }
 
 echo "| direction | traffic | wire Mbit/s (no enforcer) |"

@@ -53,17 +53,15 @@ flood_setup() {
 run() {
   local dir=$1 what=$2 drops0=0 drops1=0
   flood_setup "$dir"
-  [ -z "$DAEMON_PID" ] || drops0=$(metric enforcer_experiment_dropped_packets_total "direction=\"$dir\",experiment=\"a\"")
+  [ -z "$DAEMON_PID" ] || drops0=$(dropped_packets a "$dir")
   ip netns exec "$FLOOD_NS" sh -c 'echo start > /proc/net/pktgen/pgctrl' &
   local gen=$!
   sleep 3
-  local s0 s1
-  s0=$(wire_sample "$dir" a start)
-  sleep "$SECONDS_RUN"
-  s1=$(wire_sample "$dir" a end)
+  local rate
+  rate=$(wire_window "$dir" a "$SECONDS_RUN")
   ip netns exec "$FLOOD_NS" sh -c 'echo stop > /proc/net/pktgen/pgctrl'
   wait "$gen" || true
-  [ -z "$DAEMON_PID" ] || drops1=$(metric enforcer_experiment_dropped_packets_total "direction=\"$dir\",experiment=\"a\"")
+  [ -z "$DAEMON_PID" ] || drops1=$(dropped_packets a "$dir")
   # Offered: every packet pktgen made, the ones the stack refused (a drop by the limit at the tc
   # hook is an error to pktgen) included, over pktgen's own run time.
   local offered
@@ -72,18 +70,14 @@ run() {
       END { if (us > 0) printf "%.0f", (n + e) * 1486 * 8 / (us / 1e6) }')
   printf '| %s | %s | %s | %s | %d |\n' "$dir" "$what" \
     "$(awk -v r="${offered:-0}" 'BEGIN { printf "%.1f", r / 1e6 }')" \
-    "$(awk -v r="$(wire_rate "$s0" "$s1")" 'BEGIN { printf "%.2f", r / 1e6 }')" $((drops1 - drops0))
+    "$(awk -v r="$rate" 'BEGIN { printf "%.2f", r / 1e6 }')" $((drops1 - drops0))
 }
 
 echo "| direction | limit | pktgen offered, Mbit/s (its whole run) | wire Mbit/s (window) | dropped by the limit |"
 echo "|---|---|---:|---:|---:|"
 for dir in egress ingress; do run "$dir" "none (no daemon)"; done
 for mbit in $RATES; do
-  write_config "$WORK/enforcer.toml" "
-[[experiment]]
-name = \"a\"
-addresses = [\"198.18.0.11\", \"2001:db8::11\"]
-pinned_rate = \"${mbit}Mbit\""
+  pinned_config "$WORK/enforcer.toml" "$mbit"
   daemon_start "$WORK/enforcer.toml"
   wait_ticks
   run egress "pinned ${mbit} Mbit/s (EDT)"

@@ -113,6 +113,12 @@ topo_down() {
 experiment_toml() {
   printf '\n[[experiment]]\nname = "%s"\naddresses = ["%s", "%s"]' "$1" "$2" "$3"
 }
+# pinned_config FILE MBIT: a config whose one experiment, a (198.18.0.11, 2001:db8::11), is
+# pinned at MBIT Mbit/s each way.
+pinned_config() {
+  write_config "$1" "$(experiment_toml a 198.18.0.11 2001:db8::11)
+pinned_rate = \"${2}Mbit\""
+}
 
 write_config() {
   local file=$1
@@ -270,6 +276,17 @@ flow_outlived_window() {
   [ -z "${3:-}" ] || cat "$3" >&2
   fail "$2: the flow ended before its measurement window did"
 }
+# wire_window egress|ingress EXP SECONDS: bit/s on the wire in that direction over a window of
+# SECONDS from now (two wire_samples).
+wire_window() {
+  local s0 s1
+  s0=$(wire_sample "$1" "$2" start)
+  sleep "$3"
+  s1=$(wire_sample "$1" "$2" end)
+  wire_rate "$s0" "$s1"
+}
+# dropped_packets EXP DIRECTION: the packets EXP's limit has dropped in DIRECTION (the metric).
+dropped_packets() { metric enforcer_experiment_dropped_packets_total "direction=\"$2\",experiment=\"$1\""; }
 # wire_sample egress|ingress EXP start|end: a sample (rx_wire_sample) of the wire bytes that passed
 # the uplink's programs in that direction (IPv4), taken where they arrive: egress, the world's wan0,
 # which gets eth0's packets as soon as the policer admits them or fq releases them at the paced

@@ -30,12 +30,11 @@ DROP_WAIT_SECONDS=3
 wait_for_drop() {
   local until=$((SECONDS + $3))
   while [ "$SECONDS" -lt "$until" ]; do
-    [ "$(a_drops "$1")" -le "$2" ] || return 0
+    [ "$(dropped_packets a "$1")" -le "$2" ] || return 0
     sleep 0.2
   done
   log "$1: no drop $3 s into the flow; measuring anyway"
 }
-a_drops() { metric enforcer_experiment_dropped_packets_total "direction=\"$1\",experiment=\"a\""; }
 # measure DIRECTION RATE_MBIT WHAT IPERF-ARGS...: achieved bit/s over MEASURE_SECONDS, while
 # iperf3 runs a little longer than that.
 measure() {
@@ -52,21 +51,19 @@ measure() {
   # burst, and in a 10 s window it alone would be +5 %. Paced (EDT), the burst is 2 ms.
   local policed=1 drops0=
   [ "$dir" = egress ] && [ "$UPLINK_QDISC" = fq ] && policed=
-  [ -z "$policed" ] || drops0=$(a_drops "$dir")
+  [ -z "$policed" ] || drops0=$(dropped_packets a "$dir")
   in_exp a timeout $((MEASURE_SECONDS + 30)) iperf3 -p "$PORT" -c 198.18.0.1 \
     -t $((MEASURE_SECONDS + FLOW_EXTRA_SECONDS + DROP_WAIT_SECONDS)) "${extra[@]}" "$@" >"$WORK/iperf.log" 2>&1 &
   local iperf=$!
   sleep 1
   [ -z "$policed" ] || wait_for_drop "$dir" "$drops0" "$DROP_WAIT_SECONDS"
-  local s0 s1 ping=""
+  local achieved ping=""
   if [ -n "${WITH_PING:-}" ]; then
     # The experiment's own ping, every 0.1 s through the limited path, while the flow runs.
     in_exp a ping -n -i 0.1 -c $((MEASURE_SECONDS * 10)) -W 5 198.18.0.1 >"$WORK/ping.log" 2>&1 &
     ping=$!
   fi
-  s0=$(wire_sample "$dir" a start)
-  sleep "$MEASURE_SECONDS"
-  s1=$(wire_sample "$dir" a end)
+  achieved=$(wire_window "$dir" a "$MEASURE_SECONDS")
   flow_outlived_window "$iperf" "$dir $what" "$WORK/iperf.log"
   wait "$iperf" || { cat "$WORK/iperf.log"; fail "iperf3 $* failed"; }
   if [ -n "$ping" ]; then
@@ -80,20 +77,15 @@ measure() {
     # the experiment's own ping must arrive (it once lost all under EDT, up to 13 % policed).
     awk -v l="$loss" 'BEGIN { exit !(l < 5) }' || fail "$loss % of the experiment's pings lost beside its TCP flow ($dir)"
   fi
-  local achieved note=""
-  achieved=$(wire_rate "$s0" "$s1")
-  if [ -n "$policed" ] && [ "$(a_drops "$dir")" -le "$drops0" ]; then
+  local note=""
+  if [ -n "$policed" ] && [ "$(dropped_packets a "$dir")" -le "$drops0" ]; then
     note=" (the limit dropped nothing: the sender offered less than the rate)"
   fi
   within $((mbit * 1000000)) "$achieved" "$TOLERANCE_PCT" 0 "$dir $what at ${mbit}Mbit pinned (bit/s)$note"
 }
 
 for mbit in $RATES; do
-  write_config "$WORK/enforcer.toml" "
-[[experiment]]
-name = \"a\"
-addresses = [\"198.18.0.11\", \"2001:db8::11\"]
-pinned_rate = \"${mbit}Mbit\""
+  pinned_config "$WORK/enforcer.toml" "$mbit"
   daemon_start "$WORK/enforcer.toml"
   wait_ticks
   [ "$(metric enforcer_experiment_throttled 'direction="egress",experiment="a"')" = 1 ] ||
@@ -104,10 +96,10 @@ pinned_rate = \"${mbit}Mbit\""
     grep -q 'egress policed' "$WORK/enforcerd.log" || { cat "$WORK/enforcerd.log"; fail "egress is not policed without fq"; }
   fi
   for dir in egress ingress; do
-    drops0=$(metric enforcer_experiment_dropped_packets_total "direction=\"$dir\",experiment=\"a\"")
+    drops0=$(dropped_packets a "$dir")
     WITH_PING=1 measure "$dir" "$mbit" "1 TCP flow and a ping"
     measure "$dir" "$mbit" "8 TCP flows" -P 8
-    drops1=$(metric enforcer_experiment_dropped_packets_total "direction=\"$dir\",experiment=\"a\"")
+    drops1=$(dropped_packets a "$dir")
     log "$dir: $((drops1 - drops0)) packets dropped by the limit during the TCP runs"
     if [ "$dir" = egress ] && [ "$UPLINK_QDISC" = fq ]; then
       [ "$drops1" = "$drops0" ] || fail "EDT pacing dropped $((drops1 - drops0)) TCP packets"

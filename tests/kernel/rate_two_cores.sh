@@ -24,11 +24,7 @@ topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 wire_meters_up a  # the limit holds wire bytes: measured by lib.sh's wire_sample
-write_config "$WORK/enforcer.toml" "
-[[experiment]]
-name = \"a\"
-addresses = [\"198.18.0.11\", \"2001:db8::11\"]
-pinned_rate = \"${RATE}Mbit\""
+pinned_config "$WORK/enforcer.toml" "$RATE"
 daemon_start "$WORK/enforcer.toml"
 
 # per_cpu_bytes DIRECTION: experiment a's (id 1) byte counter of DIRECTION on each CPU, one line
@@ -71,9 +67,7 @@ for dir in egress ingress; do
     pids+=($!)
   done
   sleep 1
-  s0=$(wire_sample "$dir" a start)
-  sleep "$MEASURE_SECONDS"
-  s1=$(wire_sample "$dir" a end)
+  achieved=$(wire_window "$dir" a "$MEASURE_SECONDS")
   for i in 0 1; do flow_outlived_window "${pids[$i]}" "$dir on CPU $i" "$WORK/iperf$i.log"; done
   for i in 0 1; do wait "${pids[$i]}" || { cat "$WORK/iperf$i.log"; fail "iperf3 on CPU $i failed"; }; done
   mapfile -t cpu1 <<<"$(per_cpu_bytes "$d")"
@@ -84,7 +78,6 @@ for dir in egress ingress; do
     log "$dir: CPU $i carried $((cpu1[i] - cpu0[i])) B of a's traffic ($share %)"
     [ "$share" -ge 10 ] || fail "$dir: CPU $i carried only $share % of a's traffic; the test did not use both cores"
   done
-  achieved=$(wire_rate "$s0" "$s1")
   what="$dir from two cores at ${RATE}Mbit pinned (bit/s)"
   awk -v a="$achieved" -v r=$((RATE * 1000000)) -v over="$TOLERANCE_PCT" -v under="$UNDERSHOOT_PCT" \
     'BEGIN { exit !(a <= r * (1 + over / 100) && a >= r * (1 - under / 100)) }' ||

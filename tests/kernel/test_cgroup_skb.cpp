@@ -533,8 +533,8 @@ TEST_CASE("cgroup_skb counts a TCP transfer's wire bytes, and holds it to its ra
     const auto at = ping_out.find("% packet loss");
     INFO("ping: " << ping_out);
     REQUIRE(at != std::string::npos);
-    const double ping_loss = std::stod(
-        ping_out.substr(ping_out.rfind(' ', at - 1) + 1, at - ping_out.rfind(' ', at - 1) - 1));
+    const std::size_t from = ping_out.rfind(' ', at) + 1;  // "..., 0% packet loss"
+    const double ping_loss = std::stod(ping_out.substr(from, at - from));
     const double seconds = std::chrono::duration<double>(t1 - t0).count();
     const double rate = static_cast<double>(b1 - b0) * 8 / seconds;
     const double counted = static_cast<double>(c1.bytes[d] - c0.bytes[d]) * 8 / seconds;

@@ -18,11 +18,7 @@ PHASE_SECONDS=${PHASE_SECONDS:-6}
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
-write_config "$WORK/enforcer.toml" "
-[[experiment]]
-name = \"a\"
-addresses = [\"198.18.0.11\", \"2001:db8::11\"]
-pinned_rate = \"${RATE}Mbit\""
+pinned_config "$WORK/enforcer.toml" "$RATE"
 daemon_start "$WORK/enforcer.toml"
 
 egress_prog() { in_node tc filter show dev eth0 egress | grep 'handle 0xe4f0' | grep -o 'tc_[a-z_]*' | head -1; }
