@@ -16,6 +16,9 @@ TOLERANCE_PCT=${TOLERANCE_PCT:-5}
 # much traffic; too little can also come from senders that did not get the CPU to offer their load
 # (the vm guest), so the vm run allows more below than above.
 UNDERSHOOT_PCT=${UNDERSHOOT_PCT:-$TOLERANCE_PCT}
+# The first sender runs while the second is launched (a server, its port open, taskset): up to a
+# few seconds in the vm's guest, where CPU 0's flow once ended before the window did.
+LAUNCH_SECONDS=5
 EGRESS_FLOOD=${EGRESS_FLOOD:-5}      # the two UDP senders together offer this many times the rate
 [ "$(nproc)" -ge 2 ] || fail "needs at least 2 CPUs to drive packets from two cores (nproc: $(nproc))"
 command -v bpftool >/dev/null || fail "needs bpftool (to read the per-CPU counters)"
@@ -63,7 +66,7 @@ for dir in egress ingress; do
       extra=(-R -P 4)
     fi
     in_exp a timeout $((MEASURE_SECONDS + 30)) taskset -c "$cpu" iperf3 -p "$port" -c 198.18.0.1 \
-      -t $((MEASURE_SECONDS + FLOW_EXTRA_SECONDS)) -A "$cpu,$cpu" "${extra[@]}" >"$WORK/iperf$cpu.log" 2>&1 &
+      -t $((MEASURE_SECONDS + FLOW_EXTRA_SECONDS + LAUNCH_SECONDS)) -A "$cpu,$cpu" "${extra[@]}" >"$WORK/iperf$cpu.log" 2>&1 &
     pids+=($!)
   done
   sleep 1
