@@ -240,7 +240,8 @@ rx_segments() {
 # first) and the moment ($EPOCHREALTIME) they were read. Bytes: rx_bytes (skb->len) + (segments -
 # skbs) × the headers of a segment (14 + 20 + TCP's 32 with timestamps, else 20), the skbs from
 # rx_packets. Exact for IPv4 TCP, whose aggregates are all data segments of one header size, and
-# for anything never aggregated (UDP: one skb, one segment). rx_bytes and rx_packets come from
+# for anything never aggregated; a caller whose aggregates have other headers sets SEGMENT_HEADERS
+# (a UDP GSO flood's: 14 + 20 + 8). rx_bytes and rx_packets come from
 # /proc/PID/net/dev, a read of a few ms; the segments need tc, which runs before that read in a
 # window's start sample and after it in its end sample, outside the window both times. The
 # segments that arrive while tc runs count in neither or both: at most 0.1 % of a TCP window.
@@ -254,7 +255,7 @@ rx_wire_sample() {
   done <"/proc/$pid/net/dev"
   [ "$name" = "$2" ] || fail "no $2 in the network namespace $1"
   if [ "$3" != start ]; then segs=$(rx_segments "$1" "$2") || fail "no segment counter on $2 in $1"; fi
-  echo "$t $((b + (segs - p) * RX_HEADERS[$1]))"
+  echo "$t $((b + (segs - p) * ${SEGMENT_HEADERS:-${RX_HEADERS[$1]}}))"
 }
 # wire_rate SAMPLE0 SAMPLE1: bit/s between two samples ("TIME BYTES", as rx_wire_sample prints).
 wire_rate() {
