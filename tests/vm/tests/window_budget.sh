@@ -13,7 +13,8 @@
 #    at M-Lab's W = 5 min); at 0.4 Mbit/s (1 % of the scaled A) it was ~3-4 s.
 #  - b stays idle, then bursts half its budget while a is held down: at ≥ 80 % of the path's
 #    speed (the slower of the same transfer by idle experiments c just before and d just after,
-#    through the same programs), without a throttle event.
+#    through the same programs), without a throttle event; if b's transfer fell in the scatter of
+#    short transfers in the guest, f (between e and g) once more.
 set -euo pipefail
 modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf  # clsact lives in sch_ingress
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq
@@ -34,10 +35,13 @@ topo_add_experiment a 198.18.0.11 2001:db8::11
 topo_add_experiment b 198.18.0.12 2001:db8::12
 topo_add_experiment c 198.18.0.13 2001:db8::13
 topo_add_experiment d 198.18.0.14 2001:db8::14
+topo_add_experiment e 198.18.0.15 2001:db8::15
+topo_add_experiment f 198.18.0.16 2001:db8::16
+topo_add_experiment g 198.18.0.17 2001:db8::17
 in_world timeout 900 iperf3 -s -p 5201 >/dev/null 2>&1 &
 in_world timeout 900 iperf3 -s -p 5202 >/dev/null 2>&1 &
 wait_listen 5201 5202
-for x in a b c d; do in_exp $x ping -c1 -W2 198.18.0.1 >/dev/null; done
+for x in a b c d e f g; do in_exp $x ping -c1 -W2 198.18.0.1 >/dev/null; done
 
 TICK=500ms WINDOW=${W}s BANDWIDTH=40Mbit write_config "$WORK/enforcer.toml" '
 [[experiment]]
@@ -54,7 +58,19 @@ addresses = ["198.18.0.13", "2001:db8::13"]
 
 [[experiment]]
 name = "d"
-addresses = ["198.18.0.14", "2001:db8::14"]'
+addresses = ["198.18.0.14", "2001:db8::14"]
+
+[[experiment]]
+name = "e"
+addresses = ["198.18.0.15", "2001:db8::15"]
+
+[[experiment]]
+name = "f"
+addresses = ["198.18.0.16", "2001:db8::16"]
+
+[[experiment]]
+name = "g"
+addresses = ["198.18.0.17", "2001:db8::17"]'
 # The guest's path carries ~200-600 Mbit/s: "throttled" means a limit below that.
 sed -i 's/^link_rate = .*/link_rate = "500Mbit"/' "$WORK/enforcer.toml"
 sed -i "s/^bandwidth = .*/&\nmin_rate = \"${MIN_RATE_BIT}bit\"/" "$WORK/enforcer.toml"
@@ -76,33 +92,46 @@ sleep 6  # a spent its budget in the first seconds and is held to min_rate now
 # The path's speed through the same programs and under the same load: c, idle, sends what b
 # will burst (short TCP transfers under emulation run well below a long one's rate). The guest's
 # path speed follows the host's load: on a host busy with other work (load average 5 on 2 cores)
-# b came out at 62-66 % of c in two runs; on a quiet one, 98-145 %.
+# b came out at 62-66 % of c in two runs; on a quiet one, 77-145 %.
 # Two short transfers in a row differ by up to 1.4x here even on a quiet host, so the path is
 # measured just before b (by c) and just after (by d, another idle experiment), and b is held to
-# the slower of the two.
+# the slower of the two. Even so, one fresh-clone run in about six had b at 77 %: then f, another
+# idle experiment, bursts between e and g, and that must reach 80 %.
 path_speed() {  # EXPERIMENT
   in_exp "$1" timeout 60 iperf3 -p 5202 -c 198.18.0.1 -n $((B_BYTES / 2)) -J >"$WORK/path-$1.json"
   jq '.end.sum_received.bits_per_second | floor' "$WORK/path-$1.json"
 }
-path_c=$(path_speed c)
-events_before=$(metric enforcer_experiment_throttle_events_total 'direction="egress",experiment="b"')
-log "b bursts half its budget"
-in_exp b timeout 60 iperf3 -p 5202 -c 198.18.0.1 -n $((B_BYTES / 2)) -J >"$WORK/b.json"
-b_bps=$(jq '.end.sum_received.bits_per_second | floor' "$WORK/b.json")
-events_after=$(metric enforcer_experiment_throttle_events_total 'direction="egress",experiment="b"')
-path_d=$(path_speed d)
-path_bps=$((path_c < path_d ? path_c : path_d))
-log "path speed (c before b, d after, unthrottled, while a is held down): $path_c, $path_d bit/s"
+# burst EXPERIMENT BEFORE AFTER: EXPERIMENT, idle, bursts half its budget between BEFORE's and
+# AFTER's transfers of the same size; fails if it was throttled; BURST_BPS and PATH_BPS (the
+# slower of BEFORE and AFTER) are its result.
+burst() {
+  local before after events0 events1
+  before=$(path_speed "$2")
+  events0=$(metric enforcer_experiment_throttle_events_total "direction=\"egress\",experiment=\"$1\"")
+  log "$1 bursts half its budget"
+  in_exp "$1" timeout 60 iperf3 -p 5202 -c 198.18.0.1 -n $((B_BYTES / 2)) -J >"$WORK/$1.json"
+  BURST_BPS=$(jq '.end.sum_received.bits_per_second | floor' "$WORK/$1.json")
+  events1=$(metric enforcer_experiment_throttle_events_total "direction=\"egress\",experiment=\"$1\"")
+  after=$(path_speed "$3")
+  PATH_BPS=$((before < after ? before : after))
+  log "$1 burst at $BURST_BPS bit/s; path speed ($2 before, $3 after, unthrottled, while a is held down): $before, $after bit/s"
+  [ "$events1" = "$events0" ] || fail "$1 was throttled during its burst"
+  log "ok: $1 was not throttled"
+}
+fast_enough() { awk -v p="$PATH_BPS" -v b="$BURST_BPS" 'BEGIN { exit !(b >= 0.8 * p) }'; }
+burst b c d
+if ! fast_enough; then
+  # A throttled b would run at A, 8 % of the path; 70-80 % is the scatter of short transfers.
+  log "b's burst was below 80 % of the path: f, another idle experiment, bursts between e and g"
+  burst f e g
+fi
+fast_enough || fail "the burst ran at $BURST_BPS bit/s, below 80 % of the path's $PATH_BPS"
+log "ok: an idle experiment burst at $BURST_BPS bit/s ($(awk -v p="$PATH_BPS" -v b="$BURST_BPS" 'BEGIN{printf "%.0f", 100*b/p}') % of the path)"
 wait "$a_iperf" || { cat "$WORK/a.iperf"; fail "a's iperf3 failed"; }
 kill "$sampler"
 # For a look afterwards (run-vm-test --results-dir DIR keeps them).
 cp "$WORK/a.samples" "$WORK/a.iperf" "$WORK/enforcerd.log" "${ENFORCER_VM_RESULTS:-$WORK}/" 2>/dev/null || true
 
-awk -v p="$path_bps" -v b="$b_bps" 'BEGIN { exit !(b >= 0.8 * p) }' ||
-  fail "b's burst ran at $b_bps bit/s, below 80 % of the path's $path_bps"
-log "ok: b burst at $b_bps bit/s ($(awk -v p="$path_bps" -v b="$b_bps" 'BEGIN{printf "%.0f", 100*b/p}') % of the path)"
-[ "$events_after" = "$events_before" ] || fail "b was throttled during its burst"
-log "ok: b was not throttled"
 
 # Every interval of at most W between two samples, and the last W.
 awk -v W="$W" -v cap=$(((A_BIT + MIN_RATE_BIT) / 8 * W)) -v A="$A_BIT" '
