@@ -50,6 +50,12 @@ measure() {
   local seconds=$((MEASURE_SECONDS + FLOW_EXTRA_SECONDS + DROP_WAIT_SECONDS))
   # A server of its own per run: a policed run's server may still be draining the last one.
   PORT=$((PORT + 1))
+  # Policed, the window opens once the bucket has emptied (the limit's first drop, within a few
+  # seconds): the 500 ms of the rate a full bucket lets through at a flow's start is the stated
+  # burst, and in a 10 s window it alone would be +5 %. Paced (EDT), the burst is 2 ms.
+  local policed=1 drops0=
+  [ "$dir" = egress ] && [ "$UPLINK_QDISC" = fq ] && policed=
+  [ -z "$policed" ] || drops0=$(dropped_packets a "$dir")
   local sink= SEGMENT_HEADERS=  # lib.sh: rx_wire_sample
   if [ "${1:-}" = --udp-flood ]; then
     SEGMENT_HEADERS=$((14 + 20 + 8))
@@ -57,21 +63,12 @@ measure() {
     [ "$dir" = ingress ] && from=(in_world) to=(in_exp a) dst=198.18.0.11
     "${to[@]}" timeout $((seconds + 30)) "$UDP_FLOOD" sink "$PORT" $((seconds + 5)) >/dev/null &
     sink=$!
-  else
-    in_world timeout $((MEASURE_SECONDS + 60)) iperf3 -s -1 -p "$PORT" >/dev/null 2>&1 &
-    wait_listen "$PORT"
-  fi
-  # Policed, the window opens once the bucket has emptied (the limit's first drop, within a few
-  # seconds): the 500 ms of the rate a full bucket lets through at a flow's start is the stated
-  # burst, and in a 10 s window it alone would be +5 %. Paced (EDT), the burst is 2 ms.
-  local policed=1 drops0=
-  [ "$dir" = egress ] && [ "$UPLINK_QDISC" = fq ] && policed=
-  [ -z "$policed" ] || drops0=$(dropped_packets a "$dir")
-  if [ -n "$sink" ]; then
     "${from[@]}" timeout $((seconds + 30)) "$UDP_FLOOD" send "$dst" "$PORT" "$2" "$seconds" >"$WORK/iperf.log" 2>&1 &
   else
     local extra=()
     [ "$dir" = ingress ] && extra=(-R)
+    in_world timeout $((MEASURE_SECONDS + 60)) iperf3 -s -1 -p "$PORT" >/dev/null 2>&1 &
+    wait_listen "$PORT"
     in_exp a timeout $((seconds + 30)) iperf3 -p "$PORT" -c 198.18.0.1 -t "$seconds" "${extra[@]}" "$@" >"$WORK/iperf.log" 2>&1 &
   fi
   local iperf=$!

@@ -31,46 +31,25 @@ MIN_RATE_BIT=${MIN_RATE_BIT:-1000000}
 B_BYTES=$((A_BIT / 8 * W))  # 100 MB
 
 topo_up
-topo_add_experiment a 198.18.0.11 2001:db8::11
-topo_add_experiment b 198.18.0.12 2001:db8::12
-topo_add_experiment c 198.18.0.13 2001:db8::13
-topo_add_experiment d 198.18.0.14 2001:db8::14
-topo_add_experiment e 198.18.0.15 2001:db8::15
-topo_add_experiment f 198.18.0.16 2001:db8::16
-topo_add_experiment g 198.18.0.17 2001:db8::17
+# a (the continuous sender), b (the burst), c and d (the path around it), e, f and g (the same,
+# once more if needed): 198.18.0.11 to .17.
+experiments=""
+host=11
+for x in a b c d e f g; do
+  topo_add_experiment "$x" "198.18.0.$host" "2001:db8::$host"
+  experiments+="
+[[experiment]]
+name = \"$x\"
+addresses = [\"198.18.0.$host\", \"2001:db8::$host\"]
+"
+  host=$((host + 1))
+done
 in_world timeout 900 iperf3 -s -p 5201 >/dev/null 2>&1 &
 in_world timeout 900 iperf3 -s -p 5202 >/dev/null 2>&1 &
 wait_listen 5201 5202
 for x in a b c d e f g; do in_exp $x ping -c1 -W2 198.18.0.1 >/dev/null; done
 
-TICK=500ms WINDOW=${W}s BANDWIDTH=40Mbit write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]
-
-[[experiment]]
-name = "b"
-addresses = ["198.18.0.12", "2001:db8::12"]
-
-[[experiment]]
-name = "c"
-addresses = ["198.18.0.13", "2001:db8::13"]
-
-[[experiment]]
-name = "d"
-addresses = ["198.18.0.14", "2001:db8::14"]
-
-[[experiment]]
-name = "e"
-addresses = ["198.18.0.15", "2001:db8::15"]
-
-[[experiment]]
-name = "f"
-addresses = ["198.18.0.16", "2001:db8::16"]
-
-[[experiment]]
-name = "g"
-addresses = ["198.18.0.17", "2001:db8::17"]'
+TICK=500ms WINDOW=${W}s BANDWIDTH=40Mbit write_config "$WORK/enforcer.toml" "$experiments"
 # The guest's path carries ~200-600 Mbit/s: "throttled" means a limit below that.
 sed -i 's/^link_rate = .*/link_rate = "500Mbit"/' "$WORK/enforcer.toml"
 sed -i "s/^bandwidth = .*/&\nmin_rate = \"${MIN_RATE_BIT}bit\"/" "$WORK/enforcer.toml"
