@@ -43,8 +43,31 @@ in_exp() {
   ip netns exec "$P-$name" "$@"
 }
 
+# A run that was killed (ctest's TIMEOUT sends SIGKILL-like ends that skip the EXIT trap) leaves its
+# namespaces, their processes and its pins behind. Removes those of runs whose process is gone;
+# a run whose PID is alive (a parallel test) is left alone.
+sweep_stale_runs() {
+  local ns pid dir
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^enf[0-9]+-' || true); do
+    pid=${ns#enf}
+    pid=${pid%%-*}
+    [ "$pid" != "$$" ] && ! kill -0 "$pid" 2>/dev/null || continue
+    log "removing namespace $ns of a run that is gone (pid $pid)"
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  for dir in /sys/fs/bpf/enf[0-9]*; do
+    [ -d "$dir" ] || continue
+    pid=${dir##*/enf}
+    [[ "$pid" =~ ^[0-9]+$ ]] && [ "$pid" != "$$" ] && ! kill -0 "$pid" 2>/dev/null || continue
+    log "removing pins $dir of a run that is gone"
+    rm -rf "$dir"
+  done
+}
+
 topo_up() {
   require_root
+  sweep_stale_runs
   ip netns add "$NODE"
   ip netns add "$WORLD"
   ip link add eth0 netns "$NODE" type veth peer name wan0 netns "$WORLD"

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <random>
 #include <string>
 
 #include "units.hpp"
@@ -195,6 +196,78 @@ TEST_CASE("format_rate_bits is canonical and round-trips", "[units]") {
     const auto back = parse_rate_bits(format_rate_bits(c.bits));
     REQUIRE(back.ok());
     CHECK(*back == c.bits);
+  }
+}
+
+TEST_CASE("decimals are read exactly, also where a double cannot hold the value", "[units]") {
+  // Found by tests/fuzz/fuzz_config: "555555.42Tbit" read through a double came out 64 bits off
+  // 555555420000000000, so --check-config's output did not parse back to what it printed.
+  const RateCase rates[] = {
+      {"555555.42Tbit", 555'555'420'000'000'000ULL},
+      {"555555420Gbit", 555'555'420'000'000'000ULL},
+      {"18446744.073709551615Tbit", 18'446'744'073'709'551'615ULL},
+      {"18446744073709551615bit", 18'446'744'073'709'551'615ULL},
+      {"9007199254740993bit", 9'007'199'254'740'993ULL},  // 2^53 + 1
+      {".5Kbit", 500},
+      {"2.Kbit", 2000},
+      {"0.0005Kbit", 1},  // half a bit rounds away from zero
+      {"0.0004999Kbit", 0},
+      {"1.0000000000000000000000009Kbit", 1000},  // past 24 decimals: dropped
+  };
+  for (const auto& c : rates) {
+    INFO("text: " << c.text);
+    const auto r = parse_rate_bits(c.text);
+    REQUIRE(r.ok());
+    CHECK(*r == c.bits);
+  }
+  const SizeCase sizes[] = {
+      {"16777215.999999999999TiB", 18'446'744'073'709'551'615ULL},
+      {"1.0000000001TiB", 1'099'511'627'886ULL},  // 2^40 + 109.95
+      {"0.5B", 1},
+  };
+  for (const auto& c : sizes) {
+    INFO("text: " << c.text);
+    const auto r = parse_size_bytes(c.text);
+    REQUIRE(r.ok());
+    CHECK(*r == c.bytes);
+  }
+  for (const char* big : {"18446744073709551616bit", "18446744.073709551616Tbit",
+                          "99999999999999999999999999999999999999999999bit"}) {
+    INFO("text: " << big);
+    const auto r = parse_rate_bits(big);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Contains("too large"));
+    CHECK_THAT(r.error().message, Contains(big));
+  }
+  const auto size = parse_size_bytes("16777216TiB");
+  REQUIRE_FALSE(size.ok());
+  CHECK_THAT(size.error().message, Contains("too large"));
+  for (const char* bad : {".", "..5Kbit", "1..Kbit", ".Kbit"}) {
+    INFO("text: " << bad);
+    const auto r = parse_rate_bits(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Contains(bad));
+  }
+}
+
+TEST_CASE("every 64-bit rate, size and duration formats to text that parses back to it",
+          "[units]") {
+  std::mt19937_64 rng(20261127);
+  for (int i = 0; i < 100'000; ++i) {
+    // Values of every magnitude, many of them with the trailing zeros that pick larger units.
+    std::uint64_t v = rng() >> (rng() % 64);
+    for (std::uint64_t zeros = rng() % 13; zeros > 0 && v <= UINT64_MAX / 10; --zeros) v *= 10;
+    INFO("value: " << v);
+    const auto rate = parse_rate_bits(format_rate_bits(v));
+    REQUIRE(rate.ok());
+    REQUIRE(*rate == v);
+    const auto size = parse_size_bytes(format_size_bytes(v));
+    REQUIRE(size.ok());
+    REQUIRE(*size == v);
+    const auto ns = static_cast<std::int64_t>(v >> 1);
+    const auto duration = parse_duration(format_duration(std::chrono::nanoseconds(ns)));
+    REQUIRE(duration.ok());
+    REQUIRE(duration->count() == ns);
   }
 }
 
