@@ -51,11 +51,13 @@ struct enforcer_limit {
  * time (GCRA) — when the experiment's next byte is due at its rate, in CLOCK_MONOTONIC ns.
  * EDT pacing (egress) also keeps the departure times of the last ENFORCER_EDT_OTHER_QUEUE
  * packets other than TCP it admitted, in a ring (edt_other_next counts the packets admitted):
- * while the one a full ring ago has not left yet, that many are waiting in fq.
+ * while the one a full ring ago has not left yet, that many are waiting in fq; and the schedule
+ * (TAT) of the small packets other than TCP that leave at once instead of waiting in line.
  * Written only by the programs (atomically where shared); the daemon zeroes it when an id is
  * (re)assigned. */
 struct enforcer_shaper {
   __u64 tat_ns[ENFORCER_DIRECTIONS];
+  __u64 edt_jump_tat_ns;
   __u64 edt_other_next;
   __u64 edt_other_departures_ns[ENFORCER_EDT_OTHER_QUEUE];
 };
@@ -75,14 +77,14 @@ struct enforcer_lpm_v6 {
 #ifdef __cplusplus
 static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
 static_assert(sizeof(struct enforcer_limit) == 40, "enforcer_limit layout");
-static_assert(sizeof(struct enforcer_shaper) == 24 + 8 * ENFORCER_EDT_OTHER_QUEUE,
+static_assert(sizeof(struct enforcer_shaper) == 32 + 8 * ENFORCER_EDT_OTHER_QUEUE,
               "enforcer_shaper layout");
 static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");
 #else
 _Static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
 _Static_assert(sizeof(struct enforcer_limit) == 40, "enforcer_limit layout");
-_Static_assert(sizeof(struct enforcer_shaper) == 24 + 8 * ENFORCER_EDT_OTHER_QUEUE,
+_Static_assert(sizeof(struct enforcer_shaper) == 32 + 8 * ENFORCER_EDT_OTHER_QUEUE,
                "enforcer_shaper layout");
 _Static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 _Static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");

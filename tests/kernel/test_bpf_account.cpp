@@ -548,6 +548,68 @@ TEST_CASE("EDT: other traffic waits in line behind TCP's schedule and never cuts
   CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
 }
 
+TEST_CASE("EDT: a small packet other than TCP leaves at once beside TCP's schedule, still charged",
+          "[kernel][bpf][rate]") {
+  // A ping beside the experiment's paced TCP once waited for everything TCP had in fq (136 ms
+  // at 10 Mbit/s in the vm). It leaves now, and TCP's next slot moves back by its cost.
+  Fixture fx;
+  const Frame tcp = tcp_frame("198.18.0.10");
+  const Frame ping = ipv4("198.18.0.10", "198.18.0.1", 98 - 34);  // ping's 84 IP bytes
+  fx.pace_edt();           // 1 ms per 1,000-byte frame, 2 s horizon
+  send_edt(fx, tcp, 500);  // TCP's schedule now runs ~500 ms ahead
+  std::uint64_t before = 0, other = 1, after = 0;
+  REQUIRE(send_edt(fx, tcp, 1, &before) == TC_ACT_UNSPEC);
+  CHECK(send_edt(fx, ping, 1, &other) == TC_ACT_UNSPEC);
+  REQUIRE(send_edt(fx, tcp, 1, &after) == TC_ACT_UNSPEC);
+  INFO("TCP stamps " << before << " then " << after << ", the ping " << other);
+  CHECK(other == 0);                            // not held: fq sends it at once
+  CHECK(after - before == 1'000'000 + 98'000);  // TCP's next slot pays for the ping's 98 bytes
+  CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
+}
+
+TEST_CASE("EDT: small packets jump only the headroom's worth, then wait in line, then are dropped",
+          "[kernel][bpf][rate]") {
+  // 16 KiB of small packets may leave at once (a second schedule at the rate); the rest wait in
+  // line behind TCP, at most 64 of them; beyond that they are dropped and not charged.
+  Fixture fx;
+  const Frame tcp = tcp_frame("198.18.0.10");
+  const Frame small = ipv4("198.18.0.10", "198.18.0.1", 500 - 34);  // 0.5 ms each
+  fx.pace_edt();  // 1 ms per 1,000-byte frame, 2 s horizon
+  send_edt(fx, tcp, 500);
+  std::uint64_t before = 0, after = 0;
+  REQUIRE(send_edt(fx, tcp, 1, &before) == TC_ACT_UNSPEC);
+  int jumped = 0, waited = 0, dropped = 0;
+  std::uint64_t last_stamp = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::uint64_t stamp = 0;
+    if (send_edt(fx, small, 1, &stamp) == TC_ACT_SHOT) {
+      ++dropped;
+      continue;
+    }
+    INFO("frame " << i << " stamped " << stamp << " after " << last_stamp);
+    if (stamp == 0) {
+      ++jumped;  // also later, one frame per 0.5 ms the loop takes
+    } else {
+      CHECK(stamp > before);
+      if (last_stamp != 0) CHECK(stamp - last_stamp == 500'000);
+      last_stamp = stamp;
+      ++waited;
+    }
+  }
+  INFO("jumped " << jumped << ", waited " << waited << ", dropped " << dropped);
+  // 16,384 bytes are 32.8 frames of 500 (a GCRA admits while the schedule is within the
+  // headroom: 33 frames); the loop's own few ms refill a few more (one per 0.5 ms).
+  CHECK(jumped >= 33);
+  CHECK(jumped <= 40);
+  CHECK(waited >= 64);
+  CHECK(waited <= 64 + 2);
+  CHECK(jumped + waited + dropped == 200);
+  CHECK(fx.counters()[1].dropped_packets[kEgress] == static_cast<std::uint64_t>(dropped));
+  // Every frame that passed, and none that was dropped, moved TCP's schedule on.
+  REQUIRE(send_edt(fx, tcp, 1, &after) == TC_ACT_UNSPEC);
+  CHECK(after - before == 1'000'000 + static_cast<std::uint64_t>(jumped + waited) * 500'000);
+}
+
 TEST_CASE("EDT: traffic other than TCP may have at most 64 packets waiting, TCP still passes",
           "[kernel][bpf][rate]") {
   // fq drops what exceeds its per-flow limit (100) after we admitted it, wasting the schedule:
