@@ -112,6 +112,17 @@ measure() {
   if [ -n "$policed" ] && [ "$(dropped_packets a "$dir")" -le "$drops0" ]; then
     note=" (the limit dropped nothing: the sender offered less than the rate)"
   fi
+  # A policed TCP flow loses packets at the bucket's edge, and now and then that costs it a
+  # retransmission timeout and a slow start inside the window: once in about 20 runs a single
+  # flow came out at -5.8 % (188.5 of 200 Mbit/s ingress, host), and the next runs gave 202.5 and
+  # 200.6. Such a case is measured once more; a limit that is really off fails both times.
+  if [ -n "$policed" ] && [ -z "${RETRIED:-}" ] &&
+    ! awk -v e=$((mbit * 1000000)) -v a="$achieved" -v p="$TOLERANCE_PCT" \
+      'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e * p / 100) }'; then
+    log "$dir $what: $achieved bit/s at ${mbit}Mbit pinned is outside ±$TOLERANCE_PCT %; measuring once more"
+    RETRIED=1 measure "$dir" "$mbit" "$what" "$@"
+    return
+  fi
   within $((mbit * 1000000)) "$achieved" "$TOLERANCE_PCT" 0 "$dir $what at ${mbit}Mbit pinned (bit/s)$note"
 }
 
