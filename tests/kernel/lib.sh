@@ -345,10 +345,15 @@ wait_listen() {
 wait_ticks() { sleep "${1:-0.5}"; }
 
 # within EXPECTED ACTUAL PERCENT SLACK_BYTES WHAT: |actual - expected| <= expected*percent/100 + slack
+# in_range EXPECTED ACTUAL PCT SLACK: whether ACTUAL is within ±PCT % + SLACK of EXPECTED.
+in_range() {
+  awk -v e="$1" -v a="$2" -v p="$3" -v s="$4" \
+    'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e * p / 100 + s) }'
+}
+
 within() {
   local expected=$1 actual=$2 pct=$3 slack=$4 what=$5
-  if ! awk -v e="$expected" -v a="$actual" -v p="$pct" -v s="$slack" \
-      'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e * p / 100 + s) }'; then
+  if ! in_range "$expected" "$actual" "$pct" "$slack"; then
     fail "$what: expected $expected (±$pct% +$slack B), got $actual"
   fi
   log "ok: $what: $actual vs $expected"

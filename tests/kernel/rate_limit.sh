@@ -117,8 +117,7 @@ measure() {
   # flow came out at -5.8 % (188.5 of 200 Mbit/s ingress, host), and the next runs gave 202.5 and
   # 200.6. Such a case is measured once more; a limit that is really off fails both times.
   if [ -n "$policed" ] && [ -z "${RETRIED:-}" ] &&
-    ! awk -v e=$((mbit * 1000000)) -v a="$achieved" -v p="$TOLERANCE_PCT" \
-      'BEGIN { d = a - e; if (d < 0) d = -d; exit !(d <= e * p / 100) }'; then
+    ! in_range $((mbit * 1000000)) "$achieved" "$TOLERANCE_PCT" 0; then
     log "$dir $what: $achieved bit/s at ${mbit}Mbit pinned is outside ±$TOLERANCE_PCT %; measuring once more"
     RETRIED=1 measure "$dir" "$mbit" "$what" "$@"
     return

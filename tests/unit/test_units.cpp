@@ -34,6 +34,27 @@ struct PercentCase {
   double fraction;
 };
 
+// Each case's text parses to its value.
+template <std::size_t N>
+void check_rates_parse(const RateCase (&cases)[N]) {
+  for (const auto& c : cases) {
+    INFO("text: " << c.text);
+    const auto r = parse_rate_bits(c.text);
+    REQUIRE(r.ok());
+    CHECK(*r == c.bits);
+  }
+}
+
+template <std::size_t N>
+void check_sizes_parse(const SizeCase (&cases)[N]) {
+  for (const auto& c : cases) {
+    INFO("text: " << c.text);
+    const auto r = parse_size_bytes(c.text);
+    REQUIRE(r.ok());
+    CHECK(*r == c.bytes);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("parse_rate_bits accepts SI bit rates", "[units]") {
@@ -50,12 +71,7 @@ TEST_CASE("parse_rate_bits accepts SI bit rates", "[units]") {
       {"1.234567Gbit", 1'234'567'000},
       {"0bit", 0},
   };
-  for (const auto& c : cases) {
-    INFO("text: " << c.text);
-    const auto r = parse_rate_bits(c.text);
-    REQUIRE(r.ok());
-    CHECK(*r == c.bits);
-  }
+  check_rates_parse(cases);
 }
 
 TEST_CASE("parse_size_bytes distinguishes SI and binary units", "[units]") {
@@ -73,12 +89,7 @@ TEST_CASE("parse_size_bytes distinguishes SI and binary units", "[units]") {
       {"3TB", 3'000'000'000'000ULL},
       {"7B", 7},
   };
-  for (const auto& c : cases) {
-    INFO("text: " << c.text);
-    const auto r = parse_size_bytes(c.text);
-    REQUIRE(r.ok());
-    CHECK(*r == c.bytes);
-  }
+  check_sizes_parse(cases);
 }
 
 TEST_CASE("parse_duration accepts ms s m h and fractions", "[units]") {
@@ -214,23 +225,13 @@ TEST_CASE("decimals are read exactly, also where a double cannot hold the value"
       {"0.0004999Kbit", 0},
       {"1.0000000000000000000000009Kbit", 1000},  // past 24 decimals: dropped
   };
-  for (const auto& c : rates) {
-    INFO("text: " << c.text);
-    const auto r = parse_rate_bits(c.text);
-    REQUIRE(r.ok());
-    CHECK(*r == c.bits);
-  }
+  check_rates_parse(rates);
   const SizeCase sizes[] = {
       {"16777215.999999999999TiB", 18'446'744'073'709'551'615ULL},
       {"1.0000000001TiB", 1'099'511'627'886ULL},  // 2^40 + 109.95
       {"0.5B", 1},
   };
-  for (const auto& c : sizes) {
-    INFO("text: " << c.text);
-    const auto r = parse_size_bytes(c.text);
-    REQUIRE(r.ok());
-    CHECK(*r == c.bytes);
-  }
+  check_sizes_parse(sizes);
   for (const char* big : {"18446744073709551616bit", "18446744.073709551616Tbit",
                           "99999999999999999999999999999999999999999999bit"}) {
     INFO("text: " << big);
