@@ -735,6 +735,16 @@ Expected<void> BpfDatapath::keep_experiment(std::uint32_t id,
   return write_addresses(id, addresses);
 }
 
+namespace {
+// An LPM key as the bytes the map holds (the sets of written keys compare them).
+template <typename Key>
+std::array<std::uint8_t, sizeof(Key)> key_bytes(const Key& key) {
+  std::array<std::uint8_t, sizeof(Key)> bytes{};
+  std::memcpy(bytes.data(), &key, sizeof key);
+  return bytes;
+}
+}  // namespace
+
 Expected<void> BpfDatapath::write_addresses(std::uint32_t id,
                                             const std::vector<Prefix>& addresses) {
   for (const Prefix& p : addresses) {
@@ -743,14 +753,12 @@ Expected<void> BpfDatapath::write_addresses(std::uint32_t id,
       enforcer_lpm_v6 key{p.length, {}};
       fill_key(key.addr, p);
       err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v6), &key, &id, BPF_ANY);
-      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
-      written_v6_.emplace(b, b + sizeof key);
+      written_v6_.insert(key_bytes(key));
     } else {
       enforcer_lpm_v4 key{p.length, {}};
       fill_key(key.addr, p);
       err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v4), &key, &id, BPF_ANY);
-      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
-      written_v4_.emplace(b, b + sizeof key);
+      written_v4_.insert(key_bytes(key));
     }
     if (err) {
       return Error{fmt::format("cannot add address {} of experiment id {}: {}", to_string(p), id,
@@ -762,10 +770,10 @@ Expected<void> BpfDatapath::write_addresses(std::uint32_t id,
 
 std::size_t BpfDatapath::prune_addresses() {
   std::size_t removed = 0;
-  auto prune = [&](int fd, std::size_t key_size, const std::set<std::vector<std::uint8_t>>& keep) {
+  auto prune = [&]<std::size_t N>(int fd, const std::set<std::array<std::uint8_t, N>>& keep) {
     // Collect first: deleting while walking an LPM trie's keys would restart the walk.
-    std::vector<std::vector<std::uint8_t>> gone;
-    std::vector<std::uint8_t> key(key_size), next(key_size);
+    std::vector<std::array<std::uint8_t, N>> gone;
+    std::array<std::uint8_t, N> key{}, next{};
     const void* prev = nullptr;
     while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
       if (!keep.count(next)) gone.push_back(next);
@@ -776,8 +784,8 @@ std::size_t BpfDatapath::prune_addresses() {
       if (bpf_map_delete_elem(fd, k.data()) == 0) ++removed;
     }
   };
-  prune(bpf_map__fd(skel_->maps.addr_v4), sizeof(enforcer_lpm_v4), written_v4_);
-  prune(bpf_map__fd(skel_->maps.addr_v6), sizeof(enforcer_lpm_v6), written_v6_);
+  prune(bpf_map__fd(skel_->maps.addr_v4), written_v4_);
+  prune(bpf_map__fd(skel_->maps.addr_v6), written_v6_);
   return removed;
 }
 
@@ -789,14 +797,12 @@ Expected<void> BpfDatapath::remove_addresses(const std::vector<Prefix>& addresse
       enforcer_lpm_v6 key{p.length, {}};
       fill_key(key.addr, p);
       if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key) != 0) err = errno;
-      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
-      written_v6_.erase(std::vector<std::uint8_t>(b, b + sizeof key));
+      written_v6_.erase(key_bytes(key));
     } else {
       enforcer_lpm_v4 key{p.length, {}};
       fill_key(key.addr, p);
       if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key) != 0) err = errno;
-      const auto* b = reinterpret_cast<const std::uint8_t*>(&key);
-      written_v4_.erase(std::vector<std::uint8_t>(b, b + sizeof key));
+      written_v4_.erase(key_bytes(key));
     }
     if (err != 0 && err != ENOENT) {
       failed += fmt::format("{}{}: {}", failed.empty() ? "" : ", ", to_string(p), errno_text(err));

@@ -5,6 +5,7 @@
 // qdisc is removed only when this instance created it.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <set>
 #include <string>
@@ -155,9 +156,12 @@ class BpfDatapath final : public Datapath {
   std::vector<CgroupAttachment> cgroups_;
   std::vector<std::string> pinned_;
   bool adopted_ = false;
-  std::set<std::vector<std::uint8_t>> written_v4_, written_v6_;  // keys this instance wrote
-  std::uint32_t prog_ids_[5] = {};                               // by Program
-  std::vector<std::uint8_t> values_;                             // scratch for batch reads
+  // The LPM keys this instance wrote, as bytes (struct enforcer_lpm_v4 / _v6: 8 and 20 bytes;
+  // enforcer_abi.h asserts both sizes).
+  std::set<std::array<std::uint8_t, 8>> written_v4_;
+  std::set<std::array<std::uint8_t, 20>> written_v6_;
+  std::uint32_t prog_ids_[5] = {};    // by Program
+  std::vector<std::uint8_t> values_;  // scratch for batch reads
   std::vector<std::uint32_t> keys_;
 };
 

@@ -417,7 +417,9 @@ CgroupApplyResult CgroupApplier::apply(const std::string& cgroup_dir,
         }
         std::free(mp);
       }
-      if (relative.empty()) relative = "/";
+      // assign(1, '/'), not = "/": GCC 12 at -O3 inlines the literal's copy into an empty string
+      // and warns of an overlap that cannot happen (-Werror=restrict, GCC bug 105651).
+      if (relative.empty()) relative.assign(1, '/');
       r = write_with_libcgroup(relative, cgroup_dir, value);
     } else {
       r = write_cgroup_file(cgroup_dir, value);

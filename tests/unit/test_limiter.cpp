@@ -1,4 +1,6 @@
 // The limiter: the policy's decision per experiment and direction, handed to the datapath.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <map>
 
@@ -45,7 +47,7 @@ struct Fixture {
     ExperimentList list;
     for (std::uint32_t id = 1; id <= 2; ++id) {
       ExperimentConfig x;
-      x.name = "x" + std::to_string(id);
+      x.name = fmt::format("x{}", id);
       x.allocation.bandwidth_bits = 100'000'000;  // 12.5 MB/s
       x.allocation.window = 10s;
       list.push_back(std::make_shared<ExperimentState>(id, x, 10));

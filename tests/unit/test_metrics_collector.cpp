@@ -1,4 +1,6 @@
 // The metrics collector, as Prometheus sees it: the text exposition of its families.
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 
 #include <prometheus/text_serializer.h>
@@ -422,7 +424,7 @@ TEST_CASE("scrapes on other threads while the writer records, resizes and republ
   ExperimentTable table;
   ExperimentList list;
   for (std::uint32_t id = 1; id <= 8; ++id) {
-    list.push_back(experiment(id, "x" + std::to_string(id), 100'000'000ULL, 50));
+    list.push_back(experiment(id, fmt::format("x{}", id), 100'000'000ULL, 50));
   }
   table.publish(list);
   UnattributedTotals unattributed;
