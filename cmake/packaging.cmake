@@ -60,7 +60,7 @@ add_test(NAME unit.man_pages
                  --daemon-page ${PROJECT_SOURCE_DIR}/daemon/enforcerd.8
                  --config-page ${PROJECT_SOURCE_DIR}/config/enforcer.toml.5
                  ${PROJECT_SOURCE_DIR}/cli/enforcerctl.8)
-set_tests_properties(unit.man_pages PROPERTIES LABELS unit TIMEOUT 60)
+set_tests_properties(unit.man_pages PROPERTIES LABELS "unit;lint" TIMEOUT 60)
 
 # --- the Debian package ---
 set(CPACK_GENERATOR DEB)

@@ -1,6 +1,5 @@
 // kernel tier: the accounting programs run by the kernel through BPF_PROG_TEST_RUN on
 // hand-built frames. Needs root (CAP_BPF, CAP_NET_ADMIN).
-#define CATCH_CONFIG_MAIN
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <linux/if_ether.h>

@@ -4,7 +4,6 @@
 // placed in the cgroup by writing their pid into cgroup.procs. BpfDatapath is driven directly (no
 // uplink, no daemon). Needs root. Everything made here carries the test's pid in its name and is
 // removed by the fixture's destructor, also when a check fails.
-#define CATCH_CONFIG_MAIN
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>

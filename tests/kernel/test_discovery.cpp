@@ -9,7 +9,6 @@
 // one a `sleep` in the host's namespace (a host-network pod), one no process. Everything (the
 // processes, the cgroup directories, the namespace) is removed by a destructor, also when a check
 // fails.
-#define CATCH_CONFIG_MAIN
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
