@@ -89,7 +89,7 @@ in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 # skbs as gso_segs each; a match-everything u32 filter (no action) makes it see every packet.
 tc -n "$WORLD" qdisc add dev wan0 clsact
 tc -n "$WORLD" filter add dev wan0 ingress protocol all prio 1 u32 match u32 0 0 flowid 1:1
-MTU=$(in_exp a cat /sys/class/net/net1/mtu)
+MTU=$(ip -n "$P-a" -o link show net1 | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
 
 burst_bytes() { awk -v m="$1" 'BEGIN { b = m * 1e6 / 8 * 0.01; if (b < 15000 + 1514) b = 15000 + 1514; printf "%d", b }'; }
 
@@ -164,7 +164,7 @@ shaper_drops() {
 # between the counters, not before a fork); only the segment count comes from a fork (tc).
 snap() {
   # shellcheck disable=SC2016 # expanded by the inner shell
-  in_world bash -c 'read -r _ u n s i w q sq st _ </proc/stat
+  ip netns exec "$WORLD" bash -c 'read -r _ u n s i w q sq st _ </proc/stat
     t=$EPOCHREALTIME
     read -r b </sys/class/net/wan0/statistics/rx_bytes
     read -r p </sys/class/net/wan0/statistics/rx_packets

@@ -36,9 +36,9 @@ pktgen() {
 flood_setup() {
   local ns dev dst src mac
   if [ "$1" = egress ]; then
-    ns=$P-a dev=net1 dst=198.18.0.1 src=198.18.0.11 mac=$(in_world cat /sys/class/net/wan0/address)
+    ns=$P-a dev=net1 dst=198.18.0.1 src=198.18.0.11 mac=$(ip netns exec "$WORLD" cat /sys/class/net/wan0/address)
   else
-    ns=$WORLD dev=wan0 dst=198.18.0.11 src=198.18.0.1 mac=$(in_exp a cat /sys/class/net/net1/address)
+    ns=$WORLD dev=wan0 dst=198.18.0.11 src=198.18.0.1 mac=$(ip netns exec "$P-a" cat /sys/class/net/net1/address)
   fi
   pktgen "$ns" kpktgend_0 "rem_device_all"
   pktgen "$ns" kpktgend_0 "add_device $dev"

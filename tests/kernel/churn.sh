@@ -75,16 +75,6 @@ measure() {
 }
 FIELDS="fds watches series addr_v4 addr_v6 cgroup_ids counters limits shapers rss_kib"
 
-# wait_until SECONDS COMMAND...: polls (0.2 s) until COMMAND succeeds.
-wait_until() {
-  local limit=$1 i
-  shift
-  for ((i = 0; i < limit * 5; i++)); do
-    "$@" && return 0
-    sleep 0.2
-  done
-  return 1
-}
 # (The daemon may be slow to answer while it looks after 1,000 experiments: no answer is "not yet".)
 experiments_now() { ctl status --json 2>/dev/null | jq '.experiments | length' 2>/dev/null || true; }
 all_there() { [ "$(experiments_now)" = "$N" ]; }

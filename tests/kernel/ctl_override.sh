@@ -24,7 +24,7 @@ addresses = ["198.18.0.11", "2001:db8::11"]'
 daemon_start "$WORK/enforcer.toml"
 
 field() { ctl show a --json | jq -r "$1"; }
-wan_rx() { in_world cat /sys/class/net/wan0/statistics/rx_bytes; }
+wan_rx() { netdev_bytes "$WORLD" wan0 rx; }
 
 # A UDP flood from a at 120 Mbit/s, for the whole test (bounded by its own -t and a timeout).
 in_world timeout 200 iperf3 -s -p 5201 >/dev/null 2>&1 &

@@ -65,11 +65,11 @@ in_exp a timeout 100 iperf3 -c 198.18.0.1 -p 5201 -u -b 100M -t 60 >/dev/null 2>
 sleep 2
 ticks() { scrape | awk '$1 == "enforcer_tick_duration_seconds_count" { printf "%d\n", $2 }'; }
 ticks0=$(ticks)
-b0=$(in_world cat /sys/class/net/wan0/statistics/rx_bytes); t0=$(date +%s.%N)
+b0=$(netdev_bytes "$WORLD" wan0 rx); t0=$(date +%s.%N)
 "$BUILD/tests/kernel/control_abuse" "$WORK/run/control.sock" || fail "control_abuse failed"
 sleep 4  # the rate is judged over the abuse and a few seconds after it
 ctl status >/dev/null || fail "status failed after the abuse"
-b1=$(in_world cat /sys/class/net/wan0/statistics/rx_bytes); t1=$(date +%s.%N)
+b1=$(netdev_bytes "$WORLD" wan0 rx); t1=$(date +%s.%N)
 ticks1=$(ticks)
 kill -0 "$DAEMON_PID" || fail "the daemon died"
 rate=$(awk -v b="$((b1 - b0))" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d\n", b * 8 / (t1 - t0) }')

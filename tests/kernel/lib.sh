@@ -33,14 +33,26 @@ fail() {
 
 require_root() { [ "$(id -u)" = 0 ] || fail "this test needs root (BPF, tc, network namespaces)"; }
 
-# Not for background jobs: `in_node cmd &` would make $! the pid of a subshell, not of cmd.
-# Start those with `nsenter --net="/run/netns/$NODE" cmd &` directly.
+# in_node / in_world / in_exp NAME, then CMD...: runs CMD in that network namespace, and in it
+# alone (nsenter). Not `ip netns exec`, which makes a mount namespace with a fresh /sys for every
+# command: 0.6-1 s of a CPU in the vm guest, paid by every sample and metric a test reads. /sys
+# then shows this host's interfaces: read a namespace's interface counters with netdev_bytes.
+# Not for background jobs whose $! is used: `in_node cmd &` makes $! the pid of a subshell, not of
+# cmd. Start those with `nsenter --net="/run/netns/$NODE" cmd &` directly, or stop them with
+# stop_flow.
 in_node() { nsenter --net="/run/netns/$NODE" "$@"; }
-in_world() { ip netns exec "$WORLD" "$@"; }
+in_world() { nsenter --net="/run/netns/$WORLD" "$@"; }
 in_exp() {
   local name=$1
   shift
-  ip netns exec "$P-$name" "$@"
+  nsenter --net="/run/netns/$P-$name" "$@"
+}
+# netdev_bytes NETNS DEV rx|tx: DEV's byte counter in NETNS (/proc/net/dev, which shows the reading
+# process's network namespace; skb->len, as /sys/class/net/DEV/statistics).
+netdev_bytes() {
+  nsenter --net="/run/netns/$1" awk -v dev="$2" -v col="$([ "$3" = rx ] && echo 2 || echo 10)" \
+    '{ sub(":", " ") } $1 == dev { print $col; found = 1; exit } END { exit !found }' /proc/net/dev ||
+    fail "no interface $2 in the network namespace $1"
 }
 
 # A run that was killed (ctest's TIMEOUT sends SIGKILL-like ends that skip the EXIT trap) leaves its
@@ -225,7 +237,7 @@ metric() {
 
 # iface_bytes EXP tx|rx: the experiment's net1 byte counter (skb->len: a GSO aggregate counts one
 # set of headers).
-iface_bytes() { in_exp "$1" cat "/sys/class/net/net1/statistics/$2_bytes"; }
+iface_bytes() { netdev_bytes "$P-$1" net1 "$2"; }
 
 # Wire bytes, what enforcer counts and charges: every segment of a GSO aggregate with its own
 # headers. A root qdisc counts them (qdisc_pkt_len: skb->len + (gso_segs - 1) × headers, the
@@ -234,9 +246,9 @@ iface_bytes() { in_exp "$1" cat "/sys/class/net/net1/statistics/$2_bytes"; }
 # a root qdisc that counts already (a virtual interface's default is noqueue, which counts nothing).
 add_root_qdisc() {
   local root
-  root=$(ip netns exec "$1" tc qdisc show dev "$2" root | awk 'NR == 1 { print $2 }')
+  root=$(tc -n "$1" qdisc show dev "$2" root | awk 'NR == 1 { print $2 }')
   [ "$root" = noqueue ] || [ -z "$root" ] || return 0
-  ip netns exec "$1" tc qdisc replace dev "$2" root pfifo limit 1000
+  tc -n "$1" qdisc replace dev "$2" root pfifo limit 1000
 }
 # Wire meters, for rates on the wire. A sample must cost the measured path nothing: in the vm's
 # guest, one `ip netns exec ... tc` takes 0.6-1 s of a CPU that the sender needs, which made a
@@ -246,10 +258,10 @@ declare -A RX_HOLDER=() RX_HEADERS=()
 # packet counter adds gso_segs per skb, i.e. counts segments; and a process that stays in NETNS,
 # whose /proc/PID/net/dev the samples read without entering it (kill_ns_processes ends it).
 rx_meter_up() {
-  ip netns exec "$1" tc qdisc add dev "$2" clsact
-  ip netns exec "$1" tc filter add dev "$2" ingress protocol all prio 1 u32 match u32 0 0 flowid 1:1
+  tc -n "$1" qdisc add dev "$2" clsact
+  tc -n "$1" filter add dev "$2" ingress protocol all prio 1 u32 match u32 0 0 flowid 1:1
   local tcp=32
-  [ "$(ip netns exec "$1" sysctl -n net.ipv4.tcp_timestamps)" != 0 ] || tcp=20
+  [ "$(nsenter --net="/run/netns/$1" sysctl -n net.ipv4.tcp_timestamps)" != 0 ] || tcp=20
   RX_HEADERS[$1]=$((14 + 20 + tcp))
   nsenter --net="/run/netns/$1" sleep infinity >/dev/null 2>&1 &
   RX_HOLDER[$1]=$!
@@ -290,6 +302,21 @@ wire_meters_up() {
   rx_meter_up "$WORLD" wan0
   rx_meter_up "$P-$1" net1
 }
+# stop_flow PID: ends a flow (iperf3, udp_flood; under timeout) whose measurement window is over:
+# its remaining seconds would only cost the test's time.
+# PID is what `in_exp a timeout ... &` left in $!: the subshell that runs the function, whose child
+# is the flow's `timeout` (which passes the signal on); the subshell alone would leave it running.
+stop_flow() {
+  pkill -TERM -P "$1" 2>/dev/null || true
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+# tcp_timeouts NETNS: the retransmission timeouts TCP has had in NETNS (TcpExt TCPTimeouts), read
+# through rx_meter_up's process there. A flow that had one stalled for 200 ms or more.
+tcp_timeouts() {
+  awk '$1 == "TcpExt:" { if (!col) { for (i = 2; i <= NF; i++) if ($i == "TCPTimeouts") col = i }
+    else { print $col; exit } }' "/proc/${RX_HOLDER[$1]:?rx_meter_up $1 first}/net/netstat"
+}
 # A flow measured between two samples runs FLOW_EXTRA_SECONDS beyond the window's planned end: a
 # window that outlives its flow comes out short (when a sample entered the namespace and took
 # 1-2 s in the vm's guest, that cost its 50 Mbit/s ingress 7 %). flow_outlived_window PID WHAT
@@ -322,7 +349,7 @@ wire_sample() {
 # qdisc_sent NETNS DEV: the bytes DEV's root qdisc has sent (wire bytes).
 qdisc_sent() {
   local v
-  v=$(ip netns exec "$1" tc -s qdisc show dev "$2" root | awk '$1 == "Sent" && !n { print $2; n = 1 }')
+  v=$(tc -n "$1" -s qdisc show dev "$2" root | awk '$1 == "Sent" && !n { print $2; n = 1 }')
   [ -n "$v" ] || fail "no root qdisc byte counter on $2 in $1"
   echo "$v"
 }
@@ -338,6 +365,20 @@ wait_listen() {
       [ "$i" -lt 100 ] || fail "nothing listens on port $port in $WORLD after 10 s"
       sleep 0.1
     done
+  done
+}
+
+# wait_until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (returns 0) or SECONDS
+# have passed (returns 1). Tests wait for the condition they need, not for a fixed time: on a
+# loaded machine or under a sanitizer any fixed time is too short, and on a quiet one too long.
+wait_until() {
+  local deadline
+  deadline=$((${EPOCHREALTIME//[.,]/} + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1000000 }')))
+  shift
+  while true; do
+    "$@" && return 0
+    ((${EPOCHREALTIME//[.,]/} < deadline)) || return 1
+    sleep 0.1
   done
 }
 

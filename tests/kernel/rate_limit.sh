@@ -82,13 +82,17 @@ measure() {
     in_exp a ping -n -i 0.1 -c $((MEASURE_SECONDS * 10)) -W 5 198.18.0.1 >"$WORK/ping.log" 2>&1 &
     ping=$!
   fi
+  # TCP's retransmission timeouts at the sender (the experiment egress, the world ingress).
+  local sender=$P-a rtos
+  [ "$dir" = ingress ] && sender=$WORLD
+  rtos=$(tcp_timeouts "$sender")
   achieved=$(wire_window "$dir" a "$MEASURE_SECONDS")
+  rtos=$(($(tcp_timeouts "$sender") - rtos))
   flow_outlived_window "$iperf" "$dir $what" "$WORK/iperf.log"
-  wait "$iperf" || { cat "$WORK/iperf.log"; fail "the flow ($*) failed"; }
+  stop_flow "$iperf"
   if [ -n "$sink" ]; then
     log "$dir $what: $(cat "$WORK/iperf.log")"
-    kill "$sink" 2>/dev/null || true
-    wait "$sink" 2>/dev/null || true
+    stop_flow "$sink"
   fi
   if [ -n "$ping" ]; then
     wait "$ping" || true  # exits 1 when a reply is missing; the loss is judged below
@@ -112,16 +116,20 @@ measure() {
   if [ -n "$policed" ] && [ "$(dropped_packets a "$dir")" -le "$drops0" ]; then
     note=" (the limit dropped nothing: the sender offered less than the rate)"
   fi
-  # A policed TCP flow loses packets at the bucket's edge, and now and then that costs it a
-  # retransmission timeout and a slow start inside the window: once in about 20 runs a single
-  # flow came out at -5.8 % (188.5 of 200 Mbit/s ingress, host), and the next runs gave 202.5 and
-  # 200.6. Such a case is measured once more; a limit that is really off fails both times.
-  if [ -n "$policed" ] && [ -z "${RETRIED:-}" ] &&
+  [ -z "$sink" ] || rtos=0  # the flood is UDP: the sender's TCP timeouts are other traffic's
+  # Why a policed case may be measured twice: a policer drops at the bucket's edge, and when it
+  # drops a retransmission too, the sender waits out a retransmission timeout (200 ms or more)
+  # and starts again from a slow start; a single flow then falls short for reasons of TCP, not of
+  # the limit (once in about 20 runs: 188.5 of 200 Mbit/s ingress, -5.8 %). That is measured, not
+  # guessed: a short window is measured again only when the sender's TCPTimeouts counter moved in
+  # it. A limit that is off, or a short window without a timeout, fails at once.
+  if [ -n "$policed" ] && [ -z "${RETRIED:-}" ] && [ "$rtos" -gt 0 ] &&
     ! in_range $((mbit * 1000000)) "$achieved" "$TOLERANCE_PCT" 0; then
-    log "$dir $what: $achieved bit/s at ${mbit}Mbit pinned is outside ±$TOLERANCE_PCT %; measuring once more"
+    log "$dir $what: $achieved bit/s at ${mbit}Mbit pinned is outside ±$TOLERANCE_PCT % after $rtos retransmission timeout(s) of the sender; measuring once more"
     RETRIED=1 measure "$dir" "$mbit" "$what" "$@"
     return
   fi
+  [ "$rtos" = 0 ] || note="$note ($rtos retransmission timeout(s) of the sender)"
   within $((mbit * 1000000)) "$achieved" "$TOLERANCE_PCT" 0 "$dir $what at ${mbit}Mbit pinned (bit/s)$note"
 }
 

@@ -33,7 +33,7 @@ name = "a"
 addresses = ["198.18.0.11", "2001:db8::11"]'
 daemon_start "$WORK/enforcer.toml"
 
-wan_rx() { in_world cat /sys/class/net/wan0/statistics/rx_bytes; }
+wan_rx() { netdev_bytes "$WORLD" wan0 rx; }
 # rate_over SECONDS: the egress rate (bit/s) the world receives over the next SECONDS.
 rate_over() {
   local b0 b1 t0 t1

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -72,11 +73,19 @@ double now() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+// SIGTERM ends a flood early and still prints its summary: a test stops its flow as soon as its
+// measurement window is over.
+volatile std::sig_atomic_t stop_requested = 0;
+void request_stop(int) {
+  stop_requested = 1;
+}
+
 void sleep_until(double t) {
   timespec ts{};
   ts.tv_sec = static_cast<time_t>(t);
   ts.tv_nsec = static_cast<long>((t - static_cast<double>(ts.tv_sec)) * 1e9);
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR &&
+         !stop_requested) {
   }
 }
 
@@ -126,7 +135,10 @@ int send_flood(const char* address, int port, double mbit, double seconds) {
   uint64_t sends = 0;
   uint64_t refused = 0;
   uint64_t dropped = 0;
-  for (double t = start; t < end; t = now()) {
+  struct sigaction on_term {};
+  on_term.sa_handler = request_stop;  // no SA_RESTART: a blocked send returns EINTR
+  sigaction(SIGTERM, &on_term, nullptr);
+  for (double t = start; t < end && !stop_requested; t = now()) {
     const double due = start + static_cast<double>(sends + refused + dropped) * wire_per_send * 8 /
                                    bits_per_second;
     if (due > t) {
@@ -139,6 +151,8 @@ int send_flood(const char* address, int port, double mbit, double seconds) {
       ++refused;  // an ICMP port unreachable for an earlier datagram: the sink is not up yet
     } else if (errno == ENOBUFS || errno == EAGAIN) {
       ++dropped;  // a drop before the wire (qdisc, tc); the flood goes on
+    } else if (errno == EINTR) {
+      continue;  // SIGTERM: the loop ends
     } else {
       die_errno("send");
     }

@@ -289,6 +289,62 @@ TEST_CASE("a pod claimed by two experiments goes to one, with a warning", "[disc
   }
 }
 
+TEST_CASE("a glob without wildcards matches its one path, like any glob", "[discovery]") {
+  // match() looks such globs up by path instead of calling fnmatch for every pod: the outcome must
+  // be the same as for a pattern.
+  std::vector<PodInfo> pods{
+      pod(kQos + "kubepods-besteffort-podlit.slice", 20, {}),
+      pod(kQos + "kubepods-besteffort-podaddr.slice", 21, {"198.18.0.30"}),
+      pod(kQos + "kubepods-besteffort-podlit2.slice", 22, {}),
+  };
+  pods[0].netns.reset();
+  pods[2].netns.reset();
+  const std::string literal = "/" + kQos + "kubepods-besteffort-podlit.slice";
+  SECTION("a pattern listed first wins over a literal glob, with a warning") {
+    const std::vector<ExperimentSpec> exps{
+        experiment("pattern", {}, "kubepods.slice/*/*-podlit.slice"),
+        experiment("literal", {}, literal),
+    };
+    const MatchResult r = match(exps, pods);
+    REQUIRE(r.experiments[0].chosen);
+    CHECK(r.experiments[0].chosen->pod == 0);
+    CHECK_FALSE(r.experiments[1].chosen);
+    REQUIRE(r.warnings.size() == 1);
+    CHECK_THAT(r.warnings[0], Contains("goes to pattern"));
+  }
+  SECTION("a literal glob listed first wins over a pattern") {
+    const std::vector<ExperimentSpec> exps{
+        experiment("literal", {}, literal),
+        experiment("pattern", {}, "kubepods.slice/*/*-podlit*.slice"),
+    };
+    const MatchResult r = match(exps, pods);
+    REQUIRE(r.experiments[0].chosen);
+    CHECK(r.experiments[0].chosen->pod == 0);
+    REQUIRE(r.experiments[1].chosen);  // podlit2, which only the pattern claims
+    CHECK(r.experiments[1].chosen->pod == 2);
+    REQUIRE(r.warnings.size() == 1);
+    CHECK_THAT(r.warnings[0], Contains("podlit.slice") && Contains("goes to literal"));
+  }
+  SECTION("an experiment that holds a pod's address and names it claims it once, by address") {
+    const std::string path = kQos + "kubepods-besteffort-podaddr.slice";
+    const std::vector<ExperimentSpec> exps{experiment("both", {"198.18.0.30"}, path)};
+    const MatchResult r = match(exps, pods);
+    REQUIRE(r.experiments[0].chosen);
+    CHECK(r.experiments[0].chosen->pod == 1);
+    CHECK(r.experiments[0].chosen->by == MatchKind::kAddress);
+    CHECK(r.warnings.empty());
+  }
+  SECTION("a literal glob does not match a longer or shorter path") {
+    const std::vector<ExperimentSpec> exps{
+        experiment("parent", {}, "kubepods.slice/kubepods-besteffort.slice"),
+        experiment("trailing", {}, kQos + "kubepods-besteffort-podlit.slice/x"),
+    };
+    const MatchResult r = match(exps, pods);
+    CHECK_FALSE(r.experiments[0].chosen);
+    CHECK_FALSE(r.experiments[1].chosen);
+  }
+}
+
 TEST_CASE("an experiment found in two pods gets the newest", "[discovery]") {
   // A rolling restart: the old pod (smaller cgroup id) is still there, the new one has the
   // addresses too.
