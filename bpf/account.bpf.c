@@ -11,11 +11,12 @@
  * segments each with its own headers (wire_len below).
  *
  * Enforcement: when the daemon has set a rate for the experiment and direction (limits map),
- * the packet is held to it (bpf/rate.h): policed (dropped when over) on ingress and on egress
- * without fq; paced with an Earliest Departure Time (skb->tstamp) on egress when the uplink's root
- * qdisc is fq — tc_egress_edt is attached there instead of tc_egress. Without a rate, the
- * programs never change a packet's fate: they return TC_ACT_UNSPEC, so any filter behind ours
- * still runs and the qdisc sees the packet unchanged.
+ * the packet is held to it (bpf/rate.h) — or dropped, when the rate is ENFORCER_RATE_STOP (a hard
+ * stop): policed (dropped when over) on ingress and on egress without fq; paced with an Earliest
+ * Departure Time (skb->tstamp) on egress when the uplink's root qdisc is fq — tc_egress_edt is
+ * attached there instead of tc_egress. Without a rate, the programs never change a packet's fate:
+ * they return TC_ACT_UNSPEC, so any filter behind ours still runs and the qdisc sees the packet
+ * unchanged.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -99,7 +100,8 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
   struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
   if (!limit) return 0;
   const __u64 rate = limit->rate_bytes_per_sec[dir];
-  if (rate == 0) return 0;
+  if (enforcer_rate_unlimited(rate)) return 0;
+  if (enforcer_rate_stops(rate)) return 1;
   struct enforcer_shaper* shaper = bpf_map_lookup_elem(&shapers, &id);
   if (!shaper) return 0;
 

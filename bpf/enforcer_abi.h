@@ -33,8 +33,23 @@ struct enforcer_counters {
   __u64 dropped_packets[ENFORCER_DIRECTIONS];
 };
 
+/* rate_bytes_per_sec values with a meaning of their own. 0, what an entry nobody wrote holds:
+ * no limit, the packet's fate is not changed. ENFORCER_RATE_STOP: nothing passes (a throttle whose
+ * min_rate is 0, a hard stop); no real rate comes near it (the daemon caps rates below it). Any
+ * other value: held to that many bytes/s. The programs and the daemon's tests read a rate through
+ * the two predicates below, so that they cannot mean different things by it. */
+#define ENFORCER_RATE_UNLIMITED 0ULL
+#define ENFORCER_RATE_STOP 0xffffffffffffffffULL
+
+static inline int enforcer_rate_unlimited(__u64 rate) {
+  return rate == ENFORCER_RATE_UNLIMITED;
+}
+static inline int enforcer_rate_stops(__u64 rate) {
+  return rate == ENFORCER_RATE_STOP;
+}
+
 /* Value of the limits array, indexed by experiment id; written by the daemon every tick.
- * rate 0 means "no limit". How far ahead of now an experiment's schedule may run, in ns:
+ * How far ahead of now an experiment's schedule may run, in ns:
  * police_tolerance_ns when policing (the burst the bucket admits: rate × tolerance bytes),
  * edt_horizon_ns when pacing egress (how long a packet may wait in fq before it is dropped). */
 struct enforcer_limit {

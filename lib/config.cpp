@@ -180,6 +180,10 @@ class Parser {
       error(node("disk_io"), join(where, "disk_io"),
             fmt::format("{}: must be above 0%", written("disk_io", "0%")));
     }
+    if (const std::string problem = a.min_rate_problem(); !problem.empty()) {
+      error(node("min_rate"), join(where, "min_rate"),
+            fmt::format("{}: {}", written("min_rate", format_min_rate(a.min_rate)), problem));
+    }
     if (a.min_rate_bits() > a.bandwidth_bits) {
       error(node("min_rate"), join(where, "min_rate"),
             fmt::format("{}: exceeds the bandwidth ({})",
@@ -764,10 +768,26 @@ void parse_devices(Parser& p, const toml::node& node, Config& c) {
 
 }  // namespace
 
+std::string format_min_rate(const MinRate& m) {
+  return m.is_fraction ? format_percent(m.fraction) : format_rate_bits(m.bits_per_second);
+}
+
 std::uint64_t Allocation::min_rate_bits() const {
   if (!min_rate.is_fraction) return min_rate.bits_per_second;
   return static_cast<std::uint64_t>(
       std::llround(min_rate.fraction * static_cast<double>(bandwidth_bits)));
+}
+
+bool Allocation::min_rate_is_stop() const {
+  return min_rate.is_fraction ? min_rate.fraction == 0 : min_rate.bits_per_second == 0;
+}
+
+std::string Allocation::min_rate_problem() const {
+  if (min_rate_is_stop() || min_rate_bits() >= kMinRateBits) return {};
+  return fmt::format(
+      "comes to {} bit/s: must be 0 (a hard stop once the budget is spent) or at "
+      "least 8bit, the datapath's smallest rate",
+      min_rate_bits());
 }
 
 std::string ConfigError::to_string() const {
@@ -873,10 +893,6 @@ std::string quote(std::string_view s) {
     }
   }
   return out + "\"";
-}
-
-std::string format_min_rate(const MinRate& m) {
-  return m.is_fraction ? format_percent(m.fraction) : format_rate_bits(m.bits_per_second);
 }
 
 void format_allocation(std::string& out, const Allocation& a) {

@@ -16,6 +16,9 @@
 
 namespace enforcer {
 
+// The smallest rate the datapath holds to: 1 byte/s.
+inline constexpr std::uint64_t kMinRateBits = 8;
+
 enum class Enforcement { kAuto, kEdt, kPolice };
 
 // The floor rate that keeps control connections alive: a fraction of the allocation or a rate.
@@ -37,7 +40,15 @@ struct Allocation {
 
   std::uint64_t bandwidth_bytes_per_second() const { return bandwidth_bits / 8; }
   std::uint64_t min_rate_bits() const;
+  // min_rate written as 0 ("0%", "0bit"): once the budget is spent nothing passes until the
+  // window frees budget (a hard stop). Any other min_rate must come to at least kMinRateBits.
+  bool min_rate_is_stop() const;
+  // A message when min_rate is neither a stop nor a rate the datapath can hold; else empty.
+  std::string min_rate_problem() const;
 };
+
+// min_rate as written in a config: "1%" or "800Kbit".
+std::string format_min_rate(const MinRate& m);
 
 struct ExperimentConfig {
   std::string name;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "address.hpp"
+#include "enforcer_abi.h"
 #include "expected.hpp"
 
 namespace enforcer {
@@ -26,9 +27,13 @@ struct CounterSample {
   std::array<std::uint64_t, 2> dropped_packets{};
 };
 
-// The rate the datapath holds an experiment to, per direction. A rate of 0: no limit.
+// The rate the datapath holds an experiment to, per direction, in the programs' terms
+// (bpf/enforcer_abi.h): kRateUnlimited (0) passes everything, kRateStop nothing.
 // police_tolerance_ns: the burst a policer admits, in ns at the rate; edt_horizon_ns: how long a
 // paced packet may wait in fq before it is dropped instead.
+inline constexpr std::uint64_t kRateUnlimited = ENFORCER_RATE_UNLIMITED;
+inline constexpr std::uint64_t kRateStop = ENFORCER_RATE_STOP;
+
 struct RateLimit {
   std::array<std::uint64_t, 2> bytes_per_second{};
   std::array<std::uint64_t, 2> police_tolerance_ns{};

@@ -28,9 +28,12 @@ RateLimit rate_limit_for(const LimiterSettings& s,
   RateLimit l;
   l.edt_horizon_ns = static_cast<std::uint64_t>(s.edt_horizon.count());
   for (Direction d : kDirections) {
-    const std::uint64_t rate = bytes_per_second[d];
+    const std::uint64_t rate = std::min(bytes_per_second[d], kRateStop - 1);
+    if (rate == 0) {
+      l.bytes_per_second[d] = kRateStop;
+      continue;
+    }
     l.bytes_per_second[d] = rate;
-    if (rate == 0) continue;
     const std::uint64_t basis = std::min(rate, burst_basis[d] ? burst_basis[d] : rate);
     const auto burst_bytes = std::max<unsigned __int128>(
         static_cast<unsigned __int128>(basis) *

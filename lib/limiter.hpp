@@ -26,7 +26,9 @@ struct LimiterSettings {
   std::chrono::nanoseconds edt_horizon = std::chrono::seconds(2);
 };
 
-// The datapath limit for a decision at `rate` bytes/s. The policer's burst is
+// The datapath limit for the policy's limits, `bytes_per_second` per direction. A policy limit of
+// 0 (a spent budget with min_rate 0) passes nothing: kRateStop, never the datapath's "no limit";
+// a limit at or above kRateStop is capped below it. The policer's burst is
 // max(basis × police_burst_time, police_burst_min_bytes) bytes, with basis = min(rate,
 // burst_basis) (0: the rate). The limiter passes the allocation as the basis, so a limit set high
 // because budget is left (allowance / tick) does not admit half a second of that high rate on top

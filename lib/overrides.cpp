@@ -34,7 +34,6 @@ constexpr std::array kResourceNames{
 
 constexpr double kMaxCpuCores = 1024;
 // The datapath works in bytes per second: a rate below one byte per second means nothing.
-constexpr std::uint64_t kMinRateBits = 8;
 // Unix seconds that fit a system_clock time_point (nanoseconds in 64 bits) with room to spare.
 constexpr std::int64_t kMaxUnixSeconds = 9'000'000'000;
 // overrides.json holds at most a few thousand small entries; anything far larger is not ours.
@@ -138,10 +137,6 @@ void apply(EffectiveAllocation& e, const Override& o) {
       e.pinned_bits = o.value.bits;
       break;
   }
-}
-
-std::string min_rate_text(const MinRate& m) {
-  return m.is_fraction ? format_percent(m.fraction) : format_rate_bits(m.bits_per_second);
 }
 
 std::string errno_text(int err) {
@@ -334,7 +329,7 @@ std::string format_override_value(Resource resource, const OverrideValue& value)
     case Resource::kWindow:
       return format_duration(value.duration);
     case Resource::kMinRate:
-      return min_rate_text(value.min_rate);
+      return format_min_rate(value.min_rate);
     case Resource::kCpu:
       return format_cores(value.number);
     case Resource::kMemory:
@@ -371,7 +366,7 @@ std::string format_allocation_value(const EffectiveAllocation& e, Resource resou
     case Resource::kWindow:
       return format_duration(a.window);
     case Resource::kMinRate:
-      return min_rate_text(a.min_rate);
+      return format_min_rate(a.min_rate);
     case Resource::kCpu:
       return format_cores(a.cpu_cores);
     case Resource::kMemory:
@@ -409,12 +404,19 @@ Expected<void> check_override(const Override& o, const EffectiveAllocation& curr
         return Error{fmt::format("{}: {} {} is above the link rate {}", o.experiment,
                                  to_string(o.resource), text, format_rate_bits(link_rate_bits))};
       }
+      if (o.resource == Resource::kBandwidth && !a.min_rate_problem().empty()) {
+        return Error{fmt::format("{}: bandwidth {} makes its min_rate {}: {}", o.experiment, text,
+                                 format_min_rate(a.min_rate), a.min_rate_problem())};
+      }
       if (o.resource == Resource::kBandwidth && a.min_rate_bits() > a.bandwidth_bits) {
         return Error{fmt::format("{}: bandwidth {} is below its min_rate {}", o.experiment, text,
                                  format_rate_bits(a.min_rate_bits()))};
       }
       return {};
     case Resource::kMinRate:
+      if (const std::string problem = a.min_rate_problem(); !problem.empty()) {
+        return Error{fmt::format("{}: min_rate {}: {}", o.experiment, text, problem)};
+      }
       if (a.min_rate_bits() > a.bandwidth_bits) {
         return Error{fmt::format("{}: min_rate {} is above its bandwidth {}", o.experiment, text,
                                  format_rate_bits(a.bandwidth_bits))};

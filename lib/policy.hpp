@@ -6,7 +6,8 @@
 //   spent      S = bytes in the last W − T (the window without the slot that leaves next)
 //   allowance  B − S, for the next tick (0 once the budget is spent)
 //   limit      max(allowance / T, min_rate) — carried by the datapath at all times; with an
-//              unspent budget it lies above anything the link can carry and never binds
+//              unspent budget it lies above anything the link can carry and never binds; 0 (a
+//              spent budget with min_rate 0) passes nothing: a hard stop until budget is freed
 //   throttled  limit < link_rate
 // A manual throttle pins the limit to a rate, whatever the budget.
 #pragma once

@@ -408,6 +408,41 @@ TEST_CASE("policing admits the tolerance's worth of a burst, then drops and coun
   CHECK(static_cast<int>(opts.retval) == TC_ACT_SHOT);  // the last frame of the burst was dropped
 }
 
+TEST_CASE("a stop passes nothing, policed or paced, and counts it; no limit passes everything",
+          "[kernel][bpf][rate]") {
+  Fixture fx;
+  const Frame tcp = tcp_frame("198.18.0.10");
+  const Frame udp = ipv4("198.18.0.10", "198.18.0.1", 100);  // a small packet that may jump
+  RateLimit stop;
+  stop.bytes_per_second = {kRateStop, kRateStop};
+  stop.edt_horizon_ns = 2'000'000'000;
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, stop}}).ok());
+  auto before = fx.counters();
+  for (Program program : {Program::kEgressPolice, Program::kEgressEdt}) {
+    for (const Frame* f : {&tcp, &udp}) {
+      LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f->bytes.data(),
+                  .data_size_in = static_cast<std::uint32_t>(f->bytes.size()), .repeat = 100);
+      REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(program), &opts) == 0);
+      CHECK(static_cast<int>(opts.retval) == TC_ACT_SHOT);
+    }
+  }
+  CHECK(fx.run(false, ipv4("198.18.0.1", "198.18.0.10", 1000)) == TC_ACT_SHOT);
+  auto after = fx.counters();
+  CHECK(after[1].packets[kEgress] == before[1].packets[kEgress]);
+  CHECK(after[1].dropped_packets[kEgress] - before[1].dropped_packets[kEgress] == 400);
+  CHECK(after[1].dropped_packets[kIngress] - before[1].dropped_packets[kIngress] == 1);
+  // Another experiment is not touched.
+  CHECK(fx.run(true, tcp_frame("198.18.0.20")) == TC_ACT_UNSPEC);
+
+  RateLimit none;  // rate 0: what an entry nobody wrote holds
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, none}}).ok());
+  before = fx.counters();
+  for (int i = 0; i < 100; ++i) REQUIRE(fx.run(true, tcp) == TC_ACT_UNSPEC);
+  after = fx.counters();
+  CHECK(after[1].packets[kEgress] - before[1].packets[kEgress] == 100);
+  CHECK(after[1].dropped_packets[kEgress] == before[1].dropped_packets[kEgress]);
+}
+
 TEST_CASE("policing: the experiment's other traffic passes beside a TCP flow at the edge",
           "[kernel][bpf][rate]") {
   // A policed TCP flow keeps the schedule at the edge of the tolerance; a ping of the same

@@ -759,6 +759,9 @@ TEST_CASE("errors quote the value as the file writes it", "[config]") {
       {"[defaults]\ndisk = \"0GB\" # <-\n", "defaults.disk", "0GB"},
       {"[defaults]\nbandwidth = \"0.005Kbit\" # <-\nmin_rate = \"0bit\"\n", "defaults.bandwidth",
        "0.005Kbit"},
+      // min_rate is 0 (a hard stop) or a rate the datapath holds (at least 1 byte/s).
+      {"[defaults]\nmin_rate = \"5bit\" # <-\n", "defaults.min_rate", "must be 0 (a hard stop"},
+      {"[defaults]\nmin_rate = \"0.000001%\" # <-\n", "defaults.min_rate", "comes to 1 bit/s"},
   };
   for (const Case& c : cases) {
     INFO(c.text);
@@ -769,6 +772,7 @@ TEST_CASE("errors quote the value as the file writes it", "[config]") {
     CHECK(errors[0].line == line_of(c.text, "# <-"));
     CHECK_THAT(errors[0].message, Contains(c.needle));
   }
+  CHECK(parse_config("[defaults]\nmin_rate = \"0%\"\n", "test.toml").errors.empty());
   // A value in another spelling that passes the checks is fine: 0.5m is 30 s, 30 ticks of 1 s.
   CHECK(parse_config("[defaults]\nwindow = \"0.5m\"\n", "test.toml").errors.empty());
 }

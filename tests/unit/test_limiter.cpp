@@ -67,8 +67,20 @@ TEST_CASE("police tolerance is max(500 ms, 512 KiB) at the rate; EDT gets the ho
   CHECK(l.police_tolerance_ns[kEgress] == 500'000'000);
   CHECK(l.police_tolerance_ns[kIngress] == 512ULL * 1024 * 1'000'000'000 / 125'000);
   CHECK(l.edt_horizon_ns == 2'000'000'000);
-  l = rate_limit_for(s, {0, 0});  // no rate: nothing to tolerate
-  CHECK(l.police_tolerance_ns[kEgress] == 0);
+}
+
+TEST_CASE("a policy limit of 0 reaches the datapath as a stop, never as 'no limit'", "[limiter]") {
+  LimiterSettings s;
+  RateLimit l = rate_limit_for(s, {0, 125'000});
+  CHECK(l.bytes_per_second[kEgress] == kRateStop);
+  CHECK(enforcer_rate_stops(l.bytes_per_second[kEgress]));
+  CHECK_FALSE(enforcer_rate_unlimited(l.bytes_per_second[kEgress]));
+  CHECK(l.police_tolerance_ns[kEgress] == 0);  // nothing passes: nothing to tolerate
+  CHECK(l.bytes_per_second[kIngress] == 125'000);
+  // A saturated limit (a huge allowance) stays a rate.
+  l = rate_limit_for(s, {UINT64_MAX, kRateStop});
+  CHECK(l.bytes_per_second[kEgress] == kRateStop - 1);
+  CHECK(l.bytes_per_second[kIngress] == kRateStop - 1);
 }
 
 TEST_CASE("a limit above the allocation gets the allocation's burst, in bytes", "[limiter]") {

@@ -258,6 +258,16 @@ TEST_CASE("check_override holds overrides to the allocation and the node", "[ove
     current.allocation.bandwidth_bits = 1'000'000'000ULL;
     CHECK(check_override(make("ndt", Resource::kMinRate, "200Mbit"), current, link, tick).ok());
   }
+  SECTION("min_rate 0 is a hard stop; one that comes to below 8 bit/s is refused") {
+    CHECK(check_override(make("ndt", Resource::kMinRate, "0%"), current, link, tick).ok());
+    CHECK(check_override(make("ndt", Resource::kMinRate, "0bit"), current, link, tick).ok());
+    auto r = check_override(make("ndt", Resource::kMinRate, "5bit"), current, link, tick);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("must be 0 (a hard stop"));
+    r = check_override(make("ndt", Resource::kMinRate, "0.000001%"), current, link, tick);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("comes to 1 bit/s"));
+  }
   SECTION("bandwidth below an absolute min_rate") {
     current.allocation.min_rate = MinRate{false, 0, 50'000'000};
     auto r = check_override(make("ndt", Resource::kBandwidth, "10Mbit"), current, link, tick);

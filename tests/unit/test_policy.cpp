@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "limiter.hpp"
 #include "policy.hpp"
 
 using namespace enforcer;
@@ -12,9 +13,10 @@ using namespace std::chrono_literals;
 namespace {
 
 // One experiment in one direction: each tick the datapath lets through what the sender wants,
-// capped by the link and by the limit the policy set at the end of the previous tick (an ideal
-// datapath: exactly limit × T per tick). Records what passed into the window ring, as the
-// sampler does.
+// capped by the link and by the limit the policy set at the end of the previous tick. The limit
+// reaches the datapath as the limiter pushes it (rate_limit_for) and is read with the programs'
+// own predicates (bpf/enforcer_abi.h), so the simulation cannot mean something else by a rate than
+// the datapath does; a held rate passes exactly rate × T per tick (an ideal policer).
 struct Simulation {
   DirectionPolicy policy;
   std::uint64_t link_bytes_per_tick;
@@ -27,7 +29,21 @@ struct Simulation {
       : policy(p), link_bytes_per_tick(link_per_tick), ring(p.window_ticks) {}
 
   std::uint64_t tick_seconds_bytes(std::uint64_t bytes_per_second) const {
-    return bytes_per_second * static_cast<std::uint64_t>(policy.tick.count()) / 1'000'000'000;
+    const unsigned __int128 bytes = static_cast<unsigned __int128>(bytes_per_second) *
+                                    static_cast<std::uint64_t>(policy.tick.count()) / 1'000'000'000;
+    return bytes > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(bytes);
+  }
+
+  // What the datapath passes in one tick under decision d.
+  std::uint64_t datapath_bytes_per_tick(const PolicyDecision& d) const {
+    LimiterSettings settings;
+    settings.tick = policy.tick;
+    const std::uint64_t rate =
+        rate_limit_for(settings, {d.limit_bytes_per_second, d.limit_bytes_per_second})
+            .bytes_per_second[kEgress];
+    if (enforcer_rate_unlimited(rate)) return UINT64_MAX;
+    if (enforcer_rate_stops(rate)) return 0;
+    return tick_seconds_bytes(rate);
   }
 
   PolicyDecision current() const { return decide(policy, ring.snapshot()); }
@@ -36,7 +52,7 @@ struct Simulation {
   void step(std::uint64_t demand) {
     const PolicyDecision d = current();
     decisions.push_back(d);
-    const std::uint64_t cap = tick_seconds_bytes(d.limit_bytes_per_second);
+    const std::uint64_t cap = datapath_bytes_per_tick(d);
     const std::uint64_t x = std::min({demand, cap, link_bytes_per_tick});
     passed.push_back(x);
     ring.record(tick++, x);
@@ -96,6 +112,24 @@ TEST_CASE("an unspent budget never binds; a spent one falls to min_rate", "[poli
   CHECK(decide(p, ring.snapshot()).limit_bytes_per_second == 123456);
   ring.reset();
   CHECK(decide(p, ring.snapshot()).limit_bytes_per_second == 123456);
+}
+
+TEST_CASE("min_rate 0 is a hard stop: a spent budget passes nothing until the window frees some",
+          "[policy]") {
+  DirectionPolicy p = mlab_scaled();
+  p.min_rate_bytes_per_second = 0;
+  Simulation sim(p, UINT64_MAX / 4);
+  sim.step(p.budget_bytes());  // tick 0: the whole budget at once
+  for (std::uint32_t i = 1; i < 2 * p.window_ticks; ++i) sim.step(UINT64_MAX);
+  for (std::uint32_t i = 1; i + 1 < p.window_ticks; ++i) {
+    INFO("tick " << i);
+    CHECK(sim.decisions[i].limit_bytes_per_second == 0);
+    CHECK(sim.decisions[i].throttled);
+    CHECK(sim.passed[i] == 0);
+  }
+  // Once the burst's slot leaves, the budget is back, and a greedy sender spends it at once.
+  CHECK(sim.passed[p.window_ticks] == p.budget_bytes());
+  CHECK(sim.max_window_sum() <= p.budget_bytes());
 }
 
 TEST_CASE("a continuous sender converges to exactly the allocation", "[policy]") {
@@ -158,8 +192,16 @@ TEST_CASE("no window ever exceeds A + min_rate, over thousands of random traffic
     p.allocation_bytes_per_second = 1'000 + rng() % 50'000'000;
     p.tick = std::chrono::milliseconds(10 + rng() % 1000);
     p.window_ticks = 2 + static_cast<std::uint32_t>(rng() % 60);
-    p.min_rate_bytes_per_second = rng() % 2 ? p.allocation_bytes_per_second / 100
-                                            : rng() % (p.allocation_bytes_per_second + 1);
+    switch (rng() % 3) {  // 1 %, a hard stop (0), or anything up to A
+      case 0:
+        p.min_rate_bytes_per_second = p.allocation_bytes_per_second / 100;
+        break;
+      case 1:
+        p.min_rate_bytes_per_second = 0;
+        break;
+      default:
+        p.min_rate_bytes_per_second = rng() % (p.allocation_bytes_per_second + 1);
+    }
     p.link_rate_bytes_per_second = p.allocation_bytes_per_second * (1 + rng() % 100);
     const auto tick_ns = static_cast<std::uint64_t>(p.tick.count());
     Simulation sim(p, p.link_rate_bytes_per_second * tick_ns / 1'000'000'000);
