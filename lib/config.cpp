@@ -786,8 +786,8 @@ std::string Allocation::min_rate_problem() const {
   if (min_rate_is_stop() || min_rate_bits() >= kMinRateBits) return {};
   return fmt::format(
       "comes to {} bit/s: must be 0 (a hard stop once the budget is spent) or at "
-      "least 8bit, the datapath's smallest rate",
-      min_rate_bits());
+      "least {}, the datapath's smallest rate",
+      min_rate_bits(), format_rate_bits(kMinRateBits));
 }
 
 std::string ConfigError::to_string() const {

@@ -16,7 +16,7 @@
 
 namespace enforcer {
 
-// The smallest rate the datapath holds to: 1 byte/s.
+// The smallest rate the datapath holds to: it works in bytes per second, so 1 byte/s.
 inline constexpr std::uint64_t kMinRateBits = 8;
 
 enum class Enforcement { kAuto, kEdt, kPolice };

@@ -33,7 +33,6 @@ constexpr std::array kResourceNames{
 };
 
 constexpr double kMaxCpuCores = 1024;
-// The datapath works in bytes per second: a rate below one byte per second means nothing.
 // Unix seconds that fit a system_clock time_point (nanoseconds in 64 bits) with room to spare.
 constexpr std::int64_t kMaxUnixSeconds = 9'000'000'000;
 // overrides.json holds at most a few thousand small entries; anything far larger is not ours.
@@ -404,9 +403,10 @@ Expected<void> check_override(const Override& o, const EffectiveAllocation& curr
         return Error{fmt::format("{}: {} {} is above the link rate {}", o.experiment,
                                  to_string(o.resource), text, format_rate_bits(link_rate_bits))};
       }
-      if (o.resource == Resource::kBandwidth && !a.min_rate_problem().empty()) {
+      if (const std::string problem = a.min_rate_problem();
+          o.resource == Resource::kBandwidth && !problem.empty()) {
         return Error{fmt::format("{}: bandwidth {} makes its min_rate {}: {}", o.experiment, text,
-                                 format_min_rate(a.min_rate), a.min_rate_problem())};
+                                 format_min_rate(a.min_rate), problem)};
       }
       if (o.resource == Resource::kBandwidth && a.min_rate_bits() > a.bandwidth_bits) {
         return Error{fmt::format("{}: bandwidth {} is below its min_rate {}", o.experiment, text,
