@@ -3,9 +3,10 @@
  * Per-experiment traffic accounting on the host uplink (tc clsact ingress and egress), and in the
  * cgroups of host-network experiments (cgroup_skb ingress and egress, at the end of this file).
  *
- * Every packet is attributed to an experiment by address: the source address on egress, the
- * destination address on ingress, through longest-prefix-match tries for IPv4 and IPv6. Packets
- * that match no experiment, and non-IP frames, are counted under id 0 (unattributed). Counters are
+ * Every packet is attributed to an experiment (classify): on egress by the pod its socket belongs
+ * to, else by its source address; on ingress by its destination address; addresses through
+ * longest-prefix-match tries for IPv4 and IPv6. Packets that match no experiment, and non-IP
+ * frames, are counted under id 0 (unattributed). Counters are
  * per-CPU, so the hot path takes no lock and shares no cache line between CPUs; user space sums the
  * CPUs once per tick. Bytes, counted and charged to the rate, are wire bytes: a GSO aggregate's
  * segments each with its own headers (wire_len below).
@@ -48,11 +49,58 @@ struct vlan_tag {
   __be16 encapsulated_proto;
 };
 
+/* Headers the programs read: Ethernet, two VLAN tags, IPv4 with options or IPv6, and the fixed part
+ * of a TCP header (gso_wire_len). */
+#define ENFORCER_HEADERS_MAX (ETH_HLEN + 2 * 4 + 60 + 20)
+#define ENFORCER_VLAN_TAGS_MAX 2
+#define ENFORCER_CGROUP_MAX_DEPTH 16
+
 /*
- * classify - experiment id of the packet's source (egress) or destination (ingress) address.
+ * ensure_headers - makes the packet's headers readable with direct packet access. A packet whose
+ * headers are not all in the linear area (some drivers and tunnels leave them in page fragments)
+ * is pulled, up to ENFORCER_HEADERS_MAX bytes or the whole packet. Without the pull such a packet
+ * would be unattributed, and an experiment could pass its limit in it. The pull may move the
+ * data: packet pointers are read after it.
+ */
+static __always_inline void ensure_headers(struct __sk_buff* skb) {
+  const __u32 want = skb->len < ENFORCER_HEADERS_MAX ? skb->len : ENFORCER_HEADERS_MAX;
+  void* data = (void*)(long)skb->data;
+  void* data_end = (void*)(long)skb->data_end;
+  if (data + want > data_end) bpf_skb_pull_data(skb, want);
+}
+
+/*
+ * cgroup_experiment - the experiment id `map` (cgroup id → id) gives the cgroup of the packet's
+ * socket or one of its ancestors, or null. The socket's own cgroup is the one it was created in
+ * (bpf_skb_cgroup_id; 0 for a packet without a full socket: forwarded, ARP, ICMP errors, a
+ * timewait socket's reset). User space never registers two nested cgroups, so at most one
+ * ancestor matches. Level 0 is the root, never registered.
+ */
+static __always_inline __u32* cgroup_experiment(struct __sk_buff* skb, void* map) {
+  __u64 cgid = bpf_skb_cgroup_id(skb);
+  if (cgid == 0) return 0;
+  __u32* id = bpf_map_lookup_elem(map, &cgid);
+  if (id) return id;
+  for (int level = 1; level < ENFORCER_CGROUP_MAX_DEPTH; level++) {
+    cgid = bpf_skb_ancestor_cgroup_id(skb, level);
+    if (cgid == 0) break; /* deeper than the socket's own cgroup */
+    id = bpf_map_lookup_elem(map, &cgid);
+    if (id) return id;
+  }
+  return 0;
+}
+
+/*
+ * classify - the experiment a packet belongs to.
+ * Egress: the experiment of the pod whose socket sent it (pod_cgroups), when it has one: a
+ * process in a pod cannot leave its experiment's allocation by sending from another address (a
+ * second address on its interface, a raw socket) nor spend another experiment's by sending from
+ * that one's; both are charged to its own. Otherwise (no socket, or a socket outside every
+ * registered pod) the source address decides.
+ * Ingress: the destination address (no socket is known yet at the tc hook).
  * Reads the headers with direct packet access; a frame too short for its headers is
- * unattributed. One 802.1Q/802.1ad tag in the payload is skipped (a tag the NIC stripped is not
- * in the payload at all).
+ * unattributed. Up to two 802.1Q/802.1ad tags in the payload are skipped (QinQ; a tag the NIC
+ * stripped is not in the payload at all).
  */
 static __always_inline __u32 classify(struct __sk_buff* skb, int dir, int* tcp) {
   void* data = (void*)(long)skb->data;
@@ -62,28 +110,34 @@ static __always_inline __u32 classify(struct __sk_buff* skb, int dir, int* tcp) 
   if (l3 > data_end) return ENFORCER_UNATTRIBUTED_ID;
 
   __be16 proto = eth->h_proto;
-  if (proto == ETH_P_8021Q_BE || proto == ETH_P_8021AD_BE) {
+#pragma unroll
+  for (int i = 0; i < ENFORCER_VLAN_TAGS_MAX; i++) {
+    if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE) break;
     struct vlan_tag* tag = l3;
     if ((void*)(tag + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
     proto = tag->encapsulated_proto;
     l3 = tag + 1;
   }
 
-  __u32* id = 0;
+  __u32* id = dir == ENFORCER_DIR_EGRESS ? cgroup_experiment(skb, &pod_cgroups) : 0;
   if (proto == bpf_htons(ETH_P_IP)) {
     struct iphdr* ip = l3;
-    if ((void*)(ip + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
-    struct enforcer_lpm_v4 key = {.prefixlen = 32};
-    __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip->saddr : &ip->daddr, 4);
-    id = bpf_map_lookup_elem(&addr_v4, &key);
+    if ((void*)(ip + 1) > data_end) return id ? *id : ENFORCER_UNATTRIBUTED_ID;
     *tcp = ip->protocol == IPPROTO_TCP;
+    if (!id) {
+      struct enforcer_lpm_v4 key = {.prefixlen = 32};
+      __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip->saddr : &ip->daddr, 4);
+      id = bpf_map_lookup_elem(&addr_v4, &key);
+    }
   } else if (proto == bpf_htons(ETH_P_IPV6)) {
     struct ipv6hdr* ip6 = l3;
-    if ((void*)(ip6 + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
-    struct enforcer_lpm_v6 key = {.prefixlen = 128};
-    __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip6->saddr : &ip6->daddr, 16);
-    id = bpf_map_lookup_elem(&addr_v6, &key);
+    if ((void*)(ip6 + 1) > data_end) return id ? *id : ENFORCER_UNATTRIBUTED_ID;
     *tcp = ip6->nexthdr == IPPROTO_TCP; /* TCP behind extension headers counts as not TCP */
+    if (!id) {
+      struct enforcer_lpm_v6 key = {.prefixlen = 128};
+      __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip6->saddr : &ip6->daddr, 16);
+      id = bpf_map_lookup_elem(&addr_v6, &key);
+    }
   }
   return id ? *id : ENFORCER_UNATTRIBUTED_ID;
 }
@@ -248,7 +302,7 @@ static __always_inline __u64 gso_wire_len(struct __sk_buff* skb, __u64 len, void
  * wire_len - the packet's wire bytes at the tc hook. Egress: the kernel has computed them already
  * for the qdisc (qdisc_pkt_len_init runs before sch_handle_egress): __sk_buff->wire_len. Ingress:
  * wire_len there is skb->len before the MAC header was pushed, without the segments' headers, so
- * they are computed from the packet (one 802.1Q/802.1ad tag in the payload counts per segment).
+ * they are computed from the packet (802.1Q/802.1ad tags in the payload count per segment).
  */
 static __always_inline __u64 wire_len(struct __sk_buff* skb, int dir) {
   const __u64 len = skb->len;
@@ -262,14 +316,22 @@ static __always_inline __u64 wire_len(struct __sk_buff* skb, int dir) {
   struct ethhdr* eth = data;
   void* l3 = eth + 1;
   if (l3 > data_end) return len;
-  if (eth->h_proto == ETH_P_8021Q_BE || eth->h_proto == ETH_P_8021AD_BE) {
-    l3 += sizeof(struct vlan_tag);
-    return gso_wire_len(skb, len, l3, ETH_HLEN + sizeof(struct vlan_tag));
+  __be16 proto = eth->h_proto;
+  __u32 l2 = ETH_HLEN;
+#pragma unroll
+  for (int i = 0; i < ENFORCER_VLAN_TAGS_MAX; i++) {
+    if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE) break;
+    struct vlan_tag* tag = l3;
+    if ((void*)(tag + 1) > data_end) return len;
+    proto = tag->encapsulated_proto;
+    l3 = tag + 1;
+    l2 += sizeof(struct vlan_tag);
   }
-  return gso_wire_len(skb, len, l3, ETH_HLEN);
+  return gso_wire_len(skb, len, l3, l2);
 }
 
 static __always_inline int account(struct __sk_buff* skb, int dir, int edt) {
+  ensure_headers(skb);
   int tcp = 0;
   __u32 id = classify(skb, dir, &tcp);
   struct enforcer_counters* c = counters_of(&id);
@@ -333,27 +395,11 @@ int tc_ingress(struct __sk_buff* skb) {
  * bridge to local containers) is.
  */
 #define ENFORCER_LOOPBACK_IFINDEX 1
-#define ENFORCER_CGROUP_MAX_DEPTH 16
 
 /* cgroup_skb verdicts. On egress, bit 1 asks for congestion notification. */
 #define CGROUP_SKB_DROP 0
 #define CGROUP_SKB_PASS 1
 #define CGROUP_SKB_DROP_CN 2
-
-static __always_inline __u32* cgroup_experiment(struct __sk_buff* skb) {
-  __u64 cgid = bpf_skb_cgroup_id(skb);
-  __u32* id = bpf_map_lookup_elem(&cgroup_ids, &cgid);
-  if (id) return id;
-  /* A cgroup below the attached one. User space never attaches to two nested cgroups, so at most
-   * one ancestor matches. Level 0 is the root, never attached to. */
-  for (int level = 1; level < ENFORCER_CGROUP_MAX_DEPTH; level++) {
-    cgid = bpf_skb_ancestor_cgroup_id(skb, level);
-    if (cgid == 0) break; /* deeper than the socket's own cgroup */
-    id = bpf_map_lookup_elem(&cgroup_ids, &cgid);
-    if (id) return id;
-  }
-  return 0;
-}
 
 /* l4_is_tcp - whether a packet that starts at its IP header (cgroup_skb) carries TCP: IPv4's
  * protocol, IPv6's next header (TCP behind extension headers counts as not TCP, as in classify). */
@@ -370,7 +416,7 @@ static __always_inline int l4_is_tcp(struct __sk_buff* skb) {
 
 static __always_inline int account_cgroup(struct __sk_buff* skb, int dir) {
   if (skb->ifindex == ENFORCER_LOOPBACK_IFINDEX) return CGROUP_SKB_PASS;
-  __u32* found = cgroup_experiment(skb);
+  __u32* found = cgroup_experiment(skb, &cgroup_ids);
   /* Not (or no longer) an experiment's cgroup: pass uncounted. The uplink counts the packet as
    * unattributed already; counting it here too would count it twice. */
   if (!found) return CGROUP_SKB_PASS;

@@ -65,4 +65,15 @@ struct {
   __type(value, __u32);
 } cgroup_ids SEC(".maps");
 
+/* Egress attribution of pods with addresses of their own: the id of a pod's cgroup v2 directory
+ * (as for cgroup_ids) → experiment id. A packet whose socket was created in that cgroup, or in one
+ * below it (a container's scope), is the experiment's, whatever its source address (tc egress,
+ * socket_experiment in account.bpf.c). No programs are attached to these cgroups. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);
+  __type(key, __u64);
+  __type(value, __u32);
+} pod_cgroups SEC(".maps");
+
 #endif /* ENFORCER_MAPS_H */

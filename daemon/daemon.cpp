@@ -277,6 +277,8 @@ void Daemon::start_cgroups() {
   }
   if (cgroup_root_.empty()) {
     log_warning("no cgroup2 file system is mounted: CPU, memory and I/O limits are not enforced");
+    // Egress is attributed by address alone; pods an adopted datapath knew are forgotten.
+    if (auto r = datapath_->set_pod_cgroups({}); !r) log_warning("{}", r.error().message);
     return;
   }
   cgroups_ = std::make_unique<CgroupEnforcer>(
@@ -286,6 +288,9 @@ void Daemon::start_cgroups() {
                   },
                   [this](std::uint32_t id, const std::string& path) {
                     return datapath_->detach_cgroup(id, path);
+                  },
+                  [this](const std::map<std::uint64_t, std::uint32_t>& pods) {
+                    return datapath_->set_pod_cgroups(pods);
                   }});
   cgroups_->apply_quotas();
   watch_cgroups();

@@ -16,6 +16,8 @@
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+#include <string_view>
 
 #include "account.skel.h"
 #include "enforcer_abi.h"
@@ -111,8 +113,14 @@ Expected<void> ensure_bpffs(const std::string& pin_dir) {
   return {};
 }
 
-const char* kPins[] = {"counters",   "limits",    "shapers",       "addr_v4",   "addr_v6",
-                       "cgroup_ids", "tc_egress", "tc_egress_edt", "tc_ingress"};
+const char* kPins[] = {"counters",   "limits",      "shapers",   "addr_v4",       "addr_v6",
+                       "cgroup_ids", "pod_cgroups", "tc_egress", "tc_egress_edt", "tc_ingress"};
+
+// Maps a previous instance of an older build may not have pinned: adopting the others goes on,
+// and these start empty (the daemon fills them at its first pod scan).
+bool added_later(std::string_view map_name) {
+  return map_name == "pod_cgroups";
+}
 
 }  // namespace
 
@@ -274,6 +282,10 @@ std::vector<int> BpfDatapath::adoptable_maps(std::string& why_not) const {
   for (auto [name, map] : map_pins()) {
     const std::string path = options_.pin_dir + "/" + name;
     const int fd = bpf_obj_get(path.c_str());
+    if (fd < 0 && errno == ENOENT && added_later(name)) {
+      fds.push_back(-1);
+      continue;
+    }
     if (fd < 0) {
       return give_up(errno == ENOENT ? fmt::format("{} is missing", path)
                                      : fmt::format("cannot open {}: {}", path, errno_text(errno)));
@@ -302,9 +314,10 @@ std::vector<int> BpfDatapath::adoptable_maps(std::string& why_not) const {
 }
 
 std::vector<std::pair<const char*, bpf_map*>> BpfDatapath::map_pins() const {
-  return {{"counters", skel_->maps.counters}, {"limits", skel_->maps.limits},
-          {"shapers", skel_->maps.shapers},   {"addr_v4", skel_->maps.addr_v4},
-          {"addr_v6", skel_->maps.addr_v6},   {"cgroup_ids", skel_->maps.cgroup_ids}};
+  return {{"counters", skel_->maps.counters},      {"limits", skel_->maps.limits},
+          {"shapers", skel_->maps.shapers},        {"addr_v4", skel_->maps.addr_v4},
+          {"addr_v6", skel_->maps.addr_v6},        {"cgroup_ids", skel_->maps.cgroup_ids},
+          {"pod_cgroups", skel_->maps.pod_cgroups}};
 }
 
 Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers) {
@@ -323,6 +336,7 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
   // One cgroup per host-network experiment, twice over: a restarted container's new cgroup is
   // attached before its old one is detached.
   bpf_map__set_max_entries(skel_->maps.cgroup_ids, options_.max_experiments * 2);
+  bpf_map__set_max_entries(skel_->maps.pod_cgroups, options_.max_experiments * 2);
 
   // A previous instance that was killed (or crashed) left its datapath running: programs attached,
   // maps pinned. Adopting its maps makes the new programs share its counters, limits, shaper
@@ -333,6 +347,10 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
   if (!adopt.empty()) {
     const auto pins = map_pins();
     for (std::size_t i = 0; i < pins.size(); ++i) {
+      if (adopt[i] < 0) {
+        created_on_adoption_.push_back(pins[i].first);
+        continue;
+      }
       const int err = bpf_map__reuse_fd(pins[i].second, adopt[i]);
       close(adopt[i]);
       if (err) {
@@ -396,7 +414,10 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
   const std::string dir = options_.pin_dir + "/";
   for (auto [name, map] : map_pins()) {
     // Adopted maps are pinned there already (they are those pins).
-    if (auto r = pin(name, adopted_ ? 0 : bpf_map__pin(map, (dir + name).c_str())); !r) return r;
+    const bool pinned =
+        adopted_ && std::find(created_on_adoption_.begin(), created_on_adoption_.end(),
+                              std::string_view(name)) == created_on_adoption_.end();
+    if (auto r = pin(name, pinned ? 0 : bpf_map__pin(map, (dir + name).c_str())); !r) return r;
   }
   for (auto [name, prog] : {std::pair{"tc_egress", skel_->progs.tc_egress},
                             std::pair{"tc_egress_edt", skel_->progs.tc_egress_edt},
@@ -815,6 +836,14 @@ Expected<void> BpfDatapath::remove_addresses(const std::vector<Prefix>& addresse
 Expected<void> BpfDatapath::remove_experiment(std::uint32_t id,
                                               const std::vector<Prefix>& addresses) {
   detach_cgroups(id);
+  for (auto it = pod_cgroups_.begin(); it != pod_cgroups_.end();) {
+    if (it->second != id) {
+      ++it;
+      continue;
+    }
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.pod_cgroups), &it->first);
+    it = pod_cgroups_.erase(it);
+  }
   auto removed = remove_addresses(addresses);
   if (auto r = zero_shaper(id); !r) return r;
   if (auto r = zero_counters(id); !r) return r;
@@ -1003,6 +1032,35 @@ Expected<void> BpfDatapath::read_counters(std::uint32_t max_id, std::vector<Coun
       }
     }
   }
+  return {};
+}
+
+Expected<void> BpfDatapath::set_pod_cgroups(const std::map<std::uint64_t, std::uint32_t>& wanted) {
+  const int fd = bpf_map__fd(skel_->maps.pod_cgroups);
+  // What the map holds beyond `wanted`: read all keys first (deleting while walking with
+  // get_next_key can restart the walk).
+  std::vector<std::uint64_t> stale;
+  std::uint64_t key = 0;
+  std::uint64_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+    if (!wanted.contains(key)) stale.push_back(key);
+    prev = &key;
+  }
+  for (std::uint64_t k : stale) bpf_map_delete_elem(fd, &k);
+  std::optional<Error> first;
+  std::map<std::uint64_t, std::uint32_t> written;
+  for (const auto& [cgroup_id, id] : wanted) {
+    if (bpf_map_update_elem(fd, &cgroup_id, &id, BPF_ANY) != 0) {
+      if (!first) {
+        first = Error{fmt::format("cannot register pod cgroup {} of experiment id {}: {}",
+                                  cgroup_id, id, errno_text(errno))};
+      }
+      continue;
+    }
+    written.emplace(cgroup_id, id);
+  }
+  pod_cgroups_ = std::move(written);
+  if (first) return *first;
   return {};
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -59,7 +60,8 @@ class BpfDatapath final : public Datapath {
   // Adopted maps: removes the address entries no add_experiment or keep_experiment of this
   // instance wrote (experiments no longer configured, addresses dropped). Returns how many.
   std::size_t prune_addresses();
-  // Also detaches the experiment's cgroups (detach_cgroups): a freed id attributes nothing.
+  // Also detaches the experiment's cgroups (detach_cgroups) and forgets its pod cgroups: a freed
+  // id attributes nothing.
   Expected<void> remove_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
   // Removes address entries (whoever they attribute to; missing ones are no error), e.g. those a
   // kept experiment no longer has after a reload.
@@ -99,6 +101,16 @@ class BpfDatapath final : public Datapath {
   // How many cgroups the programs are attached to.
   std::size_t cgroup_attachments() const { return cgroups_.size(); }
 
+  // Pods with addresses of their own: their egress packets are attributed by the pod their socket
+  // belongs to (the cgroup it was created in, or one below it), whatever their source address, so
+  // that a pod cannot leave its experiment's allocation by sending from another address nor spend
+  // another experiment's. `wanted` is the whole set, pod cgroup id → experiment id; what the map
+  // holds beyond it (pods gone, entries an adopted map kept from a previous instance) is removed.
+  // Returns the first error (the map full); what could be written is.
+  Expected<void> set_pod_cgroups(const std::map<std::uint64_t, std::uint32_t>& wanted);
+  // How many pod cgroups attribute egress packets.
+  std::size_t pod_cgroup_count() const { return pod_cgroups_.size(); }
+
   // True when `interface`'s egress is paced (EDT) rather than policed.
   bool egress_paced(const std::string& interface) const;
 
@@ -135,8 +147,9 @@ class BpfDatapath final : public Datapath {
   explicit BpfDatapath(BpfDatapathOptions options);
   void detach_cgroup_at(std::size_t index);
   std::vector<std::pair<const char*, bpf_map*>> map_pins() const;
-  // Open fds of the pinned maps, in map_pins() order, when all are there and fit this build;
-  // otherwise none, and `why_not` says why.
+  // Open fds of the pinned maps, in map_pins() order, when all are there and fit this build
+  // (-1 for a map of added_later() that is not there: it is created); otherwise none, and
+  // `why_not` says why.
   std::vector<int> adoptable_maps(std::string& why_not) const;
   Expected<void> load_and_pin(const std::vector<Leftover>& leftovers);
   Expected<void> write_addresses(std::uint32_t id, const std::vector<Prefix>& addresses);
@@ -154,8 +167,10 @@ class BpfDatapath final : public Datapath {
   int ncpus_ = 0;
   std::vector<Attachment> attachments_;
   std::vector<CgroupAttachment> cgroups_;
+  std::map<std::uint64_t, std::uint32_t> pod_cgroups_;  // what set_pod_cgroups wrote
   std::vector<std::string> pinned_;
   bool adopted_ = false;
+  std::vector<std::string> created_on_adoption_;  // maps an adopted datapath lacked (added_later)
   // The LPM keys this instance wrote, as bytes (struct enforcer_lpm_v4 / _v6: 8 and 20 bytes;
   // enforcer_abi.h asserts both sizes).
   std::set<std::array<std::uint8_t, 8>> written_v4_;

@@ -116,6 +116,7 @@ std::size_t CgroupEnforcer::set_experiments(const Config& config) {
                                             gone.pod));
   }
   experiments_ = std::move(next);
+  pod_cgroups_changed_ = true;
   return failed;
 }
 
@@ -151,6 +152,24 @@ void CgroupEnforcer::tick(bool rescan_now) {
     if (!t.pod.empty()) check_drift(t);
     if (!t.pod.empty()) read_usage_of(t);
     if (t.quota_fs && ticks_ % kQuotaReadTicks == 0) read_quota_of(t);
+  }
+  if (pod_cgroups_changed_) sync_pod_cgroups();
+}
+
+void CgroupEnforcer::sync_pod_cgroups() {
+  pod_cgroups_changed_ = false;
+  if (!hooks_.pod_cgroups) return;
+  std::map<std::uint64_t, std::uint32_t> pods;
+  for (const Tracked& t : experiments_) {
+    if (!t.pod.empty() && !t.spec.addresses.empty()) pods.emplace(t.cgroup_id, t.id);
+  }
+  if (auto r = hooks_.pod_cgroups(pods); !r) {
+    // The map is full: the pods not in it are attributed by address meanwhile. Tried again at
+    // the next change.
+    if (!pod_cgroups_failed_logged_) log_error("egress attribution by pod: {}", r.error().message);
+    pod_cgroups_failed_logged_ = true;
+  } else {
+    pod_cgroups_failed_logged_ = false;
   }
 }
 
@@ -245,6 +264,7 @@ void CgroupEnforcer::assign(Tracked& t, const PodInfo* pod) {
   t.pod = path;
   t.cgroup_id = cgroup_id;
   t.host_network = false;
+  pod_cgroups_changed_ = true;
   t.last_cpu_usec = 0;  // a new pod's CPU counter starts again
   t.resources->cpu_cores_milli.store(0, std::memory_order_relaxed);
   t.resources->containers.store(pod ? 1 : 0, std::memory_order_relaxed);

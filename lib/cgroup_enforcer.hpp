@@ -25,10 +25,14 @@
 
 namespace enforcer {
 
-// Attaches / detaches the datapath's cgroup programs for a host-network experiment.
+// What the cgroup pass hands to the datapath: attach / detach its cgroup programs for a
+// host-network experiment; and the pods of experiments with addresses, whose egress packets are
+// attributed by their socket's cgroup (the whole set, pod cgroup id → experiment id, given
+// whenever it changed).
 struct CgroupHooks {
   std::function<Expected<void>(std::uint32_t id, const std::string& cgroup_path)> attach;
   std::function<Expected<void>(std::uint32_t id, const std::string& cgroup_path)> detach;
+  std::function<Expected<void>(const std::map<std::uint64_t, std::uint32_t>& pods)> pod_cgroups;
 };
 
 class CgroupEnforcer {
@@ -110,6 +114,11 @@ class CgroupEnforcer {
   std::vector<Tracked> experiments_;
   std::uint64_t ticks_ = 0;
   bool scanned_ = false;
+  // The pods given to hooks_.pod_cgroups are not the ones assigned now. True at the start, so
+  // that the first tick replaces what an adopted datapath held.
+  bool pod_cgroups_changed_ = true;
+  bool pod_cgroups_failed_logged_ = false;
+  void sync_pod_cgroups();
   bool scan_failed_logged_ = false;
 };
 

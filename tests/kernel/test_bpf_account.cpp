@@ -38,19 +38,18 @@ std::vector<std::uint8_t> addr_bytes(const char* text) {
   return std::vector<std::uint8_t>(p->bytes.begin(), p->bytes.begin() + (p->v6 ? 16 : 4));
 }
 
-// Ethernet (+ optional 802.1Q tag) + IPv4 header + payload. `frag` sets MF and an offset.
-Frame ipv4(const char* src, const char* dst, std::size_t payload, bool vlan = false,
-           bool frag = false) {
-  const std::size_t l2 = vlan ? 18 : 14;
+// Ethernet (+ `tags` VLAN tags: one 802.1Q, or an 802.1ad outer and an 802.1Q inner one, QinQ)
+// + IPv4 header + payload. `frag` sets MF and an offset.
+Frame ipv4(const char* src, const char* dst, std::size_t payload, int tags = 0, bool frag = false) {
+  const std::size_t l2 = 14 + 4 * static_cast<std::size_t>(tags);
   std::vector<std::uint8_t> b(l2 + 20 + payload, 0);
   std::memset(b.data(), 0x02, 12);  // locally administered MACs
-  if (vlan) {
-    put16(b, 12, 0x8100);
-    put16(b, 14, 42);  // VLAN id
-    put16(b, 16, ETH_P_IP);
-  } else {
-    put16(b, 12, ETH_P_IP);
+  for (int i = 0; i < tags; ++i) {
+    const std::size_t at = 12 + 4 * static_cast<std::size_t>(i);
+    put16(b, at, tags == 2 && i == 0 ? 0x88a8 : 0x8100);
+    put16(b, at + 2, static_cast<std::uint16_t>(42 + i));  // VLAN id
   }
+  put16(b, l2 - 2, ETH_P_IP);
   std::uint8_t* ip = b.data() + l2;
   ip[0] = 0x45;
   put16(b, l2 + 2, static_cast<std::uint16_t>(20 + payload));
@@ -60,7 +59,10 @@ Frame ipv4(const char* src, const char* dst, std::size_t payload, bool vlan = fa
   auto s = addr_bytes(src), d = addr_bytes(dst);
   std::memcpy(ip + 12, s.data(), 4);
   std::memcpy(ip + 16, d.data(), 4);
-  return {std::string("IPv4 ") + src + " > " + dst + (vlan ? " (802.1Q)" : "") +
+  return {std::string("IPv4 ") + src + " > " + dst +
+              (tags == 1   ? " (802.1Q)"
+               : tags == 2 ? " (802.1ad + 802.1Q)"
+                           : "") +
               (frag ? " (fragment)" : ""),
           b};
 }
@@ -205,9 +207,11 @@ TEST_CASE("accounting attributes each frame to the right experiment, direction a
       {ipv6("2001:db8::10", "2001:db8::1", 1200), true, 1},
       {ipv6("2001:db8::1", "2001:db8::20", 800), false, 2},
       {ipv6("2001:db8:1:ff::5", "2001:db8::1", 100), true, 3},
-      {ipv4("198.18.0.10", "198.18.0.1", 500, /*vlan=*/true), true, 1},
-      {ipv4("198.18.0.10", "198.18.0.1", 1480, false, /*frag=*/true), true, 1},
-      {ipv4("198.18.0.1", "198.18.0.20", 1480, false, /*frag=*/true), false, 2},
+      {ipv4("198.18.0.10", "198.18.0.1", 500, /*tags=*/1), true, 1},
+      {ipv4("198.18.0.10", "198.18.0.1", 500, /*tags=*/2), true, 1},
+      {ipv4("198.18.0.1", "198.18.0.20", 700, /*tags=*/2), false, 2},
+      {ipv4("198.18.0.10", "198.18.0.1", 1480, 0, /*frag=*/true), true, 1},
+      {ipv4("198.18.0.1", "198.18.0.20", 1480, 0, /*frag=*/true), false, 2},
       {ipv6("2001:db8::10", "2001:db8::1", 1232, /*frag=*/true), true, 1},
       // The wrong end of the packet never attributes: egress looks at the source only.
       {ipv4("198.18.0.1", "198.18.0.10", 700), true, 0},
@@ -334,7 +338,7 @@ TEST_CASE("the rate limit charges a GSO aggregate its wire bytes", "[kernel][bpf
 
 TEST_CASE("truncated and runt frames are unattributed, never dropped", "[kernel][bpf]") {
   Fixture fx;
-  Frame short_vlan = ipv4("198.18.0.10", "198.18.0.1", 0, true);
+  Frame short_vlan = ipv4("198.18.0.10", "198.18.0.1", 0, /*tags=*/1);
   short_vlan.bytes.resize(16);  // half a VLAN tag
   Frame bare_eth = ipv4("198.18.0.10", "198.18.0.1", 0);
   bare_eth.bytes.resize(14);          // an Ethernet header and nothing else
