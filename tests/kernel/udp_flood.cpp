@@ -3,8 +3,10 @@
 // sink. iperf3 makes one syscall per datagram, which caps its UDP at 40-146 Mbit/s in the vm tier's
 // emulated guest; this offers a Gbit/s there.
 //
-//   udp_flood send ADDRESS PORT MBIT SECONDS   offer MBIT (wire bits: Ethernet, IP and UDP headers
-//                                              included) to ADDRESS:PORT for SECONDS
+//   udp_flood send ADDRESS PORT MBIT SECONDS [SOURCE]
+//                                              offer MBIT (wire bits: Ethernet, IP and UDP headers
+//                                              included) to ADDRESS:PORT for SECONDS, from the
+//                                              address SOURCE when given (bound before connect)
 //   udp_flood sink PORT SECONDS                receive on PORT (IPv4 and IPv6) for SECONDS
 //
 // Each prints one summary line on stdout and exits 0; a bad argument or a failing socket call is
@@ -46,7 +48,7 @@ namespace {
 }
 
 [[noreturn]] void usage() {
-  die("usage: udp_flood send ADDRESS PORT MBIT SECONDS | udp_flood sink PORT SECONDS");
+  die("usage: udp_flood send ADDRESS PORT MBIT SECONDS [SOURCE] | udp_flood sink PORT SECONDS");
 }
 
 double number(const char* text, const char* what, double min, double max) {
@@ -89,7 +91,7 @@ void sleep_until(double t) {
   }
 }
 
-int send_flood(const char* address, int port, double mbit, double seconds) {
+int send_flood(const char* address, int port, double mbit, double seconds, const char* source) {
   sockaddr_storage dst{};
   socklen_t dst_len = 0;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&dst);
@@ -108,6 +110,19 @@ int send_flood(const char* address, int port, double mbit, double seconds) {
   const bool ipv6 = dst.ss_family == AF_INET6;
   const int fd = socket(dst.ss_family, SOCK_DGRAM, 0);
   if (fd < 0) die_errno("socket");
+  if (source != nullptr) {
+    sockaddr_storage src{};
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&src);
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&src);
+    s4->sin_family = s6->sin6_family = dst.ss_family;
+    if (inet_pton(dst.ss_family, source,
+                  ipv6 ? static_cast<void*>(&s6->sin6_addr) : static_cast<void*>(&s4->sin_addr)) !=
+        1) {
+      die(std::string("source '") + source + "' is not an address of the destination's family");
+    }
+    if (bind(fd, reinterpret_cast<sockaddr*>(&src), ipv6 ? sizeof(*s6) : sizeof(*s4)) != 0)
+      die_errno(std::string("bind to ") + source);
+  }
   if (connect(fd, reinterpret_cast<sockaddr*>(&dst), dst_len) != 0) die_errno("connect");
 
   // Datagrams fill the path's MTU; one send carries as many as fit in a 64 KB UDP payload.
@@ -208,9 +223,9 @@ int sink(int port, double seconds) {
 int main(int argc, char** argv) {
   if (argc < 2) usage();
   const std::string mode = argv[1];
-  if (mode == "send" && argc == 6) {
+  if (mode == "send" && (argc == 6 || argc == 7)) {
     return send_flood(argv[2], parse_port(argv[3]), number(argv[4], "rate (Mbit/s)", 0.001, 100000),
-                      number(argv[5], "seconds", 0.001, 86400));
+                      number(argv[5], "seconds", 0.001, 86400), argc == 7 ? argv[6] : nullptr);
   }
   if (mode == "sink" && argc == 4) {
     return sink(parse_port(argv[2]), number(argv[3], "seconds", 0.001, 86400));
