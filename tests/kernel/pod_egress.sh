@@ -5,7 +5,10 @@
 # a's network namespace); b has addresses only. From a process of a's pod:
 #  1. one greedy TCP flow from an address the pod added to its interface and no experiment has:
 #     charged to a and held to a's rate (before, it was unattributed and ran at the whole path);
-#  2. a UDP flood from b's address: charged to a and held to a's rate, b is charged nothing.
+#  2. a UDP flood from b's address (a free bind: the pod need not have the address, and ipvlan
+#     would refuse it): charged to a and held to a's rate, b is charged nothing.
+# The vm tier runs this with ipvlan experiments on an fq uplink (tests/vm/tests/pod_egress_ipvlan.sh):
+# egress is paced there, and a paced sender waits instead of being dropped.
 # Bounds: FLOW_SECONDS of the rate, plus the policer's burst (500 ms of the rate), +10 %; at least
 # half of the rate's worth must be charged to a. About 15 s.
 source "$(dirname "$0")/lib.sh"
@@ -63,7 +66,7 @@ check() {
   [ "$a" -ge "$least" ] || fail "$what: a was charged only $a bytes (at least $least)"
   [ "$a" -le "$bound" ] || fail "$what: a passed $a bytes, above its rate's $bound"
   [ "$world" -le "$bound" ] || fail "$what: the world received $world bytes from a's pod, above a's rate's $bound"
-  [ "$drops" -gt 0 ] || fail "$what: a's rate dropped nothing"
+  [ "$UPLINK_QDISC" = fq ] || [ "$drops" -gt 0 ] || fail "$what: a's rate dropped nothing"
   [ "$b" -lt 100000 ] || fail "$what: b was charged $b bytes for a's pod's traffic"
   [ "$u" -lt 100000 ] || fail "$what: $u bytes of a's pod's traffic were unattributed"
 }
@@ -79,8 +82,7 @@ wait_ticks
 # shellcheck disable=SC2086  # the snapshot's five numbers
 check "TCP from an unconfigured address" $before
 
-# 2. Another experiment's address: b's (UDP needs no answer, so b's own namespace is no bother).
-ip -n "$P-a" addr add 198.18.0.12/32 dev net1
+# 2. Another experiment's address: b's (UDP needs no answer).
 in_world timeout 60 "$UDP_FLOOD" sink 5402 $((FLOW_SECONDS + 5)) >/dev/null &
 sink=$!
 before=$(snapshot)
