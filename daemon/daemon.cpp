@@ -329,8 +329,14 @@ void Daemon::wait_signals() {
       log_info("received SIGHUP, reloading {}", config_path_);
       notifier_.reloading();
       if (auto n = reload(); !n) {
-        log_error("the configuration was not reloaded; still enforcing the previous one:\n{}",
-                  n.error().message);
+        // One error a line (the log escapes newlines within a message).
+        log_error("the configuration was not reloaded; still enforcing the previous one:");
+        std::string_view text = n.error().message;
+        while (!text.empty()) {
+          const std::size_t end = std::min(text.find('\n'), text.size());
+          if (end > 0) log_error("{}", text.substr(0, end));
+          text.remove_prefix(std::min(end + 1, text.size()));
+        }
       } else {
         controller_->apply_all();
         log_info("configuration reloaded: {} experiment(s)", *n);

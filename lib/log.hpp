@@ -1,9 +1,12 @@
 // Minimal leveled logging to stderr. Under systemd (JOURNAL_STREAM set) each line carries a
-// syslog priority prefix that journald understands; on a terminal, a word.
+// syslog priority prefix that journald understands; on a terminal, a word. A message is one line
+// whatever it holds: control characters in it (a newline in a request's reason, in a stored file,
+// in a cgroup's name) are escaped, so that nothing logged can forge a line or its priority.
 #pragma once
 
 #include <fmt/format.h>
 
+#include <string>
 #include <string_view>
 
 namespace enforcer {
@@ -11,6 +14,8 @@ namespace enforcer {
 enum class LogLevel { kError = 3, kWarning = 4, kInfo = 6, kDebug = 7 };
 
 void log_set_level(LogLevel max_level);
+// `text` with each control character (below 0x20, and 0x7f) written as \n, \r, \t or \xNN.
+std::string escape_control(std::string_view text);
 void log_line(LogLevel level, std::string_view message);
 
 template <typename... Args>

@@ -6,6 +6,8 @@
 
 #include "limiter.hpp"
 
+#include "rate.h"  // the datapath's own rate arithmetic (C for the BPF programs)
+
 using namespace enforcer;
 using namespace std::chrono_literals;
 
@@ -194,4 +196,21 @@ TEST_CASE("a window override resizes the rings at the next tick, keeping the new
   f.x(0).overrides.window_ns.store(0);
   CHECK(resize_windows(f.table, 1s) == 1);
   CHECK(f.x(0).direction[kEgress]->window.slots() == 10);
+}
+
+TEST_CASE("the datapath charges a packet at least its time at the rate, never less", "[limiter]") {
+  // cost · rate ≥ len · 10^9 (never under the rate), and (cost − 1) · rate < len · 10^9 (at most
+  // one ns over). Rounded down, 60 bytes at 9.4 Gbit/s cost 50 ns instead of 50.99: 2 % over.
+  const std::uint64_t rates[] = {
+      1, 125, 1'250'000, 12'500'000, 1'176'701'314, 1'250'000'000, 12'500'000'000, kRateStop - 1};
+  const std::uint64_t lengths[] = {1, 42, 60, 64, 577, 1514, 9014, 65'535, 70'000};
+  for (const std::uint64_t rate : rates) {
+    for (const std::uint64_t len : lengths) {
+      INFO(len << " bytes at " << rate << " B/s");
+      const unsigned __int128 exact = static_cast<unsigned __int128>(len) * 1'000'000'000u;
+      const std::uint64_t cost = rate_cost(len, rate);
+      CHECK(static_cast<unsigned __int128>(cost) * rate >= exact);
+      CHECK(static_cast<unsigned __int128>(cost - 1) * rate < exact);  // len > 0: cost > 0
+    }
+  }
 }
