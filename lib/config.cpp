@@ -504,7 +504,8 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c,
     x.allocation = c.defaults;
     std::string where = fmt::format("experiment[{}]", index);
     std::set<std::string_view> known = kAllocationKeys;
-    known.insert({"name", "addresses", "index", "pinned_rate", "cgroup", "data_dir", "project_id"});
+    known.insert({"name", "addresses", "wide_prefixes", "index", "pinned_rate", "cgroup",
+                  "data_dir", "project_id"});
     p.check_keys(t, where, known);
 
     const toml::node* name = t.get("name");
@@ -526,6 +527,15 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c,
     }
     const std::string who = x.name.empty() ? where : fmt::format("experiment \"{}\"", x.name);
 
+    if (const toml::node* w = t.get("wide_prefixes")) {
+      if (!w->is_boolean()) {
+        p.error(
+            w, where + ".wide_prefixes",
+            fmt::format("{}.wide_prefixes = {}: expected true or false", where, Parser::spell(*w)));
+      } else {
+        x.wide_prefixes = w->as_boolean()->get();
+      }
+    }
     const toml::node* a = t.get("addresses");
     if (a) {
       const toml::array* list = a->as_array();
@@ -545,6 +555,22 @@ void parse_experiments(Parser& p, const toml::node& node, Config& c,
           if (!prefix) {
             p.error(&item, where + ".addresses",
                     fmt::format("{}.addresses: {}", where, prefix.error().message));
+            continue;
+          }
+          const int shortest = prefix->v6 ? kShortestPrefixV6 : kShortestPrefixV4;
+          if (prefix->length == 0) {
+            p.error(&item, where + ".addresses",
+                    fmt::format("{}.addresses: {} is every address: the host's own traffic (ssh, "
+                                "the kubelet) would be held to the experiment's limit",
+                                where, to_string(*prefix)));
+            continue;
+          }
+          if (prefix->length < shortest && !x.wide_prefixes) {
+            p.error(&item, where + ".addresses",
+                    fmt::format("{}.addresses: {} is shorter than /{}: it may hold the host's own "
+                                "addresses, whose traffic (ssh, the kubelet) would be held to the "
+                                "experiment's limit; set wide_prefixes = true if it is meant",
+                                where, to_string(*prefix), shortest));
             continue;
           }
           owned.push_back(Owned{*prefix, x.name, where, &item, "addresses"});
@@ -949,6 +975,7 @@ std::string format_config(const Config& c) {
     } else {
       out += fmt::format("addresses = {}\n", addresses);
     }
+    if (x.wide_prefixes) out += "wide_prefixes = true\n";
     if (!x.cgroup.empty()) out += fmt::format("cgroup = {}\n", quote(x.cgroup));
     if (!x.data_dir.empty()) {
       out += fmt::format("data_dir = {}\nproject_id = {}\n", quote(x.data_dir), x.project_id);

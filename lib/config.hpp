@@ -50,6 +50,10 @@ struct Allocation {
 // min_rate as written in a config: "1%" or "800Kbit".
 std::string format_min_rate(const MinRate& m);
 
+// The shortest prefix an experiment's addresses may have without `wide_prefixes = true`.
+constexpr int kShortestPrefixV4 = 24;
+constexpr int kShortestPrefixV6 = 64;
+
 struct ExperimentConfig {
   std::string name;
   std::vector<Prefix> addresses;
@@ -73,6 +77,10 @@ struct ExperimentConfig {
   // `addresses` then holds the IPv4 and IPv6 address derived from the host's epoxy.ipv4= and
   // epoxy.ipv6= kernel parameters (lib/index2ip.hpp). 0: the addresses are as written.
   std::uint32_t index = 0;
+  // Whether `addresses` may hold prefixes shorter than kShortestPrefixV4 / V6 (/24, /64):
+  // such a prefix can take the host's own traffic (ssh, the kubelet) into the experiment's limit,
+  // so it must be asked for. /0 is refused always.
+  bool wide_prefixes = false;
   int line = 0;  // where its [[experiment]] table starts
   // The experiment's id in the datapath and the experiment table (1..daemon.max_experiments):
   // its 1-based position when the file is loaded; the daemon keeps an experiment's id across

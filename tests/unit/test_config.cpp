@@ -361,6 +361,7 @@ min_rate = "0.5%"
 
 [[experiment]]
 name = "ndt"
+wide_prefixes = true
 addresses = ["198.18.0.10", "2001:db8::10", "198.18.4.0/24", "2001:db8:1::/48"]
 bandwidth = "2.5Gbit"
 window = "1500ms"
@@ -858,6 +859,45 @@ addresses = ["198.18.0.128/25", "198.18.1.1"]
 )");
     CHECK(c.experiments.size() == 2);
   }
+}
+
+TEST_CASE("prefixes wide enough to hold the host's addresses must be asked for", "[config]") {
+  struct Case {
+    const char* addresses;
+    bool wide;
+    const char* error;  // nullptr: accepted
+  };
+  const Case cases[] = {
+      {"\"0.0.0.0/0\"", false, "0.0.0.0/0 is every address"},
+      {"\"::/0\"", true, "::/0 is every address"},  // never, even when asked for
+      {"\"198.18.0.0/16\"", false, "198.18.0.0/16 is shorter than /24"},
+      {"\"2001:db8::/48\"", false, "2001:db8::/48 is shorter than /64"},
+      {"\"198.18.0.0/16\"", true, nullptr},
+      {"\"2001:db8::/48\"", true, nullptr},
+      {"\"198.18.0.0/24\", \"2001:db8::/64\"", false, nullptr},
+  };
+  for (const Case& c : cases) {
+    const std::string text = fmt::format("[[experiment]]\nname = \"x\"\n{}addresses = [{}]  # <-\n",
+                                         c.wide ? "wide_prefixes = true\n" : "", c.addresses);
+    INFO(text);
+    if (!c.error) {
+      CHECK(parse_ok(text).experiments.size() == 1);
+      continue;
+    }
+    const std::vector<ConfigError> errors = parse_errors(text);
+    INFO("errors:" << describe(errors));
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].line == line_of(text, "# <-"));
+    CHECK_THAT(errors[0].key, Contains("addresses"));
+    CHECK_THAT(errors[0].message, Contains(c.error));
+  }
+  const Config c = parse_ok(
+      "[[experiment]]\nname = \"x\"\nwide_prefixes = true\naddresses = [\"198.18.0.0/16\"]\n");
+  CHECK(c.experiments[0].wide_prefixes);
+  CHECK_THAT(format_config(c), Contains("wide_prefixes = true"));
+  CHECK(parse_errors("[[experiment]]\nname = \"x\"\nwide_prefixes = 1\naddresses = "
+                     "[\"198.18.0.1\"]\n")
+            .size() == 1);
 }
 
 TEST_CASE("several errors in one file are all reported", "[config]") {
