@@ -5,8 +5,8 @@
 # a's network namespace); b has addresses only. From a process of a's pod:
 #  1. one greedy TCP flow from an address the pod added to its interface and no experiment has:
 #     charged to a and held to a's rate (before, it was unattributed and ran at the whole path);
-#  2. a UDP flood from b's address (a free bind: the pod need not have the address, and ipvlan
-#     would refuse it): charged to a and held to a's rate, b is charged nothing.
+#  2. a UDP flood from b's address (a transparent socket: the pod need not have the address, and
+#     ipvlan would refuse it): charged to a and held to a's rate, b is charged nothing.
 # The vm tier runs this with ipvlan experiments on an fq uplink (tests/vm/tests/pod_egress_ipvlan.sh):
 # egress is paced there, and a paced sender waits instead of being dropped.
 # Bounds: FLOW_SECONDS of the rate, plus the policer's burst (500 ms of the rate), +10 %; at least

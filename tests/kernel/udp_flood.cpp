@@ -7,7 +7,7 @@
 //                                              offer MBIT (wire bits: Ethernet, IP and UDP headers
 //                                              included) to ADDRESS:PORT for SECONDS, from the
 //                                              address SOURCE when given, whether this host has
-//                                              it or not (IP_FREEBIND)
+//                                              it or not (IP_TRANSPARENT)
 //   udp_flood sink PORT SECONDS                receive on PORT (IPv4 and IPv6) for SECONDS
 //
 // Each prints one summary line on stdout and exits 0; a bad argument or a failing socket call is
@@ -121,11 +121,12 @@ int send_flood(const char* address, int port, double mbit, double seconds, const
         1) {
       die(std::string("source '") + source + "' is not an address of the destination's family");
     }
-    // Free bind: the source need not be an address of this host (a spoofing sender's flood).
+    // Transparent: the source need not be an address of this host (a spoofing sender's flood);
+    // a free bind alone would bind, but the route lookup would refuse a foreign source.
     const int on = 1;
-    if (setsockopt(fd, ipv6 ? IPPROTO_IPV6 : IPPROTO_IP, ipv6 ? IPV6_FREEBIND : IP_FREEBIND, &on,
-                   sizeof(on)) != 0)
-      die_errno("IP_FREEBIND");
+    if (setsockopt(fd, ipv6 ? IPPROTO_IPV6 : IPPROTO_IP, ipv6 ? IPV6_TRANSPARENT : IP_TRANSPARENT,
+                   &on, sizeof(on)) != 0)
+      die_errno("IP_TRANSPARENT");
     if (bind(fd, reinterpret_cast<sockaddr*>(&src), ipv6 ? sizeof(*s6) : sizeof(*s4)) != 0)
       die_errno(std::string("bind to ") + source);
   }
