@@ -144,6 +144,42 @@ bool someone_listens(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// The control socket's directory `dir`, which exists already, for the members of group `gid`:
+// see ControlServer::create.
+Expected<void> give_group_the_directory(const std::filesystem::path& dir,
+                                        const std::filesystem::path& socket_name, gid_t gid) {
+  namespace fs = std::filesystem;
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0) {
+    return Error{fmt::format("cannot read {}: {}", dir.string(), std::strerror(errno))};
+  }
+  const bool group_reaches = (st.st_gid == gid && (st.st_mode & S_IXGRP)) || (st.st_mode & S_IXOTH);
+  if (group_reaches) return {};
+  std::error_code ec;
+  bool own = st.st_uid == 0;
+  for (fs::directory_iterator it(dir, ec), end; own && !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() != socket_name) own = false;
+  }
+  if (!own || ec) {
+    log_warning(
+        "members of control_group cannot reach the control socket: {} is {:o} uid {} gid {} and "
+        "not the socket's own directory (it holds other files); give the group search permission "
+        "or use a directory of its own",
+        dir.string(), st.st_mode & 07777, st.st_uid, st.st_gid);
+    return {};
+  }
+  if (chown(dir.c_str(), 0, gid) != 0 || chmod(dir.c_str(), 0750) != 0) {
+    return Error{
+        fmt::format("cannot set the group and mode of {}: {}", dir.string(), std::strerror(errno))};
+  }
+  log_info("the control socket's directory {} now 0750 root:{} (control_group)", dir.string(), gid);
+  return {};
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<ControlServer>> ControlServer::create(asio::io_context& io,
                                                                const std::string& path,
                                                                const std::string& group,
@@ -179,6 +215,14 @@ Expected<std::unique_ptr<ControlServer>> ControlServer::create(asio::io_context&
     if (chmod(dir.c_str(), 0750) != 0 || (have_group && chown(dir.c_str(), 0, gid) != 0)) {
       return Error{
           fmt::format("cannot set the mode of {}: {}", dir.string(), std::strerror(errno))};
+    }
+  } else if (!dir.empty() && have_group) {
+    // A directory made before the daemon started: systemd's RuntimeDirectory= makes it
+    // root:root 0750, which keeps the group's members out. One that holds nothing but the socket
+    // is the socket's own, and gets the group as if the daemon had made it; a shared one (/run)
+    // is never changed: a warning says what keeps the members out.
+    if (auto r = give_group_the_directory(dir, fs::path(path).filename(), gid); !r) {
+      return r.error();
     }
   }
   struct stat st {};

@@ -22,6 +22,9 @@ topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 chmod 0711 "$WORK"  # other uids reach $WORK/run only through the daemon's own permissions
+# The unit's situation: systemd's RuntimeDirectory= makes the directory root:root 0750 before the
+# daemon starts; the daemon must still let the group's members in.
+install -d -m 0750 -o root -g root "$WORK/run"
 
 CONTROL_GROUP=$GROUP TICK=100ms write_config "$WORK/enforcer.toml" '
 [[experiment]]
