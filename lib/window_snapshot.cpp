@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <type_traits>
@@ -39,6 +40,16 @@ T field(const json& j, const char* key, const std::string& where) {
     if (!v.is_number_integer()) {
       throw std::runtime_error(fmt::format("{}.{}: not an integer", where, key));
     }
+  }
+  if constexpr (std::is_integral_v<T>) {
+    // nlohmann converts an out-of-range number by truncating it (an id of 2^32 + 1 would read
+    // as 1): out of the type's range is an error.
+    const bool fits =
+        v.is_number_unsigned()
+            ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())
+            : v.get<std::int64_t>() >= static_cast<std::int64_t>(std::numeric_limits<T>::min()) &&
+                  v.get<std::int64_t>() <= static_cast<std::int64_t>(std::numeric_limits<T>::max());
+    if (!fits) throw std::runtime_error(fmt::format("{}.{}: out of range", where, key));
   }
   return v.get<T>();
 }
@@ -95,6 +106,7 @@ Expected<WindowSnapshot> parse_window_snapshot(std::string_view text) {
     if (s.tick_ns <= 0) return Error{"tick_ns must be positive"};
     s.wall_ns = field<std::int64_t>(j, "wall_ns", "snapshot");
     s.monotonic_ns = field<std::int64_t>(j, "monotonic_ns", "snapshot");
+    if (s.wall_ns < 0 || s.monotonic_ns < 0) return Error{"wall_ns and monotonic_ns must be >= 0"};
     s.boot_id = field<std::string>(j, "boot_id", "snapshot");
     if (!j.contains("experiments") || !j["experiments"].is_array()) {
       return Error{"snapshot: \"experiments\" is missing or not a list"};
@@ -149,13 +161,17 @@ Expected<WindowSnapshot> parse_window_snapshot(std::string_view text) {
 
 std::uint64_t ticks_since(const WindowSnapshot& s, std::int64_t now_wall_ns,
                           std::int64_t now_monotonic_ns, std::string_view now_boot_id) {
-  std::int64_t elapsed = 0;
+  // In unsigned arithmetic, and only forwards: times read from a file must not overflow.
+  auto forward = [](std::int64_t from, std::int64_t to) -> std::uint64_t {
+    return to > from ? static_cast<std::uint64_t>(to) - static_cast<std::uint64_t>(from) : 0;
+  };
+  std::uint64_t elapsed = 0;
   if (!s.boot_id.empty() && s.boot_id == now_boot_id && now_monotonic_ns >= s.monotonic_ns) {
-    elapsed = now_monotonic_ns - s.monotonic_ns;
+    elapsed = forward(s.monotonic_ns, now_monotonic_ns);
   } else {
-    elapsed = std::max<std::int64_t>(0, now_wall_ns - s.wall_ns);
+    elapsed = forward(s.wall_ns, now_wall_ns);
   }
-  return static_cast<std::uint64_t>(elapsed / s.tick_ns);
+  return s.tick_ns > 0 ? elapsed / static_cast<std::uint64_t>(s.tick_ns) : 0;
 }
 
 ShiftedWindow shift_window(const DirectionSnapshot& d, std::uint32_t slots,

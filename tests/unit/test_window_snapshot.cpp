@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -137,6 +138,43 @@ TEST_CASE("the elapsed time: monotonic within a boot, wall clock across boots", 
   CHECK(ticks_since(s, s.wall_ns + 7 * t, 5, "other") == 7);
   // A wall clock behind the snapshot's: no time passed.
   CHECK(ticks_since(s, s.wall_ns - t, 5, "other") == 0);
+}
+
+TEST_CASE("values out of their range are errors, never truncated or overflowed", "[snapshot]") {
+  const std::string good = serialize_window_snapshot(sample_snapshot());
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string text = good;
+    const auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return text.replace(at, from.size(), to);
+  };
+  struct Case {
+    std::string text;
+    const char* error;
+  };
+  const Case cases[] = {
+      {replaced("\"id\":1", "\"id\":4294967297"), "id: out of range"},
+      {replaced("\"wall_ns\":", "\"wall_ns\":-"), "must be >= 0"},
+      {replaced("\"monotonic_ns\":", "\"monotonic_ns\":-"), "must be >= 0"},
+      {replaced("\"tick_ns\":1000000000", "\"tick_ns\":9223372036854775808"),
+       "tick_ns: out of range"},
+      {replaced("\"version\":", "\"version\":4294967296"), "version: out of range"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.text);
+    auto parsed = parse_window_snapshot(c.text);
+    REQUIRE_FALSE(parsed);
+    CHECK_THAT(parsed.error().message, Catch::Matchers::Contains(c.error));
+  }
+  // The elapsed time cannot overflow, whatever the clocks say.
+  WindowSnapshot s = sample_snapshot();
+  s.wall_ns = 0;
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  CHECK(ticks_since(s, kMin, 0, "other") == 0);
+  CHECK(ticks_since(s, kMax, 0, "other") == static_cast<std::uint64_t>(kMax / s.tick_ns));
+  s.wall_ns = kMax;
+  CHECK(ticks_since(s, kMin, 0, "other") == 0);
 }
 
 TEST_CASE("a snapshot from an older window length or tick restores the totals only", "[snapshot]") {
