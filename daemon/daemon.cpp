@@ -329,14 +329,8 @@ void Daemon::wait_signals() {
       log_info("received SIGHUP, reloading {}", config_path_);
       notifier_.reloading();
       if (auto n = reload(); !n) {
-        // One error a line (the log escapes newlines within a message).
         log_error("the configuration was not reloaded; still enforcing the previous one:");
-        std::string_view text = n.error().message;
-        while (!text.empty()) {
-          const std::size_t end = std::min(text.find('\n'), text.size());
-          if (end > 0) log_error("{}", text.substr(0, end));
-          text.remove_prefix(std::min(end + 1, text.size()));
-        }
+        log_lines(LogLevel::kError, n.error().message);  // one error a line
       } else {
         controller_->apply_all();
         log_info("configuration reloaded: {} experiment(s)", *n);

@@ -46,19 +46,9 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
   if (g_quiet_libbpf) return 0;
   char buf[2048];
   const int n = std::vsnprintf(buf, sizeof buf, format, args);
-  std::string_view text(buf, n > 0 ? std::min<std::size_t>(n, sizeof buf - 1) : 0);
-  // One message may hold many lines (the verifier's log): each is logged as a line of its own
-  // (the log escapes newlines within a message).
-  while (!text.empty()) {
-    const std::size_t end = std::min(text.find('\n'), text.size());
-    const std::string_view line = text.substr(0, end);
-    text.remove_prefix(std::min(end + 1, text.size()));
-    if (line.empty()) continue;
-    if (level == LIBBPF_WARN)
-      log_warning("{}", line);
-    else
-      log_debug("{}", line);
-  }
+  const std::string_view text(buf, n > 0 ? std::min<std::size_t>(n, sizeof buf - 1) : 0);
+  // One message may hold many lines (the verifier's log): each is a line of the log.
+  log_lines(level == LIBBPF_WARN ? LogLevel::kWarning : LogLevel::kDebug, text);
   return 0;
 }
 

@@ -17,6 +17,9 @@ void log_set_level(LogLevel max_level);
 // `text` with each control character (below 0x20, and 0x7f) written as \n, \r, \t or \xNN.
 std::string escape_control(std::string_view text);
 void log_line(LogLevel level, std::string_view message);
+// Logs each line of a text of several lines (a verifier log, a list of config errors) as a line
+// of its own; empty lines are left out.
+void log_lines(LogLevel level, std::string_view text);
 
 template <typename... Args>
 void log_error(fmt::format_string<Args...> f, Args&&... args) {
