@@ -70,6 +70,24 @@ static __always_inline void ensure_headers(struct __sk_buff* skb) {
 }
 
 /*
+ * skip_vlan_tags - moves *l3 past up to ENFORCER_VLAN_TAGS_MAX 802.1Q/802.1ad tags, *proto to the
+ * protocol they carry. Returns how many it skipped, or -1 for a frame too short for its tag.
+ */
+static __always_inline int skip_vlan_tags(void** l3, void* data_end, __be16* proto) {
+  int tags = 0;
+#pragma unroll
+  for (int i = 0; i < ENFORCER_VLAN_TAGS_MAX; i++) {
+    if (*proto != ETH_P_8021Q_BE && *proto != ETH_P_8021AD_BE) break;
+    struct vlan_tag* tag = *l3;
+    if ((void*)(tag + 1) > data_end) return -1;
+    *proto = tag->encapsulated_proto;
+    *l3 = tag + 1;
+    tags++;
+  }
+  return tags;
+}
+
+/*
  * cgroup_experiment - the experiment id `map` (cgroup id → id) gives the cgroup of the packet's
  * socket or one of its ancestors, or null. The socket's own cgroup is the one it was created in
  * (bpf_skb_cgroup_id; 0 for a packet without a full socket: forwarded, ARP, ICMP errors, a
@@ -110,14 +128,7 @@ static __always_inline __u32 classify(struct __sk_buff* skb, int dir, int* tcp) 
   if (l3 > data_end) return ENFORCER_UNATTRIBUTED_ID;
 
   __be16 proto = eth->h_proto;
-#pragma unroll
-  for (int i = 0; i < ENFORCER_VLAN_TAGS_MAX; i++) {
-    if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE) break;
-    struct vlan_tag* tag = l3;
-    if ((void*)(tag + 1) > data_end) return ENFORCER_UNATTRIBUTED_ID;
-    proto = tag->encapsulated_proto;
-    l3 = tag + 1;
-  }
+  if (skip_vlan_tags(&l3, data_end, &proto) < 0) return ENFORCER_UNATTRIBUTED_ID;
 
   __u32* id = dir == ENFORCER_DIR_EGRESS ? cgroup_experiment(skb, &pod_cgroups) : 0;
   if (proto == bpf_htons(ETH_P_IP)) {
@@ -317,17 +328,9 @@ static __always_inline __u64 wire_len(struct __sk_buff* skb, int dir) {
   void* l3 = eth + 1;
   if (l3 > data_end) return len;
   __be16 proto = eth->h_proto;
-  __u32 l2 = ETH_HLEN;
-#pragma unroll
-  for (int i = 0; i < ENFORCER_VLAN_TAGS_MAX; i++) {
-    if (proto != ETH_P_8021Q_BE && proto != ETH_P_8021AD_BE) break;
-    struct vlan_tag* tag = l3;
-    if ((void*)(tag + 1) > data_end) return len;
-    proto = tag->encapsulated_proto;
-    l3 = tag + 1;
-    l2 += sizeof(struct vlan_tag);
-  }
-  return gso_wire_len(skb, len, l3, l2);
+  const int tags = skip_vlan_tags(&l3, data_end, &proto);
+  if (tags < 0) return len;
+  return gso_wire_len(skb, len, l3, ETH_HLEN + tags * sizeof(struct vlan_tag));
 }
 
 static __always_inline int account(struct __sk_buff* skb, int dir, int edt) {
