@@ -5,6 +5,7 @@
 #include <array>
 #include <limits>
 
+#include "json_text.hpp"
 #include "text.hpp"
 #include "units.hpp"
 
@@ -116,15 +117,6 @@ bool nests_deeper_than(std::string_view line, int limit) {
     }
   }
   return false;
-}
-
-// nlohmann's message without its "[json.exception.parse_error.101] " prefix.
-std::string_view json_error_text(const std::exception& e) {
-  std::string_view s = e.what();
-  if (s.substr(0, 1) == "[") {
-    if (const auto end = s.find("] "); end != std::string_view::npos) s.remove_prefix(end + 2);
-  }
-  return s;
 }
 
 ParsedRequest fail(std::string code, std::string message, const json& id = nullptr) {
@@ -338,12 +330,10 @@ ParsedRequest parse_request(std::string_view line) {
       return fail("bad_request",
                   fmt::format("not a request: nested deeper than {} levels", kMaxNesting));
     }
-    json j;
-    try {
-      j = json::parse(line.begin(), line.end());
-    } catch (const json::parse_error& e) {
-      return fail("bad_request", fmt::format("not valid JSON: {}", json_error_text(e)));
-    }
+    auto parsed = parse_json_text(line);
+    if (!parsed)
+      return fail("bad_request", fmt::format("not valid JSON: {}", parsed.error().message));
+    const json j = std::move(*parsed);
     if (!j.is_object()) {
       return fail("bad_request",
                   fmt::format("a request must be a JSON object, not {}", j.type_name()));

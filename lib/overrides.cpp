@@ -14,6 +14,7 @@
 #include <cstring>
 #include <limits>
 
+#include "json_text.hpp"
 #include "units.hpp"
 
 namespace enforcer {
@@ -169,15 +170,6 @@ Expected<std::string> string_field(const json& j, const char* key, bool required
   }
   if (!v->is_string()) return Error{fmt::format("\"{}\" must be a string", key)};
   return v->get<std::string>();
-}
-
-// nlohmann's message without its "[json.exception.parse_error.101] " prefix.
-std::string_view json_error_text(const std::exception& e) {
-  std::string_view s = e.what();
-  if (s.substr(0, 1) == "[") {
-    if (const auto end = s.find("] "); end != std::string_view::npos) s.remove_prefix(end + 2);
-  }
-  return s;
 }
 
 std::string dump(const json& j, int indent) {
@@ -582,12 +574,9 @@ std::string serialize_overrides(const std::vector<Override>& overrides) {
 
 Expected<std::vector<Override>> parse_overrides(std::string_view text) {
   try {
-    json j;
-    try {
-      j = json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
-      return Error{fmt::format("not valid JSON: {}", json_error_text(e))};
-    }
+    auto parsed = parse_json_text(text);
+    if (!parsed) return Error{fmt::format("not valid JSON: {}", parsed.error().message)};
+    const json j = std::move(*parsed);
     if (!j.is_object()) return Error{"not a JSON object with \"version\" and \"overrides\""};
     const json* version = member(j, "version");
     if (!version) return Error{"\"version\" is missing"};

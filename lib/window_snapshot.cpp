@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "json_text.hpp"
 #include "overrides.hpp"  // read_file, set_aside
 
 namespace enforcer {
@@ -90,12 +91,9 @@ std::string serialize_window_snapshot(const WindowSnapshot& s) {
 
 Expected<WindowSnapshot> parse_window_snapshot(std::string_view text) {
   if (text.empty()) return Error{"the file is empty"};
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return Error{fmt::format("not valid JSON (truncated?): {}", e.what())};
-  }
+  auto parsed = parse_json_text(text);
+  if (!parsed) return Error{fmt::format("not valid JSON (truncated?): {}", parsed.error().message)};
+  const json j = std::move(*parsed);
   WindowSnapshot s;
   try {
     s.version = field<int>(j, "version", "snapshot");

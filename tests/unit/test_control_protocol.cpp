@@ -125,6 +125,7 @@ TEST_CASE("every error code", "[control_protocol]") {
   };
   const std::vector<Case> cases = {
       {"not json", "bad_request", {"not valid JSON", "parse error at line 1, column"}},
+      {R"({"v":1e999,"cmd":"status"})", "bad_request", {"not valid JSON", "number overflow"}},
       {"[1]", "bad_request", {"must be a JSON object, not array"}},
       {R"({"cmd":"status"})", "bad_request", {"\"v\" is missing"}},
       {R"({"v":"1","cmd":"status"})", "bad_request", {"\"v\" must be an integer", "not string"}},

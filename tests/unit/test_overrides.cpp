@@ -442,6 +442,7 @@ TEST_CASE("parse_overrides says what is wrong and where", "[overrides]") {
        "\"set_by_uid\""},
       {std::string("{\"version\":1,\"overrides\":[\"\xff\"]}"), "not valid JSON"},
       {std::string(100000, '['), "not valid JSON"},
+      {R"({"version":1e999})", "number overflow"},
   };
   for (const auto& c : cases) {
     INFO(c.text.substr(0, 200));

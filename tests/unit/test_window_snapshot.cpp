@@ -215,6 +215,7 @@ TEST_CASE("a missing snapshot is normal; a bad one is set aside and reported", "
        {std::tuple{"zero-length", std::string{}, "empty"},
         std::tuple{"truncated", good.substr(0, good.size() / 2), "not valid JSON"},
         std::tuple{"not JSON", std::string{"\x01\x02garbage"}, "not valid JSON"},
+        std::tuple{"a number beyond a double", std::string{"3e44444"}, "number overflow"},
         std::tuple{"a field missing", std::string{R"({"version":1,"tick_ns":1000})"}, "wall_ns"},
         std::tuple{"another version", std::string{R"({"version":9})"}, "version 9"},
         std::tuple{
