@@ -83,7 +83,48 @@ std::string Controller::unknown_experiment(const Request& r) const {
 }
 
 void Controller::apply_all() {
+  drop_invalid_overrides();
   for (const auto& x : ctx_.config->experiments) apply(x);
+}
+
+void Controller::drop_invalid_overrides() {
+  const auto now = WallClock::now();
+  CheckedOverrides checked = check_stored_overrides(set_.all(), *ctx_.config, now);
+  if (checked.rejected.empty()) return;
+  // Kept beside the file, never only dropped: an operator can read them back and set them again
+  // in a form the configuration accepts.
+  std::vector<Override> rejected;
+  for (const auto& r : checked.rejected) rejected.push_back(r.override_);
+  const auto kept_aside = keep_rejected_overrides(path_, rejected, now);
+  const std::string aside = kept_aside ? *kept_aside : std::string{};
+  for (const auto& r : checked.rejected) {
+    const Override& o = r.override_;
+    log_warning("override {} {} = {} is not enforced: {}; {}", o.experiment, to_string(o.resource),
+                o.text, r.problem,
+                kept_aside
+                    ? "kept in " + aside
+                    : "it could not be kept aside, its stored form: " + override_to_json(o).dump());
+    AuditEntry e;
+    e.uid = ::getuid();
+    e.pid = ::getpid();
+    e.command = "check";
+    e.experiment = o.experiment;
+    e.change = fmt::format("{} {} rejected{}", to_string(o.resource), o.text,
+                           kept_aside ? ", kept in " + aside : "");
+    e.reason = r.problem;
+    if (auto a = audit_.append(e); !a) {
+      log_error("cannot write the audit file {}: {}", audit_.path(), a.error().message);
+    }
+  }
+  if (!kept_aside) {
+    log_error("cannot keep the rejected overrides beside {}: {}", path_,
+              kept_aside.error().message);
+  }
+  set_ = OverrideSet(std::move(checked.kept));
+  if (auto s = store(); !s) {
+    log_error("cannot store the overrides without the rejected ones in {}: {}", path_,
+              s.error().message);
+  }
 }
 
 void Controller::forget(std::uint32_t id) {

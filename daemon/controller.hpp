@@ -38,7 +38,8 @@ class Controller {
   std::string handle(const Request& request, const Peer& peer);
   // Once per tick: removes expired overrides (logged, audited, stored) and applies the result.
   void tick();
-  // Pushes every experiment's effective allocation (after a reload, or a change).
+  // Checks the stored overrides against the configuration in effect (at start, after a reload),
+  // sets aside those it makes invalid, and pushes every experiment's effective allocation.
   void apply_all();
   // A reload removed the experiment that had `id` (its overrides stay stored, by name, and apply
   // again if it comes back) / added `x` (with its id).
@@ -61,6 +62,9 @@ class Controller {
   Expected<void> store();
   void audit(const Peer& peer, const Request& r, const std::string& change);
   void apply(const ExperimentConfig& x);
+  // Stops enforcing stored overrides the configuration makes invalid: logged, audited, written
+  // to overrides.json.rejected-<unix time>, and removed from overrides.json.
+  void drop_invalid_overrides();
 
   ControllerContext ctx_;
   std::string path_;

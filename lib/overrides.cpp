@@ -213,17 +213,31 @@ Expected<std::string> read_file(const std::string& path, bool& missing) {
 
 // Moves a bad file aside as <path>.bad-<seconds> (with "-N" added when that name is taken).
 // Returns the new name or the reason it could not be moved.
-Expected<std::string> set_aside(const std::string& path, WallClock::time_point now) {
-  const std::string base = fmt::format("{}.bad-{}", path, to_unix_seconds(now));
+// <path>.<what>-<unix seconds>, with "-N" added when that name is taken.
+std::string name_aside(const std::string& path, std::string_view what, WallClock::time_point now) {
+  const std::string base = fmt::format("{}.{}-{}", path, what, to_unix_seconds(now));
   std::string target = base;
   for (int n = 1; n < 100; ++n) {
     struct stat st;
-    if (::lstat(target.c_str(), &st) != 0) break;  // free (or the rename will say why not)
+    if (::lstat(target.c_str(), &st) != 0) break;  // free (or the write will say why not)
     target = fmt::format("{}-{}", base, n);
   }
+  return target;
+}
+
+Expected<std::string> set_aside(const std::string& path, WallClock::time_point now) {
+  const std::string target = name_aside(path, "bad", now);
   if (::rename(path.c_str(), target.c_str()) != 0) {
     return Error{fmt::format("could not move it to {}: {}", target, errno_text(errno))};
   }
+  return target;
+}
+
+Expected<std::string> keep_rejected_overrides(const std::string& path,
+                                              const std::vector<Override>& rejected,
+                                              WallClock::time_point now) {
+  const std::string target = name_aside(path, "rejected", now);
+  if (auto w = write_file_atomic(target, serialize_overrides(rejected)); !w) return w.error();
   return target;
 }
 
@@ -437,6 +451,30 @@ Expected<void> check_override(const Override& o, const EffectiveAllocation& curr
       return {};
   }
   return {};
+}
+
+CheckedOverrides check_stored_overrides(const std::vector<Override>& stored, const Config& config,
+                                        WallClock::time_point now) {
+  std::vector<const Override*> by_time;
+  for (const Override& o : stored) by_time.push_back(&o);
+  std::stable_sort(by_time.begin(), by_time.end(),
+                   [](const Override* a, const Override* b) { return a->set_at < b->set_at; });
+  CheckedOverrides out;
+  for (const Override* o : by_time) {
+    const auto x = std::find_if(config.experiments.begin(), config.experiments.end(),
+                                [&](const ExperimentConfig& c) { return c.name == o->experiment; });
+    if (x != config.experiments.end()) {
+      const EffectiveAllocation before =
+          effective_allocation(x->allocation, out.kept, o->experiment, now);
+      if (auto c = check_override(*o, before, config.network.link_rate_bits, config.daemon.tick);
+          !c) {
+        out.rejected.push_back({*o, c.error().message});
+        continue;
+      }
+    }
+    out.kept.push_back(*o);
+  }
+  return out;
 }
 
 std::optional<Override> OverrideSet::set(Override o) {

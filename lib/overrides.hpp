@@ -82,6 +82,22 @@ std::string format_allocation_value(const EffectiveAllocation& e, Resource resou
 Expected<void> check_override(const Override& o, const EffectiveAllocation& current,
                               std::uint64_t link_rate_bits, std::chrono::nanoseconds tick);
 
+// Stored overrides checked against the configuration in effect now (a reload may have changed
+// the tick, the link rate or an allocation since they were set): replayed in the order they were
+// set, each checked as `enforcerctl` input is (check_override) against the configured allocation
+// and the overrides kept before it. Overrides of experiments that are not configured are kept
+// unchecked; they are checked when a reload brings the experiment back.
+struct RejectedOverride {
+  Override override_;
+  std::string problem;
+};
+struct CheckedOverrides {
+  std::vector<Override> kept;
+  std::vector<RejectedOverride> rejected;
+};
+CheckedOverrides check_stored_overrides(const std::vector<Override>& stored, const Config& config,
+                                        WallClock::time_point now);
+
 // The overrides set: one per (experiment, resource); setting one again replaces it.
 class OverrideSet {
  public:
@@ -124,6 +140,12 @@ Expected<std::string> read_file(const std::string& path, bool& missing);
 // Moves a bad file aside as <path>.bad-<unix seconds> (with "-N" added when that name is taken).
 // Returns the new name or the reason it could not be moved.
 Expected<std::string> set_aside(const std::string& path, WallClock::time_point now);
+
+// Writes overrides the configuration no longer accepts (check_stored_overrides) to
+// <path>.rejected-<unix seconds> (with "-N" added when taken); returns the name.
+Expected<std::string> keep_rejected_overrides(const std::string& path,
+                                              const std::vector<Override>& rejected,
+                                              WallClock::time_point now);
 
 struct LoadedOverrides {
   std::vector<Override> overrides;

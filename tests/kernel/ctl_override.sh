@@ -8,6 +8,7 @@
 #   - an override with `--for 2s` expires by itself (logged and audited);
 #   - overrides survive a restart, and are enforced again from the first tick after it;
 #   - a torn overrides file at start is reported and set aside, and the daemon serves;
+#   - a stored override the configuration no longer accepts is set aside, logged and audited;
 #   - every change is in the audit file with its reason.
 source "$(dirname "$0")/lib.sh"
 trap topo_down EXIT
@@ -119,7 +120,28 @@ ls "$WORK/state"/overrides.json.bad-* >/dev/null || fail "the torn file was not 
 [ "$(ctl override list --json | jq '.overrides | length')" = 0 ] || fail "overrides listed from a torn file"
 log "ok: a torn overrides file is set aside: $(grep -o 'overrides:.*' "$WORK/enforcerd.log" | head -1)"
 
-# 6. Every change is audited with its reason.
+# 6. Stored overrides are checked against the configuration in effect (at start and after each
+# reload): a start with a link rate below a stored bandwidth override sets that override aside
+# (logged, audited, kept in overrides.json.rejected-*); the one it still accepts stays.
+ctl override set a bandwidth 5Gbit --reason "ctl test: above the next link rate" >/dev/null
+ctl override set a cpu 2 --reason "ctl test: kept" >/dev/null
+TICK=100ms WINDOW=10s BANDWIDTH=1Tbit LINK_RATE=1Gbit write_config "$WORK/enforcer.toml" '
+[[experiment]]
+name = "a"
+addresses = ["198.18.0.11", "2001:db8::11"]'
+daemon_stop  # [network] is not reloadable: a new link rate comes with a restart
+daemon_start "$WORK/enforcer.toml"
+kept=$(ctl override list --json | jq -c '[.overrides[].resource]')
+[ "$kept" = '["cpu"]' ] || fail "after the restart the overrides are $kept, expected only cpu"
+[ "$(field .allocation.bandwidth_bits)" = 1000000000000 ] || fail "the rejected bandwidth is still enforced: $(field .allocation)"
+grep -q 'override a bandwidth = 5Gbit is not enforced: .*above the link rate' "$WORK/enforcerd.log" || { cat "$WORK/enforcerd.log"; fail "the rejected override is not logged"; }
+aside=$(ls "$WORK/state"/overrides.json.rejected-*) || fail "the rejected override was not kept aside"
+[ "$(jq -r '.overrides[0].value' "$aside")" = 5Gbit ] || fail "$aside does not hold the rejected override: $(cat "$aside")"
+grep -q '"change":"bandwidth 5Gbit rejected.*"command":"check"' "$WORK/state/audit.log" || { cat "$WORK/state/audit.log"; fail "the rejection is not audited"; }
+[ "$(jq -c '[.overrides[].resource]' "$WORK/state/overrides.json")" = '["cpu"]' ] || fail "overrides.json still holds the rejected override"
+log "ok: a stored override the new configuration refuses is set aside in $(basename "$aside")"
+
+# 7. Every change is audited with its reason.
 for reason in "ctl test: bandwidth" "ctl test: throttle" "ctl test: release" "ctl test: clear" \
   "ctl test: survives restarts"; do
   grep -qF "\"reason\":\"$reason\"" "$WORK/state/audit.log" || { cat "$WORK/state/audit.log"; fail "no audit line with reason '$reason'"; }

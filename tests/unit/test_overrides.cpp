@@ -301,6 +301,81 @@ TEST_CASE("check_override holds overrides to the allocation and the node", "[ove
   }
 }
 
+TEST_CASE("stored overrides are checked again against the configuration in effect", "[overrides]") {
+  Config config;
+  config.daemon.tick = 1s;
+  config.network.link_rate_bits = 10'000'000'000ULL;
+  ExperimentConfig ndt;
+  ndt.name = "ndt";  // 100Mbit, 5m, min_rate 1%
+  config.experiments.push_back(ndt);
+  const auto now = at(1'794'900'100);
+  auto set_at = [](Override o, std::int64_t t) {
+    o.set_at = at(t);
+    return o;
+  };
+
+  SECTION("what the configuration accepts is kept, in the order it was set") {
+    const std::vector<Override> stored = {
+        set_at(make("ndt", Resource::kMinRate, "50Mbit"), 2),
+        set_at(make("ndt", Resource::kBandwidth, "60Mbit"), 1),
+        make("gone", Resource::kWindow, "7s"),  // not configured: kept unchecked
+    };
+    const CheckedOverrides c = check_stored_overrides(stored, config, now);
+    CHECK(c.rejected.empty());
+    REQUIRE(c.kept.size() == 3);
+    CHECK(c.kept[0].resource == Resource::kBandwidth);
+  }
+  SECTION("a window a new tick cannot hold: more than 86400 slots, or not whole ticks") {
+    config.daemon.tick = 1ms;
+    const std::vector<Override> stored = {make("ndt", Resource::kWindow, "24h"),
+                                          make("ndt", Resource::kCpu, "2")};
+    const CheckedOverrides c = check_stored_overrides(stored, config, now);
+    REQUIRE(c.rejected.size() == 1);
+    CHECK(c.rejected[0].override_.resource == Resource::kWindow);
+    CHECK_THAT(c.rejected[0].problem, Contains("more than 86400 ticks"));
+    REQUIRE(c.kept.size() == 1);
+    CHECK(c.kept[0].resource == Resource::kCpu);
+    config.daemon.tick = 7s;
+    const CheckedOverrides d =
+        check_stored_overrides({make("ndt", Resource::kWindow, "30s")}, config, now);
+    REQUIRE(d.rejected.size() == 1);
+    CHECK_THAT(d.rejected[0].problem, Contains("not a whole number of ticks"));
+  }
+  SECTION("a link rate lowered below a stored bandwidth") {
+    config.network.link_rate_bits = 1'000'000'000ULL;
+    const CheckedOverrides c =
+        check_stored_overrides({make("ndt", Resource::kBandwidth, "2.5Gbit")}, config, now);
+    REQUIRE(c.rejected.size() == 1);
+    CHECK_THAT(c.rejected[0].problem, Contains("above the link rate"));
+  }
+  SECTION("the later of two overrides that do not fit together is the one rejected") {
+    const std::vector<Override> stored = {
+        set_at(make("ndt", Resource::kBandwidth, "20Mbit"), 2),
+        set_at(make("ndt", Resource::kMinRate, "50Mbit"), 1),
+    };
+    const CheckedOverrides c = check_stored_overrides(stored, config, now);
+    REQUIRE(c.rejected.size() == 1);
+    CHECK(c.rejected[0].override_.resource == Resource::kBandwidth);
+    CHECK_THAT(c.rejected[0].problem, Contains("below its min_rate"));
+  }
+}
+
+TEST_CASE("rejected overrides are kept beside the file, not dropped", "[overrides]") {
+  TempDir dir("enforcer-rejected");
+  const std::string path = (dir.path / "overrides.json").string();
+  const std::vector<Override> rejected = {make("ndt", Resource::kWindow, "24h")};
+  auto first = keep_rejected_overrides(path, rejected, at(1'794'900'000));
+  REQUIRE(first.ok());
+  CHECK(*first == path + ".rejected-1794900000");
+  auto back = parse_overrides(get(*first));
+  REQUIRE(back.ok());
+  REQUIRE(back->size() == 1);
+  CHECK(back->front().text == "24h");
+  auto second = keep_rejected_overrides(path, rejected, at(1'794'900'000));
+  REQUIRE(second.ok());
+  CHECK(*second == path + ".rejected-1794900000-1");
+}
+
 TEST_CASE("OverrideSet keeps one override per experiment and resource", "[overrides]") {
   const auto now = at(1'795'000'000);
   OverrideSet set;

@@ -6,7 +6,8 @@
 # The programs are swapped in place (BPF_TC_F_REPLACE), so a TCP flow pinned to RATE Mbit/s
 # keeps its rate through both swaps (the schedule in the shapers map is shared by both programs);
 # the operator's qdisc is never touched. The first packets after a swap to EDT may meet a
-# schedule that policing left up to its burst (500 ms) ahead; that is within EDT's horizon.
+# schedule that policing left up to its burst (500 ms) ahead; that is within EDT's horizon. Each
+# phase is held to the rate; the whole run also carries the one burst policing admits.
 set -euo pipefail
 modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf cls_u32  # clsact lives in sch_ingress
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq
@@ -62,15 +63,24 @@ for step in pfifo fq; do
   if [ "$step" = fq ]; then wait_prog tc_egress_edt; else wait_prog tc_egress; fi
   phase
 done
-total=$(rate_since "$s0")
+s1=$(rx end)
+total=$(wire_rate "$s0" "$s1")
+seconds=$(awk -v a="${s0%% *}" -v b="${s1%% *}" 'BEGIN { printf "%.3f\n", b - a }')
 kill -0 "$iperf" 2>/dev/null || { cat "$WORK/iperf.log"; fail "iperf3 ended before the last phase did"; }
 pkill -KILL -P "$iperf" || true  # iperf3, under its `timeout`
 wait "$iperf" || true
 grep -q 'root qdisc is now pfifo: egress policed' "$WORK/enforcerd.log" || fail "the switch to policing was not logged"
 grep -q 'root qdisc is now fq: egress paced (EDT)' "$WORK/enforcerd.log" || fail "the switch back to EDT was not logged"
 log "rates of the three phases, fq, pfifo, fq (bit/s): ${rates[*]}"
-# Over the whole run, through both swaps: within 5 % of the pinned rate.
-within $((RATE * 1000000)) "$total" 5 0 "egress through two program swaps at ${RATE}Mbit pinned (bit/s)"
+for i in 0 1 2; do
+  within $((RATE * 1000000)) "${rates[$i]}" 5 0 "egress in phase $((i + 1)) of 3 (bit/s)"
+done
+# Over the whole run, through both swaps: within 5 % of the pinned rate, plus the one burst that
+# policing admits when it takes over from pacing with a full bucket (max(rate x 500 ms, 512 KiB),
+# lib/limiter.hpp), spread over the run's seconds.
+burst_bits=$((RATE * 1000000 / 2 > 512 * 1024 * 8 ? RATE * 1000000 / 2 : 512 * 1024 * 8))
+slack=$(awk -v b="$burst_bits" -v s="$seconds" 'BEGIN { printf "%.0f\n", b / s }')
+within $((RATE * 1000000)) "$total" 5 "$slack" "egress through two program swaps at ${RATE}Mbit pinned over ${seconds}s (bit/s)"
 [ "$(root_qdisc)" = fq ] || fail "the root qdisc is '$(root_qdisc)', not the operator's fq"
 daemon_stop
 [ "$(root_qdisc)" = fq ] || fail "after stop, the root qdisc is '$(root_qdisc)', not the operator's fq"
