@@ -43,16 +43,16 @@ Controller::Controller(ControllerContext context)
   LoadedOverrides loaded = load_overrides(path_, WallClock::now());
   if (loaded.warning) log_warning("overrides: {}", *loaded.warning);
   set_ = OverrideSet(std::move(loaded.overrides));
-  for (const auto& o : set_.all()) {
-    log_info("override kept from before: {} {} = {}{} ({})", o.experiment, to_string(o.resource),
-             o.text, o.expires ? " until " + format_time(*o.expires) : "", o.reason);
-  }
   // What the cgroup pass starts with: the configured allocations.
   for (const auto& x : ctx_.config->experiments) {
     if (x.id >= pushed_.size()) pushed_.resize(x.id + 1);
     pushed_[x.id] = x.allocation;
   }
-  apply_all();
+  apply_all();  // sets aside what the configuration refuses, so only what is enforced is listed
+  for (const auto& o : set_.all()) {
+    log_info("override kept from before: {} {} = {}{} ({})", o.experiment, to_string(o.resource),
+             o.text, o.expires ? " until " + format_time(*o.expires) : "", o.reason);
+  }
 }
 
 const ExperimentConfig* Controller::find(const std::string& name) const {
@@ -158,7 +158,10 @@ void Controller::apply(const ExperimentConfig& x) {
 }
 
 Expected<void> Controller::store() {
-  return write_file_atomic(path_, serialize_overrides(set_.all()));
+  auto w = write_file_atomic(path_, serialize_overrides(set_.all()));
+  if (!w) return w.error();
+  if (w->not_durable) log_warning("overrides: {}", *w->not_durable);
+  return {};
 }
 
 void Controller::audit(const Peer& peer, const Request& r, const std::string& change) {

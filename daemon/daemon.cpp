@@ -260,9 +260,14 @@ void Daemon::write_snapshot() {
     }
     s.experiments.push_back(std::move(e));
   }
-  if (auto r = write_file_atomic(snapshot_path(config_), serialize_window_snapshot(s)); !r) {
-    if (snapshot_errors_++ % 60 == 0) {
+  const auto r = write_file_atomic(snapshot_path(config_), serialize_window_snapshot(s));
+  if (!r || r->not_durable) {
+    // Once a minute at most: the tick writes it every second.
+    if (snapshot_errors_++ % 60 != 0) return;
+    if (!r) {
       log_error("cannot write the window snapshot: {}", r.error().message);
+    } else {
+      log_warning("window snapshot: {}", *r->not_durable);
     }
   }
 }

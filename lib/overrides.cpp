@@ -237,7 +237,8 @@ Expected<std::string> keep_rejected_overrides(const std::string& path,
                                               const std::vector<Override>& rejected,
                                               WallClock::time_point now) {
   const std::string target = name_aside(path, "rejected", now);
-  if (auto w = write_file_atomic(target, serialize_overrides(rejected)); !w) return w.error();
+  const auto w = write_file_atomic(target, serialize_overrides(rejected));
+  if (!w) return w.error();
   return target;
 }
 
@@ -645,11 +646,15 @@ Expected<std::vector<Override>> parse_overrides(std::string_view text) {
   }
 }
 
-Expected<void> write_file_atomic(const std::string& path, std::string_view text) {
+Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_view text) {
   const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
-  auto fail = [&](std::string_view what, int err, bool unlink_tmp) -> Expected<void> {
+  auto fail = [&](std::string_view what, int err, bool unlink_tmp) -> Expected<WrittenFile> {
     if (unlink_tmp) ::unlink(tmp.c_str());
     return Error{fmt::format("cannot write {}: {}: {}", path, what, errno_text(err))};
+  };
+  auto not_durable = [&](std::string_view what, int err) -> Expected<WrittenFile> {
+    return WrittenFile{fmt::format("{} was written but may not survive a power loss: {}: {}", path,
+                                   what, errno_text(err))};
   };
 
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -683,14 +688,14 @@ Expected<void> write_file_atomic(const std::string& path, std::string_view text)
   const std::string dir =
       slash == std::string::npos ? std::string(".") : (slash == 0 ? "/" : path.substr(0, slash));
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return fail(fmt::format("open directory {}", dir), errno, false);
+  if (dfd < 0) return not_durable(fmt::format("open directory {}", dir), errno);
   if (::fsync(dfd) != 0) {
     const int err = errno;
     ::close(dfd);
-    return fail(fmt::format("fsync directory {}", dir), err, false);
+    return not_durable(fmt::format("fsync directory {}", dir), err);
   }
   ::close(dfd);
-  return {};
+  return WrittenFile{};
 }
 
 LoadedOverrides load_overrides(const std::string& path, WallClock::time_point now) {

@@ -131,8 +131,14 @@ std::string serialize_overrides(const std::vector<Override>& overrides);
 Expected<std::vector<Override>> parse_overrides(std::string_view text);
 
 // Writes `text` to `path` atomically and durably (temporary file, fsync, rename, fsync of the
-// directory). On any error the old file is untouched and the temporary file removed.
-Expected<void> write_file_atomic(const std::string& path, std::string_view text);
+// directory). An Error means the file still holds its old content (the temporary file is
+// removed). Once the rename is done the change is made: a failure after it (opening or syncing
+// the directory) is success with `not_durable` saying why a power loss may still bring the old
+// file back.
+struct WrittenFile {
+  std::optional<std::string> not_durable;
+};
+Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_view text);
 
 // Reads a whole file (at most 64 MiB); `missing` is set, with an empty text, when it does not
 // exist. Shared with the window snapshot (window_snapshot.hpp).

@@ -588,6 +588,43 @@ TEST_CASE("write_file_atomic fails cleanly when the data does not fit", "[overri
   CHECK(tmp.names() == std::vector<std::string>{"overrides.json"});
 }
 
+TEST_CASE("write_file_atomic: a failure after the rename is a change made, with a warning",
+          "[overrides]") {
+  // A directory its writer may write and search but not read: the rename succeeds, opening the
+  // directory for its fsync fails (EACCES). Root reads any directory, so the child drops to
+  // nobody first.
+  TempDir tmp;
+  REQUIRE(::chmod(tmp.path.c_str(), 0711) == 0);
+  const fs::path dir = tmp.path / "state";
+  REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+  const bool root = ::geteuid() == 0;
+  if (root) REQUIRE(::chown(dir.c_str(), 65534, 65534) == 0);
+  const fs::path path = dir / "overrides.json";
+  put(path, "old\n");
+  if (root) REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
+  REQUIRE(::chmod(dir.c_str(), 0300) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (root && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(10);
+    const auto r = write_file_atomic(path.string(), "new\n");
+    if (!r.ok()) ::_exit(11);
+    if (!r->not_durable) ::_exit(12);
+    if (r->not_durable->find("open directory") == std::string::npos) ::_exit(13);
+    if (r->not_durable->find("Permission denied") == std::string::npos) ::_exit(14);
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(::chmod(dir.c_str(), 0700) == 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(get(path) == "new\n");
+  auto again = write_file_atomic(path.string(), "newer\n");  // a readable directory: durable
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->not_durable);
+}
+
 TEST_CASE("load_overrides: a missing file is an empty set without a warning", "[overrides]") {
   TempDir tmp;
   const auto loaded = load_overrides((tmp.path / "overrides.json").string(), at(1'795'000'000));
