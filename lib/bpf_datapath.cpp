@@ -445,13 +445,13 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
   return zero_counters(ENFORCER_UNATTRIBUTED_ID);
 }
 
-bool BpfDatapath::wants_edt(const std::string& root_qdisc) const {
+bool BpfDatapath::wants_edt(const EgressQdisc& qdisc) const {
   // Timestamps only pace where fq reads them; under "edt" an uplink that lost its fq is policed
   // until fq returns (refresh() says so) rather than left unenforced.
   switch (options_.enforcement) {
     case Enforcement::kAuto:
     case Enforcement::kEdt:
-      return root_qdisc == "fq";
+      return qdisc.paces();
     case Enforcement::kPolice:
       return false;
   }
@@ -494,9 +494,9 @@ Expected<void> BpfDatapath::refresh_one(Attachment& a) {
     a.created_clsact = false;
   }
 
-  auto root = root_qdisc_kind(a.ifindex);
-  if (!root) return Error{fmt::format("interface {}: {}", a.interface, root.error().message)};
-  const bool edt = wants_edt(*root);
+  auto qdisc = egress_qdisc(a.ifindex);
+  if (!qdisc) return Error{fmt::format("interface {}: {}", a.interface, qdisc.error().message)};
+  const bool edt = wants_edt(*qdisc);
   const bool was_edt = a.egress_edt;
   const std::uint32_t want_egress = prog_id(edt ? Program::kEgressEdt : Program::kEgressPolice);
   const std::uint32_t ours[] = {prog_id(Program::kEgressPolice), prog_id(Program::kEgressEdt),
@@ -543,7 +543,7 @@ Expected<void> BpfDatapath::refresh_one(Attachment& a) {
       log_warning("interface {}: enforcer's tc {} filter was missing; attached again", a.interface,
                   where);
     } else {
-      log_info("interface {}: root qdisc is now {}: egress {}", a.interface, *root,
+      log_info("interface {}: root qdisc is now {}: egress {}", a.interface, qdisc->describe(),
                edt ? "paced (EDT)" : "policed");
     }
     if (point == BPF_TC_EGRESS) a.egress_edt = edt;
@@ -552,7 +552,7 @@ Expected<void> BpfDatapath::refresh_one(Attachment& a) {
     log_error(
         "interface {}: enforcement = \"edt\" but the root qdisc is now {}; policing until "
         "fq returns",
-        a.interface, *root);
+        a.interface, qdisc->describe());
   }
   if (!errors.empty()) return Error{errors};
   return {};
@@ -575,20 +575,21 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
   }
   a.created_clsact = err == 0;
 
-  auto root = root_qdisc_kind(a.ifindex);
-  if (!root) return Error{fmt::format("interface {}: {}", interface, root.error().message)};
-  if (options_.enforcement == Enforcement::kEdt && *root != "fq") {
+  auto qdisc = egress_qdisc(a.ifindex);
+  if (!qdisc) return Error{fmt::format("interface {}: {}", interface, qdisc.error().message)};
+  if (options_.enforcement == Enforcement::kEdt && !qdisc->paces()) {
     if (a.created_clsact) {
       bpf_tc_hook h =
           tc_hook(a.ifindex, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
       bpf_tc_hook_destroy(&h);
     }
     return Error{
-        fmt::format("interface {}: enforcement = \"edt\" needs fq as the root qdisc, "
-                    "found \"{}\" (use \"auto\" or \"police\", or add fq)",
-                    interface, *root)};
+        fmt::format("interface {}: enforcement = \"edt\" needs fq as the root qdisc or on "
+                    "every queue under mq, found \"{}\" (use \"auto\" or \"police\", or "
+                    "add fq)",
+                    interface, qdisc->describe())};
   }
-  a.egress_edt = wants_edt(*root);
+  a.egress_edt = wants_edt(*qdisc);
   attachments_.push_back(a);
   Attachment& at = attachments_.back();
 
@@ -614,7 +615,8 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
   log_info(
       "attached to {} (tc clsact, handle {:#x}, priority {}; root qdisc {}: egress {}, "
       "ingress policed)",
-      interface, kTcHandle, kTcPriority, *root, at.egress_edt ? "paced (EDT)" : "policed");
+      interface, kTcHandle, kTcPriority, qdisc->describe(),
+      at.egress_edt ? "paced (EDT)" : "policed");
   return {};
 }
 

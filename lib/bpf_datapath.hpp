@@ -16,6 +16,7 @@
 #include "config.hpp"
 #include "datapath.hpp"
 #include "expected.hpp"
+#include "qdisc.hpp"
 
 struct account;   // the generated skeleton (account.skel.h)
 struct bpf_link;  // libbpf
@@ -27,7 +28,8 @@ struct BpfDatapathOptions {
   std::string pin_dir;
   std::vector<std::string> interfaces;
   std::uint32_t max_experiments = 4096;
-  // Egress: auto paces (EDT) where the root qdisc is fq and polices elsewhere; edt and police
+  // Egress: auto paces (EDT) where fq holds the packets (the root qdisc, or every queue under an
+  // mq root) and polices elsewhere; edt and police
   // force one (edt on an interface without fq is an error: nothing would honour the timestamps).
   Enforcement enforcement = Enforcement::kAuto;
 };
@@ -71,10 +73,10 @@ class BpfDatapath final : public Datapath {
 
   // Checks every uplink against what it should run, cheaply enough for every tick (one qdisc dump
   // and two filter queries per uplink): under enforcement = "auto" the egress program follows the
-  // root qdisc (EDT while it is fq, policing otherwise), swapped in place (BPF_TC_F_REPLACE), so
-  // no packet passes unenforced; a filter or clsact qdisc someone removed is put back; an uplink
-  // that vanished is reported once and attached again when an interface of its name returns.
-  // Returns an error only for what it could not repair; the next call tries again.
+  // root qdisc (EDT while fq holds the packets, policing otherwise), swapped in place
+  // (BPF_TC_F_REPLACE), so no packet passes unenforced; a filter or clsact qdisc someone removed is
+  // put back; an uplink that vanished is reported once and attached again when an interface of its
+  // name returns. Returns an error only for what it could not repair; the next call tries again.
   Expected<void> refresh();
 
   // Host-network experiments (they share the host's addresses, so the uplink cannot attribute
@@ -155,7 +157,7 @@ class BpfDatapath final : public Datapath {
   Expected<void> write_addresses(std::uint32_t id, const std::vector<Prefix>& addresses);
   Expected<void> attach(const std::string& interface);
   Expected<void> refresh_one(Attachment& a);
-  bool wants_edt(const std::string& root_qdisc) const;
+  bool wants_edt(const EgressQdisc& qdisc) const;
   std::uint32_t prog_id(Program program) const;
   Expected<void> zero_counters(std::uint32_t id);
   Expected<void> zero_shaper(std::uint32_t id);

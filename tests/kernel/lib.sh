@@ -16,6 +16,7 @@ ENFORCERD=${ENFORCERD:-$BUILD/daemon/enforcerd}
 ENFORCERCTL=${ENFORCERCTL:-$BUILD/cli/enforcerctl}
 EXP_LINK_KIND=${EXP_LINK_KIND:-macvlan}
 UPLINK_QDISC=${UPLINK_QDISC:-}  # e.g. fq: the uplink's root qdisc, as on an M-Lab node
+UPLINK_QUEUES=${UPLINK_QUEUES:-1}  # transmit queues of eth0 (more than 1: mq can be its root)
 P=${TOPO_PREFIX:-enf$$}
 NODE=$P-node
 WORLD=$P-world
@@ -82,7 +83,8 @@ topo_up() {
   sweep_stale_runs
   ip netns add "$NODE"
   ip netns add "$WORLD"
-  ip link add eth0 netns "$NODE" type veth peer name wan0 netns "$WORLD"
+  ip link add eth0 netns "$NODE" numtxqueues "$UPLINK_QUEUES" numrxqueues "$UPLINK_QUEUES" \
+    type veth peer name wan0 netns "$WORLD"
   ip -n "$NODE" link set lo up
   ip -n "$NODE" link set eth0 up
   if [ -n "$UPLINK_QDISC" ]; then tc -n "$NODE" qdisc replace dev eth0 root "$UPLINK_QDISC"; fi

@@ -2,7 +2,9 @@
 # vm-timeout: 300
 # enforcement = "auto" follows the uplink's root qdisc while the daemon runs (M-Lab replica
 # kernel, which has fq): the operator replaces fq with pfifo, and within a few ticks egress is
-# policed (tc_egress) instead of paced; fq comes back, and egress is paced (tc_egress_edt) again.
+# policed (tc_egress) instead of paced; fq comes back, and egress is paced (tc_egress_edt) again;
+# then mq with fq on each of the uplink's 4 transmit queues (the usual multi-queue NIC setup) is
+# paced too.
 # The programs are swapped in place (BPF_TC_F_REPLACE), so a TCP flow pinned to RATE Mbit/s
 # keeps its rate through both swaps (the schedule in the shapers map is shared by both programs);
 # the operator's qdisc is never touched. The first packets after a swap to EDT may meet a
@@ -10,7 +12,7 @@
 # phase is held to the rate; the whole run also carries the one burst policing admits.
 set -euo pipefail
 modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf cls_u32  # clsact lives in sch_ingress
-export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq
+export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq UPLINK_QUEUES=4
 source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
 trap topo_down EXIT
 
@@ -57,10 +59,16 @@ phase() {
   log "$(root_qdisc): $(rate_since "$ps") bit/s, dropped $(metric enforcer_experiment_dropped_packets_total 'direction="egress",experiment="a"')"
 }
 phase
-for step in pfifo fq; do
-  in_node tc qdisc replace dev eth0 root "$step"
+for step in pfifo fq mq; do
+  if [ "$step" = mq ]; then
+    # Until fq is on every queue, mq's default children ignore the timestamps: policed meanwhile.
+    in_node tc qdisc replace dev eth0 root handle 1: mq
+    for q in 1 2 3 4; do in_node tc qdisc replace dev eth0 parent "1:$q" fq; done
+  else
+    in_node tc qdisc replace dev eth0 root "$step"
+  fi
   [ "$(root_qdisc)" = "$step" ] || fail "could not set the root qdisc to $step"
-  if [ "$step" = fq ]; then wait_prog tc_egress_edt; else wait_prog tc_egress; fi
+  if [ "$step" = pfifo ]; then wait_prog tc_egress; else wait_prog tc_egress_edt; fi
   phase
 done
 s1=$(rx end)
@@ -71,17 +79,18 @@ pkill -KILL -P "$iperf" || true  # iperf3, under its `timeout`
 wait "$iperf" || true
 grep -q 'root qdisc is now pfifo: egress policed' "$WORK/enforcerd.log" || fail "the switch to policing was not logged"
 grep -q 'root qdisc is now fq: egress paced (EDT)' "$WORK/enforcerd.log" || fail "the switch back to EDT was not logged"
-log "rates of the three phases, fq, pfifo, fq (bit/s): ${rates[*]}"
-for i in 0 1 2; do
-  within $((RATE * 1000000)) "${rates[$i]}" 5 0 "egress in phase $((i + 1)) of 3 (bit/s)"
+grep -q 'root qdisc is now mq with fq on all 4 queues: egress paced (EDT)' "$WORK/enforcerd.log" || { cat "$WORK/enforcerd.log"; fail "the switch to mq with fq was not logged"; }
+log "rates of the four phases, fq, pfifo, fq, mq+fq (bit/s): ${rates[*]}"
+for i in 0 1 2 3; do
+  within $((RATE * 1000000)) "${rates[$i]}" 5 0 "egress in phase $((i + 1)) of 4 (bit/s)"
 done
-# Over the whole run, through both swaps: within 5 % of the pinned rate, plus the one burst that
-# policing admits when it takes over from pacing with a full bucket (max(rate x 500 ms, 512 KiB),
-# lib/limiter.hpp), spread over the run's seconds.
-burst_bits=$((RATE * 1000000 / 2 > 512 * 1024 * 8 ? RATE * 1000000 / 2 : 512 * 1024 * 8))
+# Over the whole run, through the swaps: within 5 % of the pinned rate, plus one burst each time
+# policing takes over from pacing with a full bucket (max(rate x 500 ms, 512 KiB),
+# lib/limiter.hpp): at pfifo, and perhaps while mq's queues are moved to fq one by one.
+burst_bits=$((2 * (RATE * 1000000 / 2 > 512 * 1024 * 8 ? RATE * 1000000 / 2 : 512 * 1024 * 8)))
 slack=$(awk -v b="$burst_bits" -v s="$seconds" 'BEGIN { printf "%.0f\n", b / s }')
-within $((RATE * 1000000)) "$total" 5 "$slack" "egress through two program swaps at ${RATE}Mbit pinned over ${seconds}s (bit/s)"
-[ "$(root_qdisc)" = fq ] || fail "the root qdisc is '$(root_qdisc)', not the operator's fq"
+within $((RATE * 1000000)) "$total" 5 "$slack" "egress through three qdisc swaps at ${RATE}Mbit pinned over ${seconds}s (bit/s)"
+[ "$(root_qdisc)" = mq ] || fail "the root qdisc is '$(root_qdisc)', not the operator's mq"
 daemon_stop
-[ "$(root_qdisc)" = fq ] || fail "after stop, the root qdisc is '$(root_qdisc)', not the operator's fq"
+[ "$(root_qdisc)" = mq ] || fail "after stop, the root qdisc is '$(root_qdisc)', not the operator's mq"
 log "PASS"
