@@ -79,7 +79,7 @@ asio::awaitable<void> send_and_close(std::shared_ptr<Session> s, std::string lin
 }
 
 asio::awaitable<void> serve(std::shared_ptr<Session> s, Peer peer, ControlHandler handler,
-                            std::shared_ptr<std::size_t> clients, std::shared_ptr<bool> alive) {
+                            std::shared_ptr<ClientSlots> slots, std::shared_ptr<bool> alive) {
   std::string buffer;
   for (;;) {
     boost::system::error_code ec;
@@ -127,7 +127,7 @@ asio::awaitable<void> serve(std::shared_ptr<Session> s, Peer peer, ControlHandle
   s->timer.cancel();
   boost::system::error_code ignored;
   s->socket.close(ignored);
-  --*clients;
+  slots->release(peer.uid);
 }
 
 // Whether something answers on the socket at `path` (another daemon serving it).
@@ -304,17 +304,14 @@ void ControlServer::accept() {
                 peer.uid);
           }
         }
-        if (refusal.empty() && *clients_ >= kMaxClients) {
-          refusal = fmt::format("busy: {} clients are connected", *clients_);
-        }
+        if (refusal.empty()) refusal = slots_->take(peer.uid);
         if (!refusal.empty()) {
           log_warning("control socket: refused pid {} uid {}: {}", peer.pid, peer.uid, refusal);
           const std::string code = refusal.starts_with("busy") ? "busy" : "forbidden";
           asio::co_spawn(io_, send_and_close(s, error_response(ProtocolError{code, refusal, {}})),
                          asio::detached);
         } else {
-          ++*clients_;
-          asio::co_spawn(io_, serve(s, peer, handler_, clients_, alive_), asio::detached);
+          asio::co_spawn(io_, serve(s, peer, handler_, slots_, alive_), asio::detached);
         }
         accept();
       });

@@ -9,7 +9,8 @@
 // A client cannot hurt the others or the loop: a request line is at most kMaxRequestBytes (a
 // longer one gets "too_large" and the connection is closed), a client that sends nothing for
 // kIdleTimeout or does not read its response within kWriteTimeout is disconnected, and at most
-// kMaxClients are served at once (more are told "busy" and closed).
+// kMaxClients are served at once (more are told "busy" and closed), of which a uid other than root
+// holds at most kMaxClientsPerUid and the last kRootReserved are root's (lib/client_slots.hpp).
 #pragma once
 
 #include <sys/types.h>
@@ -22,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "client_slots.hpp"
 #include "control_protocol.hpp"
 #include "expected.hpp"
 
@@ -41,6 +43,8 @@ class ControlServer {
   static constexpr std::chrono::seconds kIdleTimeout{60};
   static constexpr std::chrono::seconds kWriteTimeout{10};
   static constexpr std::size_t kMaxClients = 1024;
+  static constexpr std::size_t kRootReserved = 64;
+  static constexpr std::size_t kMaxClientsPerUid = 64;
 
   // Makes the socket's directory when missing (0750 root:group), replaces a stale socket (one
   // that nobody answers on), binds, sets 0660 root:group and starts accepting. `group` may be
@@ -51,7 +55,7 @@ class ControlServer {
                                                          ControlHandler handler);
   ~ControlServer();  // stops accepting and removes the socket file
 
-  std::size_t clients() const { return *clients_; }
+  std::size_t clients() const { return slots_->in_use(); }
 
  private:
   ControlServer(boost::asio::io_context& io, std::string path, gid_t gid, bool have_group,
@@ -64,7 +68,8 @@ class ControlServer {
   bool have_group_;
   ControlHandler handler_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
-  std::shared_ptr<std::size_t> clients_ = std::make_shared<std::size_t>(0);
+  std::shared_ptr<ClientSlots> slots_ =
+      std::make_shared<ClientSlots>(kMaxClients, kRootReserved, kMaxClientsPerUid);
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

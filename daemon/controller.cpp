@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <unordered_map>
 
 #include "control_status.hpp"
 #include "log.hpp"
@@ -21,6 +22,14 @@ std::string format_time(WallClock::time_point t) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+// The overrides of each experiment, by name, in one pass.
+std::unordered_map<std::string, std::vector<Override>> overrides_by_experiment(
+    const std::vector<Override>& all) {
+  std::unordered_map<std::string, std::vector<Override>> out;
+  for (const Override& o : all) out[o.experiment].push_back(o);
+  return out;
 }
 
 bool same_cgroup_allocation(const Allocation& a, const Allocation& b) {
@@ -63,7 +72,12 @@ const ExperimentConfig* Controller::find(const std::string& name) const {
 }
 
 EffectiveAllocation Controller::effective(const ExperimentConfig& x) const {
-  EffectiveAllocation e = effective_allocation(x.allocation, set_.all(), x.name, WallClock::now());
+  return effective(x, set_.all());
+}
+
+EffectiveAllocation Controller::effective(const ExperimentConfig& x,
+                                          const std::vector<Override>& overrides) const {
+  EffectiveAllocation e = effective_allocation(x.allocation, overrides, x.name, WallClock::now());
   if (e.pinned_bits == 0) e.pinned_bits = x.pinned_rate_bits;  // the config's pinned_rate
   return e;
 }
@@ -84,7 +98,17 @@ std::string Controller::unknown_experiment(const Request& r) const {
 
 void Controller::apply_all() {
   drop_invalid_overrides();
-  for (const auto& x : ctx_.config->experiments) apply(x);
+  const auto states = ctx_.table->snapshot();
+  std::unordered_map<std::uint32_t, ExperimentState*> by_id;
+  by_id.reserve(states->size());
+  for (const auto& s : *states) by_id.emplace(s->id, s.get());
+  const auto overrides = overrides_by_experiment(set_.all());
+  static const std::vector<Override> none;
+  for (const auto& x : ctx_.config->experiments) {
+    const auto st = by_id.find(x.id);
+    const auto o = overrides.find(x.name);
+    apply(x, st == by_id.end() ? nullptr : st->second, o == overrides.end() ? none : o->second);
+  }
 }
 
 void Controller::drop_invalid_overrides() {
@@ -138,15 +162,23 @@ void Controller::added(const ExperimentConfig& x) {
 }
 
 void Controller::apply(const ExperimentConfig& x) {
-  const std::uint32_t id = x.id;
-  const EffectiveAllocation e = effective(x);
-  // The bandwidth policy's inputs: read by the limiter (and resize_windows) at the next tick.
+  ExperimentState* state = nullptr;
   for (const auto& s : *ctx_.table->snapshot()) {
-    if (s->id != id) continue;
-    s->overrides.bandwidth_bits.store(e.allocation.bandwidth_bits, kRelaxed);
-    s->overrides.min_rate_bits.store(e.allocation.min_rate_bits(), kRelaxed);
-    s->overrides.window_ns.store(e.allocation.window.count(), kRelaxed);
-    s->overrides.pinned_bits.store(e.pinned_bits, kRelaxed);
+    if (s->id == x.id) state = s.get();
+  }
+  apply(x, state, set_.all());
+}
+
+void Controller::apply(const ExperimentConfig& x, ExperimentState* state,
+                       const std::vector<Override>& overrides) {
+  const std::uint32_t id = x.id;
+  const EffectiveAllocation e = effective(x, overrides);
+  // The bandwidth policy's inputs: read by the limiter (and resize_windows) at the next tick.
+  if (state) {
+    state->overrides.bandwidth_bits.store(e.allocation.bandwidth_bits, kRelaxed);
+    state->overrides.min_rate_bits.store(e.allocation.min_rate_bits(), kRelaxed);
+    state->overrides.window_ns.store(e.allocation.window.count(), kRelaxed);
+    state->overrides.pinned_bits.store(e.pinned_bits, kRelaxed);
   }
   CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
   if (id >= pushed_.size()) pushed_.resize(id + 1);
@@ -204,17 +236,25 @@ std::string Controller::handle(const Request& r, const Peer& peer) {
 }
 
 std::string Controller::status(const Request& r) {
-  json list = json::array();
+  // Every lookup through an index made once: a status of n experiments costs O(n), not O(n²), on
+  // the loop that also ticks.
+  std::unordered_map<std::uint32_t, const ExperimentConfig*> by_id;
+  by_id.reserve(ctx_.config->experiments.size());
+  for (const auto& c : ctx_.config->experiments) by_id.emplace(c.id, &c);
   CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
+  const auto pods = cgroups ? cgroups->pods() : std::unordered_map<std::string, std::string>{};
+  const auto overrides = overrides_by_experiment(set_.all());
+  static const std::vector<Override> none;
+  json list = json::array();
   for (const auto& s : *ctx_.table->snapshot()) {
-    const ExperimentConfig* found = nullptr;
-    for (const auto& c : ctx_.config->experiments) {
-      if (c.id == s->id) found = &c;
-    }
-    if (!found) continue;
-    const ExperimentConfig& x = *found;
-    list.push_back(experiment_status(*s, effective(x), ctx_.config->daemon.tick,
-                                     cgroups ? cgroups->pod_of(x.name) : "", set_.all()));
+    const auto found = by_id.find(s->id);
+    if (found == by_id.end()) continue;
+    const ExperimentConfig& x = *found->second;
+    const auto pod = pods.find(x.name);
+    const auto o = overrides.find(x.name);
+    const std::vector<Override>& mine = o == overrides.end() ? none : o->second;
+    list.push_back(experiment_status(*s, effective(x, mine), ctx_.config->daemon.tick,
+                                     pod == pods.end() ? "" : pod->second, mine));
   }
   return ok_response(r.id, {{"version", ctx_.version},
                             {"tick_ns", ctx_.config->daemon.tick.count()},

@@ -59,9 +59,15 @@ class Controller {
   const ExperimentConfig* find(const std::string& name) const;
   std::string unknown_experiment(const Request& r) const;
   EffectiveAllocation effective(const ExperimentConfig& x) const;
+  // The same from `overrides`, which hold at least all of x's (the set, or x's alone).
+  EffectiveAllocation effective(const ExperimentConfig& x,
+                                const std::vector<Override>& overrides) const;
   Expected<void> store();
   void audit(const Peer& peer, const Request& r, const std::string& change);
   void apply(const ExperimentConfig& x);
+  // The same with x's state (null: none yet) and overrides (as for effective) looked up already.
+  void apply(const ExperimentConfig& x, ExperimentState* state,
+             const std::vector<Override>& overrides);
   // Stops enforcing stored overrides the configuration makes invalid: logged, audited, written
   // to overrides.json.rejected-<unix time>, and removed from overrides.json.
   void drop_invalid_overrides();

@@ -7,6 +7,7 @@
 
 #include "bpf_datapath.hpp"
 #include "config.hpp"
+#include "control_server.hpp"
 #include "daemon.hpp"
 #include "log.hpp"
 #include "privileges.hpp"
@@ -84,6 +85,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (uninstall) return run_uninstall(*loaded.config);
+  // A control client, a cgroup of each host-network experiment, the maps and programs, the log.
+  const std::uint64_t wanted =
+      ControlServer::kMaxClients + loaded.config->daemon.max_experiments + 256;
+  if (const std::uint64_t limit = raise_open_file_limit(); limit < wanted) {
+    log_warning(
+        "the limit on open files is {}, less than the {} this daemon may need "
+        "(LimitNOFILE= in the unit, or ulimit -Hn)",
+        limit, wanted);
+  }
   Daemon daemon(std::move(*loaded.config), config_path);
   if (auto r = daemon.start(); !r) {
     log_error("{}", r.error().message);

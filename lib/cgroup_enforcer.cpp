@@ -225,6 +225,14 @@ std::string CgroupEnforcer::pod_of(const std::string& experiment) const {
   return {};
 }
 
+std::unordered_map<std::string, std::string> CgroupEnforcer::pods() const {
+  std::unordered_map<std::string, std::string> out;
+  for (const Tracked& t : experiments_) {
+    if (!t.pod.empty()) out.emplace(t.name, t.pod);
+  }
+  return out;
+}
+
 void CgroupEnforcer::rescan() {
   auto pods = scanner_.scan();
   if (!pods) {
@@ -239,10 +247,15 @@ void CgroupEnforcer::rescan() {
   scan_failed_logged_ = false;
   std::vector<ExperimentSpec> specs;
   specs.reserve(experiments_.size());
-  for (const Tracked& t : experiments_) specs.push_back(t.spec);
+  for (const Tracked& t : experiments_) {
+    specs.push_back(t.spec);
+    specs.back().held_cgroup_id = t.cgroup_id;  // its limits stay on the pod that has them
+  }
   const MatchResult m = match(specs, *pods);
   conflicts_.report(m.warnings);
   for (std::size_t i = 0; i < experiments_.size(); ++i) {
+    experiments_[i].resources->pod_conflicts.store(
+        static_cast<std::uint32_t>(m.experiments[i].conflicts), std::memory_order_relaxed);
     const auto& chosen = m.experiments[i].chosen;
     assign(experiments_[i], chosen ? &(*pods)[chosen->pod] : nullptr);
   }

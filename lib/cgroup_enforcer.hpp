@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cgroup_apply.hpp"
@@ -67,6 +68,8 @@ class CgroupEnforcer {
 
   // The pod cgroup an experiment's limits are on now (empty: none found).
   std::string pod_of(const std::string& experiment) const;
+  // The same for every experiment with a pod, by experiment name.
+  std::unordered_map<std::string, std::string> pods() const;
 
   static constexpr std::uint64_t kFullRescanTicks = 30;
   static constexpr std::uint64_t kQuotaReadTicks = 10;

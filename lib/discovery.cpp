@@ -372,13 +372,12 @@ MatchResult match(std::span<const ExperimentSpec> experiments, std::span<const P
         }
       }
     }
-    const std::size_t by_address = candidates.size();
-    for (const std::size_t e : globs.matching(pod.relative)) {
-      const auto first = candidates.begin();
-      const auto last = first + static_cast<std::ptrdiff_t>(by_address);
-      if (std::any_of(first, last, [&](const Candidate& c) { return c.experiment == e; })) continue;
-      candidates.push_back(
-          {e, MatchKind::kGlob, fmt::format("cgroup glob \"{}\"", *experiments[e].cgroup_glob)});
+    // The pod of an experiment known by its addresses is nobody's by glob.
+    if (candidates.empty()) {
+      for (const std::size_t e : globs.matching(pod.relative)) {
+        candidates.push_back(
+            {e, MatchKind::kGlob, fmt::format("cgroup glob \"{}\"", *experiments[e].cgroup_glob)});
+      }
     }
     if (candidates.empty()) continue;
     // Address matches first, then config order (candidates are in config order already).
@@ -388,6 +387,9 @@ MatchResult match(std::span<const ExperimentSpec> experiments, std::span<const P
                      });
     const Candidate& winner = candidates.front();
     won[winner.experiment].push_back(PodClaim{p, winner.by});
+    for (std::size_t c = 1; c < candidates.size(); ++c) {
+      ++result.experiments[candidates[c].experiment].conflicts;
+    }
     if (candidates.size() > 1) {
       std::string claims;
       for (const auto& c : candidates) {
@@ -403,10 +405,15 @@ MatchResult match(std::span<const ExperimentSpec> experiments, std::span<const P
   for (std::size_t e = 0; e < experiments.size(); ++e) {
     auto& claims = won[e];
     if (claims.empty()) continue;
-    // Best first: address before glob, then newest (largest cgroup id), then path.
+    // Best first: address before glob, then the pod it holds, then newest (largest cgroup id),
+    // then path.
+    const std::uint64_t held = experiments[e].held_cgroup_id;
     std::sort(claims.begin(), claims.end(), [&](const PodClaim& a, const PodClaim& b) {
       const bool aa = a.by == MatchKind::kAddress, ba = b.by == MatchKind::kAddress;
       if (aa != ba) return aa;
+      const bool ah = held != 0 && pods[a.pod].cgroup_id == held;
+      const bool bh = held != 0 && pods[b.pod].cgroup_id == held;
+      if (ah != bh) return ah;
       if (pods[a.pod].cgroup_id != pods[b.pod].cgroup_id) {
         return pods[a.pod].cgroup_id > pods[b.pod].cgroup_id;
       }
@@ -415,15 +422,18 @@ MatchResult match(std::span<const ExperimentSpec> experiments, std::span<const P
     ExperimentMatch& m = result.experiments[e];
     m.chosen = claims.front();
     m.passed_over.assign(claims.begin() + 1, claims.end());
+    m.conflicts += m.passed_over.size();
     if (!m.passed_over.empty()) {
       std::string others;
       for (const auto& c : m.passed_over) {
         if (!others.empty()) others += ", ";
         others += pods[c.pod].relative;
       }
+      const bool kept = held != 0 && pods[m.chosen->pod].cgroup_id == held;
       result.warnings.push_back(
-          fmt::format("experiment {} matches {} pod cgroups: using {} (the newest{}), not {}",
-                      m.name, claims.size(), pods[m.chosen->pod].relative,
+          fmt::format("experiment {} matches {} pod cgroups: its limits {} {} ({}{}), not on {}",
+                      m.name, claims.size(), kept ? "stay on" : "go to",
+                      pods[m.chosen->pod].relative, kept ? "the pod that has them" : "the newest",
                       m.chosen->by == MatchKind::kAddress ? " holding its address" : "", others));
     }
   }

@@ -77,6 +77,7 @@ struct ExperimentSpec {
   std::string name;
   std::vector<Prefix> addresses;           // a pod whose namespace holds one of them is this one's
   std::optional<std::string> cgroup_glob;  // relative to cgroup_root (host-network experiments)
+  std::uint64_t held_cgroup_id = 0;        // the pod its limits are on now (0: none)
 };
 
 enum class MatchKind { kAddress, kGlob };
@@ -89,7 +90,10 @@ struct PodClaim {
 struct ExperimentMatch {
   std::string name;
   std::optional<PodClaim> chosen;     // the pod this experiment's limits go to
-  std::vector<PodClaim> passed_over;  // other pods it matched (older ones), not chosen
+  std::vector<PodClaim> passed_over;  // other pods it matched, not chosen
+  // Pods it matched that do not get its limits (passed over, or given to another experiment):
+  // each one a conflict for an operator to look at.
+  std::size_t conflicts = 0;
 };
 
 struct MatchResult {
@@ -99,12 +103,15 @@ struct MatchResult {
 
 // Maps experiments to pods. A pod matches an experiment when one of the pod's addresses lies in
 // one of the experiment's prefixes (exact containment), or when the experiment's glob matches the
-// pod's relative path. Conflicts are warnings, never errors:
+// pod's relative path, unless the pod holds an address of any experiment: a glob (a guess about
+// names) never claims the pod of an experiment known by its addresses. Conflicts are warnings and
+// counted in `conflicts`, never errors:
 //  - a pod claimed by several experiments goes to one of them: an address match beats a glob
-//    match (addresses are the experiment's own; a glob is a guess about names); between equals,
-//    the experiment listed first wins. The others do not get that pod.
-//  - an experiment that matches several pods gets the newest one (the largest cgroup id: during a
-//    rolling restart the old pod is the one going away); the rest are in `passed_over`.
+//    match; between equals, the experiment listed first wins. The others do not get that pod.
+//  - an experiment that matches several pods keeps the one it holds (`held_cgroup_id`), so a pod
+//    that adds another experiment's address to its namespace cannot take that experiment's
+//    limits away from it; one that holds none gets the newest (the largest cgroup id). An address
+//    match beats a glob match here too. The rest are in `passed_over`.
 MatchResult match(std::span<const ExperimentSpec> experiments, std::span<const PodInfo> pods);
 
 // Logs (log_warning) the warnings of a match that were not in the previous call's, so a conflict

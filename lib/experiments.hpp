@@ -42,7 +42,9 @@ struct DirectionState {
 // Shared (not copied) by the copies resize_windows() makes.
 struct ResourceState {
   std::atomic<std::uint32_t> containers{0};  // pod cgroups found for the experiment (0 or 1)
-  std::atomic<bool> cgroup_known{false};     // the cgroup figures below have been read
+  // Pod cgroups that match the experiment but do not get its limits (discovery.hpp, match()).
+  std::atomic<std::uint32_t> pod_conflicts{0};
+  std::atomic<bool> cgroup_known{false};  // the cgroup figures below have been read
   std::atomic<std::uint64_t> cpu_usage_usec{0};
   std::atomic<std::uint64_t> cpu_throttled_usec{0};
   std::atomic<std::uint64_t> cpu_cores_milli{0};  // CPU use between the last two reads, 1/1000 core

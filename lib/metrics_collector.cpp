@@ -187,6 +187,11 @@ void MetricsCollector::collect_resources(const ExperimentList& experiments,
       family("enforcer_experiment_containers",
              "Pod cgroups discovered for the experiment (its limits are applied there).",
              MetricType::Gauge, n);
+  auto conflicts =
+      family("enforcer_experiment_pod_conflicts",
+             "Pod cgroups that match the experiment but do not get its limits (another "
+             "pod has them, or another experiment claims the pod).",
+             MetricType::Gauge, n);
   auto cpu = family("enforcer_experiment_cpu_usage_seconds_total",
                     "CPU time the experiment's cgroup used (cpu.stat usage_usec).",
                     MetricType::Counter, n);
@@ -217,6 +222,8 @@ void MetricsCollector::collect_resources(const ExperimentList& experiments,
     const ResourceState& r = *x->resources;
     containers.metric.push_back(
         of(x->name, r.containers.load(std::memory_order_relaxed), /*counter=*/false));
+    conflicts.metric.push_back(
+        of(x->name, r.pod_conflicts.load(std::memory_order_relaxed), /*counter=*/false));
     if (r.cgroup_known.load(std::memory_order_acquire)) {
       cpu.metric.push_back(of(x->name, relaxed(r.cpu_usage_usec) / 1e6, true));
       cpu_throttled.metric.push_back(of(x->name, relaxed(r.cpu_throttled_usec) / 1e6, true));
@@ -241,8 +248,8 @@ void MetricsCollector::collect_resources(const ExperimentList& experiments,
   ClientMetric d;
   d.counter.value = relaxed(cgroups_->drift_corrections);
   drift.metric.push_back(std::move(d));
-  for (auto* f : {&containers, &cpu, &cpu_throttled, &memory, &memory_limit, &oom, &io, &disk_used,
-                  &disk_limit, &drift}) {
+  for (auto* f : {&containers, &conflicts, &cpu, &cpu_throttled, &memory, &memory_limit, &oom, &io,
+                  &disk_used, &disk_limit, &drift}) {
     out.push_back(std::move(*f));
   }
 }

@@ -6,7 +6,9 @@
 #   - the socket is 0660 root:group in a 0750 directory;
 #   - control_abuse (malformed JSON, unknown fields, an oversized line, half-written messages, a
 #     client that never reads, 200 concurrent clients) runs while the experiment is throttled
-#     and flooding: the daemon answers throughout, keeps ticking, and the rate stays pinned.
+#     and flooding: the daemon answers throughout, keeps ticking, and the rate stays pinned;
+#   - 17 reader uids try to take every client slot and pipeline status: each holds at most 64,
+#     the last 64 slots stay root's, and root throttles meanwhile.
 source "$(dirname "$0")/lib.sh"
 GROUP=enftest$$
 cleanup() {
@@ -64,7 +66,7 @@ ctl throttle a 10Mbit --reason "robustness test" >/dev/null
 grep -qF '"reason":"robustness test"' "$WORK/state/audit.log" || fail "the throttle is not audited"
 in_world timeout 120 iperf3 -s -p 5201 >/dev/null 2>&1 &
 wait_listen 5201
-in_exp a timeout 100 iperf3 -c 198.18.0.1 -p 5201 -u -b 100M -t 60 >/dev/null 2>&1 &
+in_exp a timeout 100 iperf3 -c 198.18.0.1 -p 5201 -u -b 100M -t 80 >/dev/null 2>&1 &
 sleep 2
 ticks() { scrape | awk '$1 == "enforcer_tick_duration_seconds_count" { printf "%d\n", $2 }'; }
 ticks0=$(ticks)
@@ -80,4 +82,43 @@ within 10000000 "$rate" 10 0 "egress while the socket was abused (bit/s)"
 elapsed=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d\n", (t1 - t0) * 10 }')  # ticks of 100 ms
 [ $((ticks1 - ticks0)) -ge $((elapsed * 8 / 10)) ] || fail "the daemon ticked $((ticks1 - ticks0)) times in $elapsed tick periods"
 log "ok: $((ticks1 - ticks0)) ticks in $elapsed tick periods while abused"
+
+# Readers that try to take the socket: 17 uids of the group each open 80 connections at once and
+# pipeline status on all they get, for 8 s (17 × 64 > 1,024 - 64). Each uid holds at most 64, all
+# of them together leave the last 64 slots to root, root throttles and reads meanwhile, and the
+# rate and the tick cadence hold. (~12 s.)
+HOGS=17
+hog_pids=()
+for ((u = 0; u < HOGS; u++)); do
+  setpriv --reuid $((60000 + u)) --regid 65534 --groups "$GID" -- \
+    "$BUILD/tests/kernel/control_hog" "$WORK/run/control.sock" 80 8 >"$WORK/hog$u" 2>&1 &
+  hog_pids+=($!)
+done
+daemon_fds() { find /proc/"$DAEMON_PID"/fd -mindepth 1 | wc -l; }
+hogs_holding() { [ "$(daemon_fds)" -ge 960 ]; }
+wait_until 5 hogs_holding || fail "the readers did not connect: the daemon has $(daemon_fds) fds"
+t_ctl=$(date +%s%N)
+ctl throttle a 8Mbit --reason "while readers hog the socket" >/dev/null || fail "root could not throttle while readers held the socket"
+ctl status >/dev/null || fail "root could not read status while readers held the socket"
+ms=$((($(date +%s%N) - t_ctl) / 1000000))
+[ "$ms" -lt 2000 ] || fail "root's throttle and status took $ms ms while readers held the socket"
+log "ok: root throttled and read status in $ms ms beside the readers"
+sleep 1  # the new limit in force
+ticks0=$(ticks)
+b0=$(netdev_bytes "$WORLD" wan0 rx); t0=$(date +%s.%N)
+for pid in "${hog_pids[@]}"; do wait "$pid" || fail "a reader failed: $(cat "$WORK"/hog*)"; done
+b1=$(netdev_bytes "$WORLD" wan0 rx); t1=$(date +%s.%N)
+ticks1=$(ticks)
+held=$(cat "$WORK"/hog* | awk '{ s += $2 } END { print s }')
+most=$(cat "$WORK"/hog* | awk '$2 > m { m = $2 } END { print m }')
+log "readers: $(cat "$WORK"/hog* | awk '{ a += $NF } END { print a }') status answers; $held connections held, at most $most by one uid"
+[ "$most" -le 64 ] || fail "one uid held $most connections (at most 64)"
+[ "$held" -le 960 ] || fail "the readers held $held connections, more than 1,024 - 64 kept for root"
+grep -q 'already holds 64' "$WORK"/hog* || fail "no reader was told it holds the most one uid may: $(cat "$WORK"/hog*)"
+grep -q 'kept for root' "$WORK"/hog* || fail "no reader was refused a slot kept for root: $(cat "$WORK"/hog*)"
+rate=$(awk -v b="$((b1 - b0))" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d\n", b * 8 / (t1 - t0) }')
+within 8000000 "$rate" 10 0 "egress while readers held the socket (bit/s)"
+elapsed=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d\n", (t1 - t0) * 10 }')
+[ $((ticks1 - ticks0)) -ge $((elapsed * 8 / 10)) ] || fail "the daemon ticked $((ticks1 - ticks0)) times in $elapsed tick periods beside the readers"
+log "ok: $((ticks1 - ticks0)) ticks in $elapsed tick periods beside the readers"
 log PASS

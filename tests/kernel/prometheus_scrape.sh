@@ -5,18 +5,25 @@
 # and a manual throttle that drops its UDP flood, makes every series kind appear; on that scrape
 # run promtool check metrics and scripts/check-metric-names (every metric the rules and the
 # dashboard use is exported). The same Prometheus loads config/prometheus/enforcer.rules.yml:
-# a recording rule has a value and the throttle alert is pending.
+# a recording rule has a value and the throttle alert is pending. Then a newer pod puts b's address
+# into its own namespace: b's limits stay on b's pod, and the conflict is counted and alerted.
 source "$(dirname "$0")/lib.sh"
 PROM_PID=
 POD_PID=
 CG=/sys/fs/cgroup/unified/$P  # the hybrid layout of the build machines; else the cgroup2 mount
 [ -d /sys/fs/cgroup/unified ] || CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)/$P
 POD=$CG/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice
+POD2=$CG/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod2.slice
+POD2_PID=
 cleanup() {
   [ -z "$PROM_PID" ] || { kill "$PROM_PID" 2>/dev/null; wait "$PROM_PID" 2>/dev/null || true; }
   daemon_stop
-  [ -z "$POD_PID" ] || { kill "$POD_PID" 2>/dev/null; wait "$POD_PID" 2>/dev/null || true; }
-  for d in "$POD/cri-containerd-1.scope" "$POD" "${POD%/*}" "$CG/kubepods.slice" "$CG"; do
+  for pid in "$POD_PID" "$POD2_PID"; do
+    [ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+  done
+  ip netns del "$P-x" 2>/dev/null || true
+  for d in "$POD/cri-containerd-1.scope" "$POD" "$POD2/cri-containerd-2.scope" "$POD2" "${POD%/*}" \
+    "$CG/kubepods.slice" "$CG"; do
     [ ! -d "$d" ] || rmdir "$d" 2>/dev/null || log "could not remove $d"
   done
   topo_down
@@ -153,4 +160,23 @@ done
 [ -n "$ratio" ] || fail "no experiment:enforcer_experiment_window_use:ratio for a in Prometheus"
 [ "$pending" = 1 ] || fail "PlatformCluster_ExperimentThrottled is not pending for b"
 log "ok: a's window use ratio $ratio; b's throttle alert pending"
+# A newer pod that puts b's address into its own network namespace (a dummy link) does not take
+# b's limits: they stay on b's pod, the conflict is logged and counted, and its alert is pending.
+ip netns add "$P-x"
+ip -n "$P-x" link add dummy0 type dummy
+ip -n "$P-x" addr add 198.18.0.12/32 dev dummy0
+ip -n "$P-x" link set dummy0 up
+mkdir -p "$POD2/cri-containerd-2.scope"
+ip netns exec "$P-x" sleep 600 &
+POD2_PID=$!
+echo "$POD2_PID" >"$POD2/cri-containerd-2.scope/cgroup.procs"
+conflict_counted() { [ "$(metric enforcer_experiment_pod_conflicts 'experiment="b"')" = 1 ]; }
+wait_until 10 conflict_counted || fail "the second pod holding b's address is not counted as a conflict"
+grep -q "discovery: experiment b matches 2 pod cgroups: its limits stay on .*-pod1.slice" "$WORK/enforcerd.log" ||
+  { grep discovery "$WORK/enforcerd.log"; fail "the conflict is not logged as b's limits staying on its pod"; }
+[ "$(ctl show b --json | jq -r .pod)" = "$POD" ] || fail "b's limits moved to $(ctl show b --json | jq -r .pod)"
+[ "$(metric enforcer_experiment_pod_conflicts 'experiment="a"')" = 0 ] || fail "a conflict counted for a"
+conflict_pending() { [ "$(query 'ALERTS{alertname="PlatformCluster_ExperimentPodConflict",alertstate="pending",experiment="b"}')" = 1 ]; }
+wait_until 10 conflict_pending || fail "PlatformCluster_ExperimentPodConflict is not pending for b"
+log "ok: a newer pod with b's address is a conflict (logged, counted, alert pending); b's limits stay on its pod"
 log "PASS (Prometheus: $prom_value bytes, daemon: $daemon_value)"

@@ -250,7 +250,7 @@ TEST_CASE("a pod claimed by two experiments goes to one, with a warning", "[disc
       pod(kQos + "kubepods-besteffort-podaaa.slice", 10, {"198.18.0.10"}),
       pod(kQos + "kubepods-besteffort-podbbb.slice", 11, {}),
   };
-  SECTION("an address match beats a glob, wherever the experiments are listed") {
+  SECTION("a glob never claims the pod of an experiment known by its addresses") {
     const std::vector<ExperimentSpec> exps{
         experiment("greedy", {}, "kubepods.slice/*/*"),
         experiment("ndt", {"198.18.0.10"}),
@@ -258,12 +258,25 @@ TEST_CASE("a pod claimed by two experiments goes to one, with a warning", "[disc
     const MatchResult r = match(exps, pods);
     REQUIRE(r.experiments[1].chosen);
     CHECK(r.experiments[1].chosen->pod == 0);
-    REQUIRE(r.experiments[0].chosen);  // the glob keeps the pod nobody else claims
+    REQUIRE(r.experiments[0].chosen);  // the glob has the pod nobody else claims
     CHECK(r.experiments[0].chosen->pod == 1);
     CHECK(r.experiments[0].passed_over.empty());
-    REQUIRE(r.warnings.size() == 1);
-    CHECK_THAT(r.warnings[0], Contains("podaaa") && Contains("greedy") &&
-                                  Contains("ndt (address 198.18.0.10)") && Contains("goes to ndt"));
+    CHECK(r.experiments[0].conflicts == 0);
+    CHECK(r.warnings.empty());
+  }
+  SECTION("nor a newer pod with such an address: the glob's limits stay where they are") {
+    std::vector<PodInfo> more = pods;
+    more.push_back(pod(kQos + "kubepods-besteffort-podnewer.slice", 900, {"198.18.0.10"}));
+    std::vector<ExperimentSpec> exps{
+        experiment("greedy", {}, "kubepods.slice/*/*-podbbb.slice"),
+        experiment("ndt", {"198.18.0.10"}),
+    };
+    exps[0].cgroup_glob = "kubepods.slice/*/*";
+    exps[0].held_cgroup_id = 11;
+    const MatchResult r = match(exps, more);
+    REQUIRE(r.experiments[0].chosen);
+    CHECK(r.experiments[0].chosen->pod == 1);
+    CHECK(r.experiments[0].conflicts == 0);
   }
   SECTION("between two globs the experiment listed first wins") {
     const std::vector<ExperimentSpec> exps{
@@ -285,6 +298,8 @@ TEST_CASE("a pod claimed by two experiments goes to one, with a warning", "[disc
     const MatchResult r = match(exps, pods);
     REQUIRE(r.experiments[0].chosen);
     CHECK_FALSE(r.experiments[1].chosen);
+    CHECK(r.experiments[0].conflicts == 0);
+    CHECK(r.experiments[1].conflicts == 1);  // a pod it matched went to a
     CHECK(r.warnings.size() == 1);
   }
 }
@@ -345,7 +360,8 @@ TEST_CASE("a glob without wildcards matches its one path, like any glob", "[disc
   }
 }
 
-TEST_CASE("an experiment found in two pods gets the newest", "[discovery]") {
+TEST_CASE("an experiment found in two pods keeps the one it has, else gets the newest",
+          "[discovery]") {
   // A rolling restart: the old pod (smaller cgroup id) is still there, the new one has the
   // addresses too.
   const std::vector<PodInfo> pods{
@@ -361,11 +377,29 @@ TEST_CASE("an experiment found in two pods gets the newest", "[discovery]") {
   REQUIRE(m.passed_over.size() == 2);
   CHECK(m.passed_over[0].pod == 2);
   CHECK(m.passed_over[1].pod == 1);
+  CHECK(m.conflicts == 2);
   REQUIRE(r.warnings.size() == 1);
-  CHECK_THAT(r.warnings[0], Contains("ndt matches 3 pod cgroups") && Contains("using " + kQos +
-                                                                              "kubepods-"
-                                                                              "besteffort-"
-                                                                              "podnew.slice"));
+  CHECK_THAT(r.warnings[0], Contains("ndt matches 3 pod cgroups") &&
+                                Contains("go to " + kQos + "kubepods-besteffort-podnew.slice") &&
+                                Contains("the newest"));
+
+  SECTION("one that has its limits already keeps them: a pod cannot take them with its address") {
+    // podold holds ndt's limits; podnew, newer, added ndt's address to its own namespace.
+    std::vector<ExperimentSpec> held = exps;
+    held[0].held_cgroup_id = 20;
+    const MatchResult r2 = match(held, pods);
+    REQUIRE(r2.experiments[0].chosen);
+    CHECK(r2.experiments[0].chosen->pod == 1);
+    CHECK(r2.experiments[0].conflicts == 2);
+    REQUIRE(r2.warnings.size() == 1);
+    CHECK_THAT(r2.warnings[0], Contains("stay on " + kQos + "kubepods-besteffort-podold.slice") &&
+                                   Contains("the pod that has them"));
+  }
+  SECTION("a held pod that is gone: the newest of the rest") {
+    std::vector<ExperimentSpec> held = exps;
+    held[0].held_cgroup_id = 7;
+    CHECK(match(held, pods).experiments[0].chosen->pod == 0);
+  }
 
   SECTION("an address match is preferred over a newer glob match") {
     std::vector<ExperimentSpec> with_glob = exps;

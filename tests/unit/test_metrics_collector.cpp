@@ -368,6 +368,7 @@ TEST_CASE("cgroup and quota figures: exported once read, in seconds and bytes", 
   r.disk_used_bytes = 5'000'000;
   r.disk_limit_bytes = 20'000'000'000ULL;
   r.disk_known = true;
+  r.pod_conflicts = 1;
   // wehe: not discovered yet, nothing read.
   wehe->overrides.bandwidth_bits = 800'000'000;  // the allocation gauge follows an override
 
@@ -395,6 +396,8 @@ TEST_CASE("cgroup and quota figures: exported once read, in seconds and bytes", 
   CHECK(e.types.at("enforcer_cgroup_drift_corrections_total") == "counter");
   CHECK(value("enforcer_experiment_containers", "ndt") == 1);
   CHECK(value("enforcer_experiment_containers", "wehe") == 0);
+  CHECK(value("enforcer_experiment_pod_conflicts", "ndt") == 1);
+  CHECK(value("enforcer_experiment_pod_conflicts", "wehe") == 0);
   CHECK(value("enforcer_experiment_cpu_usage_seconds_total", "ndt") == Approx(2.5));
   CHECK(value("enforcer_experiment_cpu_throttled_seconds_total", "ndt") == Approx(0.25));
   CHECK(value("enforcer_experiment_memory_bytes", "ndt") == 123'456'789);
