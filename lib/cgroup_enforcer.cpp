@@ -42,7 +42,9 @@ CgroupEnforcer::CgroupEnforcer(const Config& config, std::string cgroup_root,
         o.cgroup_root = cgroup_root_;
         return o;
       }()),
-      applier_(CgroupApplier::Options{cgroup_root_, true}) {
+      applier_(CgroupApplier::Options{cgroup_root_, true}),
+      quota_check_interval_(config.daemon.quota_check_interval),
+      next_quota_check_(std::chrono::steady_clock::now() + quota_check_interval_) {
   std::uint32_t position = 0;
   for (const ExperimentConfig& x : config.experiments) {
     ++position;
@@ -121,7 +123,8 @@ std::size_t CgroupEnforcer::set_experiments(const Config& config) {
 }
 
 Expected<void> CgroupEnforcer::apply_quota(Tracked& t) {
-  auto r = apply_project_quota(t.data_dir, t.project_id, t.disk_bytes);
+  // The directory itself now; the tree below it by the walker, off the loop.
+  auto r = apply_project_quota(t.data_dir, t.project_id, t.disk_bytes, QuotaWalk::kNever);
   if (!r) {
     log_error("experiment {}: disk quota on {}: {}", t.name, t.data_dir, r.error().message);
     return r.error();
@@ -132,7 +135,47 @@ Expected<void> CgroupEnforcer::apply_quota(Tracked& t) {
   t.resources->disk_known.store(true, std::memory_order_release);
   log_info("experiment {}: disk quota {} bytes on {} ({}, project {}), {} bytes used", t.name,
            r->quota.hard_limit_bytes, t.data_dir, r->fs.fs_type, t.project_id, r->quota.used_bytes);
+  walker_.request({t.name, t.data_dir, t.project_id});
   return {};
+}
+
+void CgroupEnforcer::request_quota_walks() {
+  for (const Tracked& t : experiments_) {
+    if (t.quota_fs) walker_.request({t.name, t.data_dir, t.project_id});
+  }
+}
+
+void CgroupEnforcer::collect_quota_walks() {
+  for (QuotaWalker::Outcome& o : walker_.finished()) {
+    Tracked* t = nullptr;
+    for (Tracked& x : experiments_) {
+      if (x.name == o.job.experiment && x.data_dir == o.job.dir &&
+          x.project_id == o.job.project_id) {
+        t = &x;
+      }
+    }
+    if (t == nullptr) continue;  // removed or changed by a reload meanwhile
+    if (!o.tagged) {
+      log_error("experiment {}: tagging {} with project {}: {}", t->name, t->data_dir,
+                t->project_id, o.error);
+      continue;
+    }
+    const bool first = !t->walked;
+    t->walked = true;
+    if (o.tagged->changed == 0) continue;
+    if (first) {
+      log_info("experiment {}: {} files and directories below {} tagged with project {}", t->name,
+               o.tagged->changed, t->data_dir, t->project_id);
+      continue;
+    }
+    // Someone reset them (a file's owner may set its project id to 0): they were outside the
+    // quota until now.
+    totals_.drift_corrections.fetch_add(o.tagged->changed, std::memory_order_relaxed);
+    log_warning(
+        "experiment {}: {} files or directories below {} had lost project id {} and were "
+        "outside its disk quota; tagged again",
+        t->name, o.tagged->changed, t->data_dir, t->project_id);
+  }
 }
 
 std::size_t CgroupEnforcer::apply_quotas() {
@@ -154,6 +197,11 @@ void CgroupEnforcer::tick(bool rescan_now) {
     if (t.quota_fs && ticks_ % kQuotaReadTicks == 0) read_quota_of(t);
   }
   if (pod_cgroups_changed_) sync_pod_cgroups();
+  collect_quota_walks();
+  if (const auto now = std::chrono::steady_clock::now(); now >= next_quota_check_) {
+    next_quota_check_ = now + quota_check_interval_;
+    if (!walker_.busy()) request_quota_walks();  // a slow walk is not queued again behind itself
+  }
 }
 
 void CgroupEnforcer::sync_pod_cgroups() {
@@ -202,7 +250,8 @@ Expected<void> CgroupEnforcer::set_allocation(std::uint32_t id, const Allocation
   if (allocation.disk_bytes != t.disk_bytes) {
     t.disk_bytes = allocation.disk_bytes;
     if (!t.data_dir.empty()) {
-      if (auto q = apply_project_quota(t.data_dir, t.project_id, t.disk_bytes); !q) {
+      if (auto q = apply_project_quota(t.data_dir, t.project_id, t.disk_bytes, QuotaWalk::kNever);
+          !q) {
         problems.push_back(fmt::format("disk quota on {}: {}", t.data_dir, q.error().message));
       } else {
         t.quota_fs = q->fs;

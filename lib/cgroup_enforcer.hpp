@@ -23,6 +23,7 @@
 #include "expected.hpp"
 #include "experiments.hpp"
 #include "quota.hpp"
+#include "quota_walker.hpp"
 
 namespace enforcer {
 
@@ -84,6 +85,7 @@ class CgroupEnforcer {
     std::uint32_t project_id = 0;
     std::uint64_t disk_bytes = 0;
     std::optional<QuotaFilesystem> quota_fs;
+    bool walked = false;          // its data_dir has been walked once (later tagging is drift)
     std::string pod;              // the pod cgroup its limits are on ("" none)
     std::uint64_t cgroup_id = 0;  // of that pod (a pod re-made under the same path is new)
     bool host_network = false;    // its pod is attached to the cgroup programs
@@ -105,6 +107,9 @@ class CgroupEnforcer {
   void check_drift(Tracked& t);
   void read_usage_of(Tracked& t);
   void read_quota_of(Tracked& t);
+  // Asks for a walk of every quota'd data_dir, or collects the walks that ended.
+  void request_quota_walks();
+  void collect_quota_walks();
 
   std::string cgroup_root_;
   std::vector<DeviceConfig> devices_;
@@ -116,6 +121,10 @@ class CgroupEnforcer {
   ConflictLog conflicts_;
   std::vector<Tracked> experiments_;
   std::uint64_t ticks_ = 0;
+  std::chrono::nanoseconds quota_check_interval_;
+  std::chrono::steady_clock::time_point next_quota_check_;
+  // Last: its thread must end (the destructor waits) before what its outcomes are applied to.
+  QuotaWalker walker_;
   bool scanned_ = false;
   // The pods given to hooks_.pod_cgroups are not the ones assigned now. True at the start, so
   // that the first tick replaces what an adopted datapath held.

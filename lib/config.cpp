@@ -292,9 +292,10 @@ bool valid_listen(std::string_view s) {
 }
 
 void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
-  p.check_keys(t, "daemon",
-               {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen",
-                "cgroup_root", "max_experiments", "project_id_base", "control_group"});
+  p.check_keys(
+      t, "daemon",
+      {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen", "cgroup_root",
+       "max_experiments", "project_id_base", "control_group", "quota_check_interval"});
   // A tick out of range is not stored: windows are then checked against the default tick
   // instead of producing a second, misleading error (or a division by zero).
   nanoseconds tick = d.tick;
@@ -305,6 +306,16 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
             fmt::format("daemon.tick = {}: must be between 10ms and 1m", Parser::spell(*n)));
   } else {
     d.tick = tick;
+  }
+  nanoseconds check = d.quota_check_interval;
+  p.unit_value(t, "daemon", "quota_check_interval", check, parse_duration);
+  if (const toml::node* n = t.get("quota_check_interval");
+      n && (check < std::chrono::seconds(1) || check > std::chrono::hours(24))) {
+    p.error(n, "daemon.quota_check_interval",
+            fmt::format("daemon.quota_check_interval = {}: must be between 1s and 24h",
+                        Parser::spell(*n)));
+  } else {
+    d.quota_check_interval = check;
   }
   p.string_value(t, "daemon", "state_dir", d.state_dir);
   p.string_value(t, "daemon", "control_socket", d.control_socket);
@@ -949,6 +960,8 @@ std::string format_config(const Config& c) {
   out += fmt::format("cgroup_root = {}\n", quote(c.daemon.cgroup_root));
   out += fmt::format("max_experiments = {}\n", c.daemon.max_experiments);
   out += fmt::format("project_id_base = {}\n", c.daemon.project_id_base);
+  out += fmt::format("quota_check_interval = {}\n",
+                     quote(format_duration(c.daemon.quota_check_interval)));
   out += "\n[network]\ninterfaces = [";
   for (std::size_t i = 0; i < c.network.interfaces.size(); ++i) {
     out += (i ? ", " : "") + quote(c.network.interfaces[i]);

@@ -101,6 +101,9 @@ struct DaemonConfig {
   std::uint32_t max_experiments = 4096;
   // Experiments without an explicit project_id get project_id_base + their position.
   std::uint32_t project_id_base = 10000;
+  // How often each data_dir is walked again for files and directories that lost their project id
+  // (a file's owner may reset it to 0 and then write without limit).
+  std::chrono::nanoseconds quota_check_interval = std::chrono::minutes(10);
 };
 
 // A block device whose capacity the disk_io allocation shares out ([[device]] tables). Each

@@ -149,7 +149,8 @@ Expected<bool> tag_fd(int fd, bool is_dir, std::uint32_t project_id, const std::
 
 // Tags everything below the directory `dir_fd` (which it closes) on device `dev`.
 Expected<void> tag_tree(int dir_fd, const std::string& dir_path, dev_t dev,
-                        std::uint32_t project_id, ProjectTagResult& result) {
+                        std::uint32_t project_id, ProjectTagResult& result,
+                        const std::atomic<bool>* stop) {
   DIR* d = ::fdopendir(dir_fd);
   if (d == nullptr) {
     const int e = errno;
@@ -172,6 +173,9 @@ Expected<void> tag_tree(int dir_fd, const std::string& dir_path, dev_t dev,
     }
     const std::string_view name = ent->d_name;
     if (name == "." || name == "..") continue;
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      return Error{fmt::format("the walk of {} was stopped", dir_path)};
+    }
     const std::string path = fmt::format("{}/{}", dir_path, name);
     struct stat st {};
     if (::fstatat(fd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -187,13 +191,27 @@ Expected<void> tag_tree(int dir_fd, const std::string& dir_path, dev_t dev,
                       O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (is_dir ? O_DIRECTORY : O_NONBLOCK)));
     if (child.get() < 0) {
       if (errno == ENOENT) continue;
+      // Replaced by a symbolic link (O_NOFOLLOW) or a directory by a file between the look and
+      // the open: not what was looked at, so not tagged.
+      if (errno == ELOOP || errno == ENOTDIR) {
+        ++result.skipped;
+        continue;
+      }
       return Error{fmt::format("opening {}: {}", path, std::strerror(errno))};
+    }
+    // What was opened must be what was looked at: an entry swapped meanwhile (for a FIFO, a
+    // device, another file) is skipped, never tagged or descended into.
+    struct stat opened {};
+    if (::fstat(child.get(), &opened) != 0 || opened.st_ino != st.st_ino ||
+        opened.st_dev != st.st_dev || (opened.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+      ++result.skipped;
+      continue;
     }
     auto changed = tag_fd(child.get(), is_dir, project_id, path);
     if (!changed) return changed.error();
     if (*changed) ++result.changed;
     if (is_dir) {
-      auto sub = tag_tree(child.release(), path, dev, project_id, result);
+      auto sub = tag_tree(child.release(), path, dev, project_id, result, stop);
       if (!sub) return sub;
     }
   }
@@ -328,7 +346,7 @@ Expected<ProjectAttr> get_project(const std::string& path) {
 }
 
 Expected<ProjectTagResult> set_project(const std::string& path, std::uint32_t project_id,
-                                       bool recursive) {
+                                       bool recursive, const std::atomic<bool>* stop) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return Error{
@@ -340,13 +358,17 @@ Expected<ProjectTagResult> set_project(const std::string& path, std::uint32_t pr
     return Error{fmt::format("opening {}: {}", path, std::strerror(errno))};
   }
   ProjectTagResult result;
+  // The tree first, `path` itself last: a walk cut short (a stop, an error) leaves the top
+  // untagged, so the next look at it sees a walk is still due.
+  if (recursive && is_dir) {
+    const int dup = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return Error{fmt::format("opening {}: {}", path, std::strerror(errno))};
+    auto tree = tag_tree(dup, path, st.st_dev, project_id, result, stop);
+    if (!tree) return tree.error();
+  }
   auto changed = tag_fd(fd.get(), is_dir, project_id, path);
   if (!changed) return changed.error();
   if (*changed) ++result.changed;
-  if (recursive && is_dir) {
-    auto tree = tag_tree(fd.release(), path, st.st_dev, project_id, result);
-    if (!tree) return tree.error();
-  }
   return result;
 }
 
@@ -416,8 +438,8 @@ Expected<ProjectQuota> get_project_quota(const QuotaFilesystem& fs, std::uint32_
 }
 
 Expected<QuotaApplyResult> apply_project_quota(const std::string& data_dir,
-                                               std::uint32_t project_id,
-                                               std::uint64_t limit_bytes) {
+                                               std::uint32_t project_id, std::uint64_t limit_bytes,
+                                               QuotaWalk walk) {
   QuotaApplyResult result;
   auto fs = quota_filesystem(data_dir);
   if (!fs) return fs.error();
@@ -426,9 +448,11 @@ Expected<QuotaApplyResult> apply_project_quota(const std::string& data_dir,
   if (!attr) {
     return Error{fmt::format("{} ({})", attr.error().message, describe(result.fs))};
   }
-  // The whole tree is walked only when the directory itself still carries another id: the first
-  // application, or a changed id. Later calls touch the directory alone.
-  auto tagged = set_project(data_dir, project_id, attr->project_id != project_id);
+  // The whole tree is walked (when asked to) only when the directory itself still carries
+  // another id or lacks the inherit flag: the first application, a changed id, a walk cut short.
+  // Later calls touch the directory alone.
+  const bool untagged = attr->project_id != project_id || !attr->inherit;
+  auto tagged = set_project(data_dir, project_id, untagged && walk == QuotaWalk::kWhenUntagged);
   if (!tagged) {
     return Error{fmt::format("{} ({})", tagged.error().message, describe(result.fs))};
   }

@@ -20,6 +20,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -90,14 +91,16 @@ Expected<ProjectAttr> get_project(const std::string& path);
 
 // Sets `path`'s project id (and PROJINHERIT on a directory). With `recursive`, also every
 // directory and regular file below it on the same filesystem whose id differs (symbolic links,
-// devices, sockets and fifos are not opened; they are counted in `skipped`). Returns how many
+// devices, sockets and fifos are not opened, nor an entry that is no longer what was looked at
+// when it is opened; they are counted in `skipped`), before `path` itself, so that a walk cut
+// short leaves `path` untagged. `stop`, when set, ends a walk early (an error). Returns how many
 // inodes were changed.
 struct ProjectTagResult {
   std::uint64_t changed = 0;
   std::uint64_t skipped = 0;
 };
 Expected<ProjectTagResult> set_project(const std::string& path, std::uint32_t project_id,
-                                       bool recursive);
+                                       bool recursive, const std::atomic<bool>* stop = nullptr);
 
 struct ProjectQuota {
   std::uint32_t project_id = 0;
@@ -115,14 +118,18 @@ Expected<void> set_project_limit(const QuotaFilesystem& fs, std::uint32_t projec
 // Usage and limits of `project_id` (a project the filesystem has no record of is all zeros).
 Expected<ProjectQuota> get_project_quota(const QuotaFilesystem& fs, std::uint32_t project_id);
 
-// Everything for one experiment: finds the filesystem, tags `data_dir` (recursively when its own
-// id was different), sets the limit, reads usage and limit back.
+// Everything for one experiment: finds the filesystem, tags `data_dir` (with kWhenUntagged,
+// recursively when its own id or inherit flag was not yet right; with kNever the directory alone,
+// and the caller walks the tree, see quota_walker.hpp), sets the limit, reads usage and limit
+// back.
+enum class QuotaWalk { kWhenUntagged, kNever };
 struct QuotaApplyResult {
   QuotaFilesystem fs;
   ProjectTagResult tagged;
   ProjectQuota quota;
 };
 Expected<QuotaApplyResult> apply_project_quota(const std::string& data_dir,
-                                               std::uint32_t project_id, std::uint64_t limit_bytes);
+                                               std::uint32_t project_id, std::uint64_t limit_bytes,
+                                               QuotaWalk walk = QuotaWalk::kWhenUntagged);
 
 }  // namespace enforcer

@@ -108,6 +108,7 @@ void check_same_config(const Config& a, const Config& b) {
   CHECK(a.daemon.cgroup_root == b.daemon.cgroup_root);
   CHECK(a.daemon.max_experiments == b.daemon.max_experiments);
   CHECK(a.daemon.project_id_base == b.daemon.project_id_base);
+  CHECK(a.daemon.quota_check_interval == b.daemon.quota_check_interval);
   CHECK(a.network.interfaces == b.network.interfaces);
   CHECK(a.network.link_rate_bits == b.network.link_rate_bits);
   CHECK(a.network.enforcement == b.network.enforcement);
@@ -671,6 +672,10 @@ const ErrorCase kErrorCases[] = {
      "-1"},
     {"string project_id_base", "[daemon]\nproject_id_base = \"1000\" # <-\n",
      "daemon.project_id_base", "1000"},
+    {"quota_check_interval below 1s", "[daemon]\nquota_check_interval = \"500ms\" # <-\n",
+     "daemon.quota_check_interval", "between 1s and 24h"},
+    {"quota_check_interval above 24h", "[daemon]\nquota_check_interval = \"25h\" # <-\n",
+     "daemon.quota_check_interval", "between 1s and 24h"},
     // Devices.
     {"device as a plain key", "device = \"/dev/vda\" # <-\n", "device", "[[device]]"},
     {"unknown key in [[device]]",

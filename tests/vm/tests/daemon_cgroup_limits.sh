@@ -11,7 +11,9 @@
 #  - drift: cpu.max rewritten by hand is restored within a tick and counted;
 #  - a pod deleted and re-created (new cgroup, same addresses) has every limit back within two
 #    ticks;
-#  - disk: ndt's data_dir gets its project quota; the usage and limit metrics match xfs_quota.
+#  - disk: ndt's data_dir gets its project quota; the usage and limit metrics match xfs_quota; the
+#    tree from before the daemon is tagged by its walk; a directory and a file reset to project 0
+#    are tagged again at the next check and counted as drift.
 set -euo pipefail
 # shellcheck source=../lib/replica.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/replica.sh"
@@ -25,7 +27,8 @@ replica_up
 replica_add_experiment ndt 198.18.0.10 2001:db8::10
 replica_add_experiment wehe 198.18.0.11 2001:db8::11
 replica_xfs_up
-mkdir -p /cache/data/ndt
+mkdir -p /cache/data/ndt/old/sub
+echo before >/cache/data/ndt/old/sub/file  # there before the daemon: tagged by its first walk
 # The pods' sandboxes: a process in each namespace, as the pause container is.
 replica_bg ndt sleep 1000
 replica_bg wehe sleep 1000
@@ -38,6 +41,7 @@ state_dir = "/tmp/enforcer-state"
 bpf_pin_dir = "/sys/fs/bpf/enforcer-vm"
 metrics_listen = "127.0.0.1:9724"
 cgroup_root = "/sys/fs/cgroup"
+quota_check_interval = "2s"
 
 [network]
 interfaces = ["eth0"]
@@ -244,4 +248,32 @@ ctl override set ndt disk 32MiB --reason "vm test: disk" >/dev/null || fail "ove
 q_limit=$(xfs_quota -x -c 'report -p -b -N' /cache/data | awk '$1 == "#10001" || $1 == "10001" { print $4 * 1024 }')
 [ "$q_limit" = $((32 * 1024 * 1024)) ] || fail "after override disk 32MiB, xfs_quota's limit is $q_limit"
 log "ok: override disk 32MiB: xfs_quota's hard limit is $q_limit"
+
+# The tree from before the daemon was tagged by its walk (off the tick loop).
+lsproj() { xfs_io -c lsproj "$1" | awk '{ print $NF }'; }
+[ "$(lsproj /cache/data/ndt/old/sub/file)" = 10001 ] ||
+  fail "a file from before the daemon has project $(lsproj /cache/data/ndt/old/sub/file), not 10001"
+grep -q "experiment ndt: [0-9]* files and directories below /cache/data/ndt tagged with project 10001" /tmp/enforcerd.log ||
+  fail "the first walk of ndt's data_dir is not logged"
+# Its owner resets a directory's and a file's project id to 0 (and the directory's inherit flag):
+# what is written there would be outside the quota. The next check (quota_check_interval = 2s)
+# tags them again and counts them as drift.
+drift0=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+xfs_io -c 'chproj 0' -c 'chattr -P' /cache/data/ndt/old/sub
+xfs_io -c 'chproj 0' /cache/data/ndt/old/sub/file
+[ "$(lsproj /cache/data/ndt/old/sub)" = 0 ] || fail "could not reset the directory's project id"
+for _ in $(seq 50); do
+  [ "$(lsproj /cache/data/ndt/old/sub/file)" = 10001 ] && [ "$(lsproj /cache/data/ndt/old/sub)" = 10001 ] && break
+  sleep 0.2
+done
+[ "$(lsproj /cache/data/ndt/old/sub)" = 10001 ] && [ "$(lsproj /cache/data/ndt/old/sub/file)" = 10001 ] ||
+  fail "the reset project ids were not tagged again within 10 s"
+xfs_io -c 'lsattr' /cache/data/ndt/old/sub | grep -q P || xfs_io -c 'lsattr -v' /cache/data/ndt/old/sub | grep -q inherit ||
+  fail "the directory's inherit flag is not back: $(xfs_io -c 'lsattr -v' /cache/data/ndt/old/sub)"
+sleep 1  # the tick that collects the walk's outcome
+drift1=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+[ "$((drift1 - drift0))" -ge 2 ] || fail "drift corrections went from $drift0 to $drift1, not up by 2"
+grep -q "experiment ndt: [0-9]* files or directories below /cache/data/ndt had lost project id 10001" /tmp/enforcerd.log ||
+  fail "the re-tagging is not logged"
+log "ok: the data_dir's tree was tagged at start; 2 entries reset to project 0 were tagged again and counted"
 log "PASS"
