@@ -26,6 +26,7 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
+constexpr std::chrono::nanoseconds kNoWait{0};
 
 struct Session {
   explicit Session(stream_protocol::socket s)
@@ -79,7 +80,8 @@ asio::awaitable<void> send_and_close(std::shared_ptr<Session> s, std::string lin
 }
 
 asio::awaitable<void> serve(std::shared_ptr<Session> s, Peer peer, ControlHandler handler,
-                            std::shared_ptr<ClientSlots> slots, std::shared_ptr<bool> alive) {
+                            std::shared_ptr<ClientSlots> slots,
+                            std::shared_ptr<ReaderBudget> readers, std::shared_ptr<bool> alive) {
   std::string buffer;
   for (;;) {
     boost::system::error_code ec;
@@ -113,10 +115,21 @@ asio::awaitable<void> serve(std::shared_ptr<Session> s, Peer peer, ControlHandle
             fmt::format("{} changes the daemon's state: only root may do that (you are uid {})",
                         to_string(parsed.request->command), peer.uid),
             parsed.request->id});
-      } else if (!*alive) {
-        break;
       } else {
+        // A reader waits while the readers have had their share of the loop.
+        const bool reader = !peer.may_change;
+        for (auto wait = reader ? readers->wait(ReaderBudget::Clock::now()) : kNoWait;
+             *alive && wait > kNoWait; wait = readers->wait(ReaderBudget::Clock::now())) {
+          asio::steady_timer pause(s->socket.get_executor(), wait);
+          co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        if (!*alive) break;
+        const auto start = ReaderBudget::Clock::now();
         response = handler(*parsed.request, peer);
+        if (reader) {
+          const auto end = ReaderBudget::Clock::now();
+          readers->charge(end - start, end);
+        }
       }
     }
     s->arm(ControlServer::kWriteTimeout);
@@ -311,7 +324,7 @@ void ControlServer::accept() {
           asio::co_spawn(io_, send_and_close(s, error_response(ProtocolError{code, refusal, {}})),
                          asio::detached);
         } else {
-          asio::co_spawn(io_, serve(s, peer, handler_, slots_, alive_), asio::detached);
+          asio::co_spawn(io_, serve(s, peer, handler_, slots_, readers_, alive_), asio::detached);
         }
         accept();
       });

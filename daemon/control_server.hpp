@@ -11,6 +11,8 @@
 // kIdleTimeout or does not read its response within kWriteTimeout is disconnected, and at most
 // kMaxClients are served at once (more are told "busy" and closed), of which a uid other than root
 // holds at most kMaxClientsPerUid and the last kRootReserved are root's (lib/client_slots.hpp).
+// Readers (every uid but root) together get at most kReaderShare of the loop's time; their
+// requests wait beyond it (lib/reader_budget.hpp), so the tick and root's changes keep the rest.
 #pragma once
 
 #include <sys/types.h>
@@ -26,6 +28,7 @@
 #include "client_slots.hpp"
 #include "control_protocol.hpp"
 #include "expected.hpp"
+#include "reader_budget.hpp"
 
 namespace enforcer {
 
@@ -45,6 +48,8 @@ class ControlServer {
   static constexpr std::size_t kMaxClients = 1024;
   static constexpr std::size_t kRootReserved = 64;
   static constexpr std::size_t kMaxClientsPerUid = 64;
+  static constexpr double kReaderShare = 0.25;
+  static constexpr std::chrono::milliseconds kReaderBurst{200};
 
   // Makes the socket's directory when missing (0750 root:group), replaces a stale socket (one
   // that nobody answers on), binds, sets 0660 root:group and starts accepting. `group` may be
@@ -70,6 +75,8 @@ class ControlServer {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   std::shared_ptr<ClientSlots> slots_ =
       std::make_shared<ClientSlots>(kMaxClients, kRootReserved, kMaxClientsPerUid);
+  std::shared_ptr<ReaderBudget> readers_ =
+      std::make_shared<ReaderBudget>(kReaderShare, kReaderBurst, ReaderBudget::Clock::now());
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
