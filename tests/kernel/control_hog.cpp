@@ -2,9 +2,11 @@
 // pipelines status requests on every one, keeping a few in flight on each and reading the
 // answers, for SECONDS; those the daemon refuses ("busy", then EOF) are dropped. Prints one line:
 //   held N refused "<message>" answered M
-// (N: connections that got answers; refused "" when none was refused). Exit 0 unless the socket
-// misbehaved (no connection at all, an answer that is not JSON, or an error other than "busy").
-// Usage: control_hog SOCKET_PATH MAX SECONDS
+// (N: connections that got answers, 0 when the daemon refused them all; refused "" when none was
+// refused). Exit 0 unless the socket misbehaved (a connection neither answered nor refused, an
+// answer that is not JSON, an error other than "busy", an answered connection closed).
+// With READY_FILE, creates it once every connection got its first answer or its refusal.
+// Usage: control_hog SOCKET_PATH MAX SECONDS [READY_FILE]
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -12,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -49,13 +52,15 @@ struct Conn {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: control_hog SOCKET_PATH MAX SECONDS\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: control_hog SOCKET_PATH MAX SECONDS [READY_FILE]\n");
     return 2;
   }
   const std::string path = argv[1];
   const int max = std::atoi(argv[2]);
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(std::atoi(argv[3]));
+  const std::string ready_file = argc == 5 ? argv[4] : "";
+  bool ready = false;
 
   // All at once, as a hostile client would; the daemon accepts each and refuses the ones over its
   // limits with one "busy" line and EOF.
@@ -79,6 +84,15 @@ int main(int argc, char** argv) {
              send(c.fd, request.data(), request.size(), MSG_NOSIGNAL) ==
                  static_cast<ssize_t>(request.size())) {
         ++c.in_flight;
+      }
+    }
+    if (!ready && !ready_file.empty()) {
+      ready = std::all_of(conns.begin(), conns.end(),
+                          [](const Conn& c) { return c.answered || c.closed; });
+      if (ready) {
+        FILE* f = std::fopen(ready_file.c_str(), "w");
+        if (f == nullptr) fail("cannot create " + ready_file + ": " + std::strerror(errno));
+        std::fclose(f);
       }
     }
     if (poll(polls.data(), polls.size(), 100) <= 0) continue;
@@ -113,7 +127,7 @@ int main(int argc, char** argv) {
   }
   std::size_t held = 0;
   for (const Conn& c : conns) held += c.answered ? 1 : 0;
-  if (held == 0) fail("no connection accepted: " + refused);
+  if (held == 0 && refused.empty()) fail("no connection was answered or refused");
   for (const Conn& c : conns) close(c.fd);
   std::printf("held %zu refused \"%s\" answered %ld\n", held, refused.c_str(), answered);
   return 0;

@@ -84,19 +84,21 @@ elapsed=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d\n", (t1 - t0) * 10 }')
 log "ok: $((ticks1 - ticks0)) ticks in $elapsed tick periods while abused"
 
 # Readers that try to take the socket: 17 uids of the group each open 80 connections at once and
-# pipeline status on all they get, for 8 s (17 × 64 > 1,024 - 64). Each uid holds at most 64, all
+# pipeline status on all they get, for 12 s (17 × 64 > 1,024 - 64). Each uid holds at most 64, all
 # of them together leave the last 64 slots to root, root throttles and reads meanwhile, and the
-# rate and the tick cadence hold. (~12 s.)
+# rate and the tick cadence hold. (~13 s.)
 HOGS=17
 hog_pids=()
+install -d -m 0777 "$WORK/hogs"  # where the readers (other uids) say they are connected
 for ((u = 0; u < HOGS; u++)); do
   setpriv --reuid $((60000 + u)) --regid 65534 --groups "$GID" -- \
-    "$BUILD/tests/kernel/control_hog" "$WORK/run/control.sock" 80 8 >"$WORK/hog$u" 2>&1 &
+    "$BUILD/tests/kernel/control_hog" "$WORK/run/control.sock" 80 12 "$WORK/hogs/$u.ready" >"$WORK/hog$u" 2>&1 &
   hog_pids+=($!)
 done
+hogs_ready() { [ "$(find "$WORK/hogs" -name '*.ready' | wc -l)" -eq "$HOGS" ]; }
 daemon_fds() { find /proc/"$DAEMON_PID"/fd -mindepth 1 | wc -l; }
-hogs_holding() { [ "$(daemon_fds)" -ge 960 ]; }
-wait_until 5 hogs_holding || fail "the readers did not connect: the daemon has $(daemon_fds) fds"
+wait_until 10 hogs_ready || fail "the readers' connections were not all answered or refused within 10 s (the daemon has $(daemon_fds) fds)"
+log "readers connected: the daemon has $(daemon_fds) fds"
 t_ctl=$(date +%s%N)
 ctl throttle a 8Mbit --reason "while readers hog the socket" >/dev/null || fail "root could not throttle while readers held the socket"
 ctl status >/dev/null || fail "root could not read status while readers held the socket"

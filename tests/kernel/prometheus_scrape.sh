@@ -160,12 +160,11 @@ done
 [ -n "$ratio" ] || fail "no experiment:enforcer_experiment_window_use:ratio for a in Prometheus"
 [ "$pending" = 1 ] || fail "PlatformCluster_ExperimentThrottled is not pending for b"
 log "ok: a's window use ratio $ratio; b's throttle alert pending"
-# A newer pod that puts b's address into its own network namespace (a dummy link) does not take
+# A newer pod that puts b's address into its own network namespace (on its lo) does not take
 # b's limits: they stay on b's pod, the conflict is logged and counted, and its alert is pending.
 ip netns add "$P-x"
-ip -n "$P-x" link add dummy0 type dummy
-ip -n "$P-x" addr add 198.18.0.12/32 dev dummy0
-ip -n "$P-x" link set dummy0 up
+ip -n "$P-x" link set lo up
+ip -n "$P-x" addr add 198.18.0.12/32 dev lo
 mkdir -p "$POD2/cri-containerd-2.scope"
 ip netns exec "$P-x" sleep 600 &
 POD2_PID=$!
