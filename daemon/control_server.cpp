@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "log.hpp"
+#include "reader_queue.hpp"
 
 namespace enforcer {
 
@@ -26,7 +27,6 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
-constexpr std::chrono::nanoseconds kNoWait{0};
 
 struct Session {
   explicit Session(stream_protocol::socket s)
@@ -81,7 +81,7 @@ asio::awaitable<void> send_and_close(std::shared_ptr<Session> s, std::string lin
 
 asio::awaitable<void> serve(std::shared_ptr<Session> s, Peer peer, ControlHandler handler,
                             std::shared_ptr<ClientSlots> slots,
-                            std::shared_ptr<ReaderBudget> readers, std::shared_ptr<bool> alive) {
+                            std::shared_ptr<ReaderQueue> readers, std::shared_ptr<bool> alive) {
   std::string buffer;
   for (;;) {
     boost::system::error_code ec;
@@ -116,20 +116,20 @@ asio::awaitable<void> serve(std::shared_ptr<Session> s, Peer peer, ControlHandle
                         to_string(parsed.request->command), peer.uid),
             parsed.request->id});
       } else {
-        // A reader waits while the readers have had their share of the loop.
-        const bool reader = !peer.may_change;
-        for (auto wait = reader ? readers->wait(ReaderBudget::Clock::now()) : kNoWait;
-             *alive && wait > kNoWait; wait = readers->wait(ReaderBudget::Clock::now())) {
-          asio::steady_timer pause(s->socket.get_executor(), wait);
-          co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
+        // A reader waits for its turn while the readers have had their share of the loop.
+        ReaderQueue* queue = peer.may_change ? nullptr : readers.get();
+        if (queue) co_await queue->enter();
+        // Leaves the queue however the request ends (a throwing handler included), charged what
+        // it took; nothing here suspends, so a coroutine is never destroyed holding a turn.
+        struct Turn {
+          ReaderQueue* queue;
+          ReaderBudget::Clock::time_point start = ReaderBudget::Clock::now();
+          ~Turn() {
+            if (queue) queue->leave(ReaderBudget::Clock::now() - start);
+          }
+        } turn{queue};
         if (!*alive) break;
-        const auto start = ReaderBudget::Clock::now();
         response = handler(*parsed.request, peer);
-        if (reader) {
-          const auto end = ReaderBudget::Clock::now();
-          readers->charge(end - start, end);
-        }
       }
     }
     s->arm(ControlServer::kWriteTimeout);
@@ -272,7 +272,8 @@ ControlServer::ControlServer(asio::io_context& io, std::string path, gid_t gid, 
       gid_(gid),
       have_group_(have_group),
       handler_(std::move(handler)),
-      acceptor_(io) {}
+      acceptor_(io),
+      readers_(std::make_shared<ReaderQueue>(io.get_executor(), kReaderShare, kReaderBurst)) {}
 
 ControlServer::~ControlServer() {
   *alive_ = false;

@@ -12,7 +12,8 @@
 // kMaxClients are served at once (more are told "busy" and closed), of which a uid other than root
 // holds at most kMaxClientsPerUid and the last kRootReserved are root's (lib/client_slots.hpp).
 // Readers (every uid but root) together get at most kReaderShare of the loop's time; their
-// requests wait beyond it (lib/reader_budget.hpp), so the tick and root's changes keep the rest.
+// requests wait beyond it, in arrival order (reader_queue.hpp), so the tick and root's changes
+// keep the rest.
 #pragma once
 
 #include <sys/types.h>
@@ -28,7 +29,7 @@
 #include "client_slots.hpp"
 #include "control_protocol.hpp"
 #include "expected.hpp"
-#include "reader_budget.hpp"
+#include "reader_queue.hpp"
 
 namespace enforcer {
 
@@ -75,8 +76,7 @@ class ControlServer {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   std::shared_ptr<ClientSlots> slots_ =
       std::make_shared<ClientSlots>(kMaxClients, kRootReserved, kMaxClientsPerUid);
-  std::shared_ptr<ReaderBudget> readers_ =
-      std::make_shared<ReaderBudget>(kReaderShare, kReaderBurst, ReaderBudget::Clock::now());
+  std::shared_ptr<ReaderQueue> readers_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

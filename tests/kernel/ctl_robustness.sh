@@ -92,7 +92,7 @@ hog_pids=()
 install -d -m 0777 "$WORK/hogs"  # where the readers (other uids) say they are connected
 for ((u = 0; u < HOGS; u++)); do
   setpriv --reuid $((60000 + u)) --regid 65534 --groups "$GID" -- \
-    "$BUILD/tests/kernel/control_hog" "$WORK/run/control.sock" 80 12 "$WORK/hogs/$u.ready" >"$WORK/hog$u" 2>&1 &
+    "$BUILD/tests/kernel/control_hog" "$WORK/run/control.sock" 80 12 "$WORK/hogs/$u.ready" >"$WORK/hog$u.out" 2>&1 &
   hog_pids+=($!)
 done
 hogs_ready() { [ "$(find "$WORK/hogs" -name '*.ready' | wc -l)" -eq "$HOGS" ]; }
@@ -108,16 +108,16 @@ log "ok: root throttled and read status in $ms ms beside the readers"
 sleep 1  # the new limit in force
 ticks0=$(ticks)
 b0=$(netdev_bytes "$WORLD" wan0 rx); t0=$(date +%s.%N)
-for pid in "${hog_pids[@]}"; do wait "$pid" || fail "a reader failed: $(cat "$WORK"/hog*)"; done
+for pid in "${hog_pids[@]}"; do wait "$pid" || fail "a reader failed: $(cat "$WORK"/hog*.out)"; done
 b1=$(netdev_bytes "$WORLD" wan0 rx); t1=$(date +%s.%N)
 ticks1=$(ticks)
-held=$(cat "$WORK"/hog* | awk '{ s += $2 } END { print s }')
-most=$(cat "$WORK"/hog* | awk '$2 > m { m = $2 } END { print m }')
-log "readers: $(cat "$WORK"/hog* | awk '{ a += $NF } END { print a }') status answers; $held connections held, at most $most by one uid"
+held=$(cat "$WORK"/hog*.out | awk '{ s += $2 } END { print s }')
+most=$(cat "$WORK"/hog*.out | awk '$2 > m { m = $2 } END { print m }')
+log "readers: $(cat "$WORK"/hog*.out | awk '{ a += $NF } END { print a }') status answers; $held connections held, at most $most by one uid"
 [ "$most" -le 64 ] || fail "one uid held $most connections (at most 64)"
 [ "$held" -le 960 ] || fail "the readers held $held connections, more than 1,024 - 64 kept for root"
-grep -q 'already holds 64' "$WORK"/hog* || fail "no reader was told it holds the most one uid may: $(cat "$WORK"/hog*)"
-grep -q 'kept for root' "$WORK"/hog* || fail "no reader was refused a slot kept for root: $(cat "$WORK"/hog*)"
+grep -q 'already holds 64' "$WORK"/hog*.out || fail "no reader was told it holds the most one uid may: $(cat "$WORK"/hog*.out)"
+grep -q 'kept for root' "$WORK"/hog*.out || fail "no reader was refused a slot kept for root: $(cat "$WORK"/hog*.out)"
 rate=$(awk -v b="$((b1 - b0))" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d\n", b * 8 / (t1 - t0) }')
 within 8000000 "$rate" 10 0 "egress while readers held the socket (bit/s)"
 elapsed=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d\n", (t1 - t0) * 10 }')
