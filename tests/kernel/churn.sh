@@ -8,6 +8,10 @@
 # and LPM maps, and the array slots that are not zero), the daemon's open fds, its inotify
 # watches, the metric series with an experiment label, and its RSS. Counts must come back equal;
 # RSS, once two rounds warmed the allocator up, may grow by less than 2 MiB a round.
+# Under ASan this test once took over 290 s (38 s plain): each rescan matched every experiment
+# against every pod with fnmatch, half a million instrumented calls with 1,000 experiments and
+# 500 pods, and pods come and go every round. match() now looks literal globs up by path
+# (lib/discovery.cpp, GlobIndex): 118 s under ASan, 87 s plain (CI, 2026-12-06).
 source "$(dirname "$0")/lib.sh"
 
 N=${CHURN_EXPERIMENTS:-1000}
