@@ -24,13 +24,21 @@ std::string format_time(WallClock::time_point t) {
   return buf;
 }
 
-// The overrides of each experiment, by name, in one pass.
-std::unordered_map<std::string, std::vector<Override>> overrides_by_experiment(
-    const std::vector<Override>& all) {
-  std::unordered_map<std::string, std::vector<Override>> out;
-  for (const Override& o : all) out[o.experiment].push_back(o);
-  return out;
-}
+// The overrides of each experiment, by name, made in one pass.
+class OverridesByExperiment {
+ public:
+  explicit OverridesByExperiment(const std::vector<Override>& all) {
+    for (const Override& o : all) by_name_[o.experiment].push_back(o);
+  }
+  const std::vector<Override>& of(const std::string& experiment) const {
+    static const std::vector<Override> none;
+    const auto it = by_name_.find(experiment);
+    return it == by_name_.end() ? none : it->second;
+  }
+
+ private:
+  std::unordered_map<std::string, std::vector<Override>> by_name_;
+};
 
 bool same_cgroup_allocation(const Allocation& a, const Allocation& b) {
   return a.cpu_cores == b.cpu_cores && a.memory_bytes == b.memory_bytes &&
@@ -102,12 +110,10 @@ void Controller::apply_all() {
   std::unordered_map<std::uint32_t, ExperimentState*> by_id;
   by_id.reserve(states->size());
   for (const auto& s : *states) by_id.emplace(s->id, s.get());
-  const auto overrides = overrides_by_experiment(set_.all());
-  static const std::vector<Override> none;
+  const OverridesByExperiment overrides(set_.all());
   for (const auto& x : ctx_.config->experiments) {
     const auto st = by_id.find(x.id);
-    const auto o = overrides.find(x.name);
-    apply(x, st == by_id.end() ? nullptr : st->second, o == overrides.end() ? none : o->second);
+    apply(x, st == by_id.end() ? nullptr : st->second, overrides.of(x.name));
   }
 }
 
@@ -243,16 +249,14 @@ std::string Controller::status(const Request& r) {
   for (const auto& c : ctx_.config->experiments) by_id.emplace(c.id, &c);
   CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
   const auto pods = cgroups ? cgroups->pods() : std::unordered_map<std::string, std::string>{};
-  const auto overrides = overrides_by_experiment(set_.all());
-  static const std::vector<Override> none;
+  const OverridesByExperiment overrides(set_.all());
   json list = json::array();
   for (const auto& s : *ctx_.table->snapshot()) {
     const auto found = by_id.find(s->id);
     if (found == by_id.end()) continue;
     const ExperimentConfig& x = *found->second;
     const auto pod = pods.find(x.name);
-    const auto o = overrides.find(x.name);
-    const std::vector<Override>& mine = o == overrides.end() ? none : o->second;
+    const std::vector<Override>& mine = overrides.of(x.name);
     list.push_back(experiment_status(*s, effective(x, mine), ctx_.config->daemon.tick,
                                      pod == pods.end() ? "" : pod->second, mine));
   }
