@@ -11,8 +11,9 @@
  * CPUs once per tick. Bytes, counted and charged to the rate, are wire bytes: a GSO aggregate's
  * segments each with its own headers (wire_len below).
  *
- * Enforcement: when the daemon has set a rate for the experiment and direction (limits map),
- * the packet is held to it (bpf/rate.h) — or dropped, when the rate is ENFORCER_RATE_STOP (a hard
+ * Enforcement: when the daemon has set a rate for the experiment and direction (limits map), a
+ * packet passes at once while the experiment has budget left in bytes, and is held to the rate
+ * (bpf/rate.h) once it has none — or dropped, when the rate is ENFORCER_RATE_STOP (a hard
  * stop): policed (dropped when over) on ingress and on egress without fq; paced with an Earliest
  * Departure Time (skb->tstamp) on egress when the uplink's root qdisc is fq — tc_egress_edt is
  * attached there instead of tc_egress. Without a rate, the programs never change a packet's fate:
@@ -167,6 +168,20 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
   const __u64 rate = limit->rate_bytes_per_sec[dir];
   if (enforcer_rate_unlimited(rate)) return 0;
   if (enforcer_rate_stops(rate)) return 1;
+  /* Budget left (enforcer_limit.budget_bytes_total): the packet passes at once, at the path's
+   * speed, and is charged. A TCP flow then meets neither a rate nor a bucket until the budget is
+   * spent. Several CPUs may each find the last bytes free and pass a packet: the total is
+   * exceeded by at most one packet per CPU. A packet that finds the budget spent, or loses the
+   * race for its last bytes, is held to the rate; what the loser added to the counter is not
+   * given back, since the daemon sets the next total from the counter as it reads it. */
+  const __u64 total = limit->budget_bytes_total[dir];
+  if (total) {
+    struct enforcer_charged* spent = bpf_map_lookup_elem(&charged, &id);
+    if (spent && *(volatile __u64*)&spent->bytes[dir] < total &&
+        __sync_fetch_and_add(&spent->bytes[dir], len) < total) {
+      return 0;
+    }
+  }
   struct enforcer_shaper* shaper = bpf_map_lookup_elem(&shapers, &id);
   if (!shaper) return 0;
 

@@ -49,6 +49,12 @@ static inline int enforcer_rate_stops(__u64 rate) {
 }
 
 /* Value of the limits array, indexed by experiment id; written by the daemon every tick.
+ * budget_bytes_total: the budget in the form of bytes, so that it passes at the path's speed.
+ * While the experiment's charged counter (below) is under this total, a packet passes at once,
+ * without a look at the rate, and is charged; beyond it the rate holds. The daemon moves the total
+ * every tick to (charged as it read it) + (the part of the tick's allowance beyond what the rate
+ * carries), so that nothing is handed out twice; 0 (what an entry nobody wrote holds): no budget,
+ * the rate alone.
  * How far ahead of now an experiment's schedule may run, in ns:
  * police_tolerance_ns when policing (the burst the bucket admits: rate × tolerance bytes),
  * edt_horizon_ns when pacing egress (how long a packet may wait in fq before it is dropped). */
@@ -56,6 +62,14 @@ struct enforcer_limit {
   __u64 rate_bytes_per_sec[ENFORCER_DIRECTIONS];
   __u64 police_tolerance_ns[ENFORCER_DIRECTIONS];
   __u64 edt_horizon_ns;
+  __u64 budget_bytes_total[ENFORCER_DIRECTIONS];
+};
+
+/* Value of the charged array, indexed by experiment id: the bytes that passed against
+ * budget_bytes_total, ever (they only grow). Shared by every CPU (atomic adds); written only by
+ * the programs, read by the daemon every tick before the counters. */
+struct enforcer_charged {
+  __u64 bytes[ENFORCER_DIRECTIONS];
 };
 
 /* How many packets other than TCP an experiment may have waiting in fq under EDT pacing (fq's
@@ -91,14 +105,16 @@ struct enforcer_lpm_v6 {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
-static_assert(sizeof(struct enforcer_limit) == 40, "enforcer_limit layout");
+static_assert(sizeof(struct enforcer_limit) == 56, "enforcer_limit layout");
+static_assert(sizeof(struct enforcer_charged) == 16, "enforcer_charged layout");
 static_assert(sizeof(struct enforcer_shaper) == 32 + 8 * ENFORCER_EDT_OTHER_QUEUE,
               "enforcer_shaper layout");
 static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");
 #else
 _Static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
-_Static_assert(sizeof(struct enforcer_limit) == 40, "enforcer_limit layout");
+_Static_assert(sizeof(struct enforcer_limit) == 56, "enforcer_limit layout");
+_Static_assert(sizeof(struct enforcer_charged) == 16, "enforcer_charged layout");
 _Static_assert(sizeof(struct enforcer_shaper) == 32 + 8 * ENFORCER_EDT_OTHER_QUEUE,
                "enforcer_shaper layout");
 _Static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");

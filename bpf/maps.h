@@ -30,6 +30,14 @@ struct {
   __type(value, struct enforcer_limit);
 } limits SEC(".maps");
 
+/* What each experiment has sent against its budget in bytes (enforcer_limit.budget_bytes_total). */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct enforcer_charged);
+} charged SEC(".maps");
+
 /* Each experiment's schedule (GCRA state, bpf/rate.h). */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);

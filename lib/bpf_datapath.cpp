@@ -109,8 +109,9 @@ Expected<void> ensure_bpffs(const std::string& pin_dir) {
   return {};
 }
 
-const char* kPins[] = {"counters",   "limits",      "shapers",   "addr_v4",       "addr_v6",
-                       "cgroup_ids", "pod_cgroups", "tc_egress", "tc_egress_edt", "tc_ingress"};
+const char* kPins[] = {"counters",  "limits",        "charged",    "shapers",
+                       "addr_v4",   "addr_v6",       "cgroup_ids", "pod_cgroups",
+                       "tc_egress", "tc_egress_edt", "tc_ingress"};
 
 // Maps a previous instance of an older build may not have pinned: adopting the others goes on,
 // and these start empty (the daemon fills them at its first pod scan).
@@ -310,10 +311,10 @@ std::vector<int> BpfDatapath::adoptable_maps(std::string& why_not) const {
 }
 
 std::vector<std::pair<const char*, bpf_map*>> BpfDatapath::map_pins() const {
-  return {{"counters", skel_->maps.counters},      {"limits", skel_->maps.limits},
-          {"shapers", skel_->maps.shapers},        {"addr_v4", skel_->maps.addr_v4},
-          {"addr_v6", skel_->maps.addr_v6},        {"cgroup_ids", skel_->maps.cgroup_ids},
-          {"pod_cgroups", skel_->maps.pod_cgroups}};
+  return {{"counters", skel_->maps.counters},     {"limits", skel_->maps.limits},
+          {"charged", skel_->maps.charged},       {"shapers", skel_->maps.shapers},
+          {"addr_v4", skel_->maps.addr_v4},       {"addr_v6", skel_->maps.addr_v6},
+          {"cgroup_ids", skel_->maps.cgroup_ids}, {"pod_cgroups", skel_->maps.pod_cgroups}};
 }
 
 Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers) {
@@ -326,6 +327,7 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
   const std::uint32_t prefixes = std::max<std::uint32_t>(1024, options_.max_experiments * 8);
   bpf_map__set_max_entries(skel_->maps.counters, ids);
   bpf_map__set_max_entries(skel_->maps.limits, ids);
+  bpf_map__set_max_entries(skel_->maps.charged, ids);
   bpf_map__set_max_entries(skel_->maps.shapers, ids);
   bpf_map__set_max_entries(skel_->maps.addr_v4, prefixes);
   bpf_map__set_max_entries(skel_->maps.addr_v6, prefixes);
@@ -691,6 +693,7 @@ Expected<void> BpfDatapath::set_limits(const std::vector<LimitUpdate>& updates) 
     for (Direction d : kDirections) {
       values[i].rate_bytes_per_sec[d] = l.bytes_per_second[d];
       values[i].police_tolerance_ns[d] = l.police_tolerance_ns[d];
+      values[i].budget_bytes_total[d] = l.budget_bytes_total[d];
     }
     values[i].edt_horizon_ns = l.edt_horizon_ns;
   }
@@ -711,8 +714,10 @@ Expected<void> BpfDatapath::set_limits(const std::vector<LimitUpdate>& updates) 
 Expected<void> BpfDatapath::zero_shaper(std::uint32_t id) {
   const enforcer_shaper zero{};
   const enforcer_limit none{};
+  const enforcer_charged nothing{};
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.shapers), &id, &zero, BPF_ANY) != 0 ||
-      bpf_map_update_elem(bpf_map__fd(skel_->maps.limits), &id, &none, BPF_ANY) != 0) {
+      bpf_map_update_elem(bpf_map__fd(skel_->maps.limits), &id, &none, BPF_ANY) != 0 ||
+      bpf_map_update_elem(bpf_map__fd(skel_->maps.charged), &id, &nothing, BPF_ANY) != 0) {
     return Error{
         fmt::format("cannot reset the rate state of experiment id {}: {}", id, errno_text(errno))};
   }
@@ -988,40 +993,48 @@ void BpfDatapath::detach_cgroups(std::uint32_t experiment_id) {
   }
 }
 
+Expected<void> BpfDatapath::lookup_array(int fd, std::uint32_t want, void* out,
+                                         std::size_t value_size, const char* what) {
+  keys_.resize(want);
+  std::uint32_t count = want;
+  std::uint32_t next = 0;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  const int err = bpf_map_lookup_batch(fd, nullptr, &next, keys_.data(), out, &count, &opts);
+  // An array's batch starts at key 0 and runs in key order: a full one is ids 0..want-1.
+  if ((err == 0 || errno == ENOENT) && count == want) return {};
+  // Kernels without batch support for arrays: one lookup per id.
+  for (std::uint32_t id = 0; id < want; ++id) {
+    if (bpf_map_lookup_elem(fd, &id, static_cast<std::uint8_t*>(out) + id * value_size) != 0) {
+      return Error{fmt::format("cannot read the {} of id {}: {}", what, id, errno_text(errno))};
+    }
+  }
+  return {};
+}
+
 Expected<void> BpfDatapath::read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) {
   if (max_id > options_.max_experiments) {
     return Error{fmt::format("experiment id {} out of range", max_id)};
   }
   const std::uint32_t want = max_id + 1;
   out.assign(want, CounterSample{});
-  keys_.resize(want);
-  values_.resize(static_cast<std::size_t>(want) * ncpus_ * sizeof(enforcer_counters));
-
-  std::uint32_t count = want;
-  std::uint32_t next = 0;
-  LIBBPF_OPTS(bpf_map_batch_opts, opts);
-  int err = bpf_map_lookup_batch(counters_fd(), nullptr, &next, keys_.data(), values_.data(),
-                                 &count, &opts);
-  if (err && errno != ENOENT) {
-    // Kernels without batch support for arrays: one lookup per id.
-    count = 0;
-    for (std::uint32_t id = 0; id < want; ++id) {
-      if (bpf_map_lookup_elem(counters_fd(), &id,
-                              values_.data() + static_cast<std::size_t>(id) * ncpus_ *
-                                                   sizeof(enforcer_counters)) != 0) {
-        return Error{fmt::format("cannot read counters of id {}: {}", id, errno_text(errno))};
-      }
-      keys_[id] = id;
-      ++count;
-    }
+  // The charged bytes first (CounterSample::charged says why).
+  charged_.resize(want);
+  if (auto r = lookup_array(bpf_map__fd(skel_->maps.charged), want, charged_.data(),
+                            sizeof(enforcer_charged), "budget counters");
+      !r) {
+    return r;
   }
+  for (std::uint32_t id = 0; id < want; ++id) {
+    for (Direction d : kDirections) out[id].charged[d] = charged_[id].bytes[d];
+  }
+  const std::size_t per_id = static_cast<std::size_t>(ncpus_) * sizeof(enforcer_counters);
+  values_.resize(want * per_id);
+  if (auto r = lookup_array(counters_fd(), want, values_.data(), per_id, "counters"); !r) return r;
   const auto* values = reinterpret_cast<const enforcer_counters*>(values_.data());
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const std::uint32_t id = keys_[i];
-    if (id >= want) continue;
+  for (std::uint32_t id = 0; id < want; ++id) {
     CounterSample& s = out[id];
     for (int cpu = 0; cpu < ncpus_; ++cpu) {
-      const enforcer_counters& c = values[static_cast<std::size_t>(i) * ncpus_ + cpu];
+      const enforcer_counters& c = values[static_cast<std::size_t>(id) * ncpus_ + cpu];
       for (Direction d : kDirections) {
         s.bytes[d] += c.bytes[d];
         s.packets[d] += c.packets[d];

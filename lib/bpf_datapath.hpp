@@ -120,6 +120,10 @@ class BpfDatapath final : public Datapath {
   int program_fd(Program program) const;
 
  private:
+  // Reads ids 0..want-1 of the array map `fd` (values of value_size bytes each) into `out`: one
+  // batch where the kernel has it, else one lookup per id. `what` names the values in errors.
+  Expected<void> lookup_array(int fd, std::uint32_t want, void* out, std::size_t value_size,
+                              const char* what);
   struct Attachment {
     std::string interface;
     int ifindex = 0;
@@ -179,6 +183,7 @@ class BpfDatapath final : public Datapath {
   std::set<std::array<std::uint8_t, 20>> written_v6_;
   std::uint32_t prog_ids_[5] = {};    // by Program
   std::vector<std::uint8_t> values_;  // scratch for batch reads
+  std::vector<enforcer_charged> charged_;
   std::vector<std::uint32_t> keys_;
 };
 

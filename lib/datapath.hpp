@@ -19,18 +19,23 @@ inline constexpr const char* direction_name(Direction d) {
 }
 
 // Cumulative counters of one experiment id, summed over CPUs. Bytes and packets passed; what
-// the rate limit dropped is counted apart.
+// the rate limit dropped is counted apart. charged: the bytes that passed against the budget
+// total (RateLimit::budget_bytes_total), read before the others, so that a byte passing between
+// the two reads counts against the next total, never for it.
 struct CounterSample {
   std::array<std::uint64_t, 2> bytes{};
   std::array<std::uint64_t, 2> packets{};
   std::array<std::uint64_t, 2> dropped_bytes{};
   std::array<std::uint64_t, 2> dropped_packets{};
+  std::array<std::uint64_t, 2> charged{};
 };
 
 // The rate the datapath holds an experiment to, per direction, in the programs' terms
 // (bpf/enforcer_abi.h): kRateUnlimited (0) passes everything, kRateStop nothing.
 // police_tolerance_ns: the burst a policer admits, in ns at the rate; edt_horizon_ns: how long a
-// paced packet may wait in fq before it is dropped instead.
+// paced packet may wait in fq before it is dropped instead. budget_bytes_total: while the
+// experiment's charged bytes (CounterSample::charged) are below it, packets pass at the path's
+// speed; 0: no budget, the rate alone.
 inline constexpr std::uint64_t kRateUnlimited = ENFORCER_RATE_UNLIMITED;
 inline constexpr std::uint64_t kRateStop = ENFORCER_RATE_STOP;
 
@@ -38,6 +43,7 @@ struct RateLimit {
   std::array<std::uint64_t, 2> bytes_per_second{};
   std::array<std::uint64_t, 2> police_tolerance_ns{};
   std::uint64_t edt_horizon_ns = 0;
+  std::array<std::uint64_t, 2> budget_bytes_total{};
 
   bool operator==(const RateLimit&) const = default;
 };

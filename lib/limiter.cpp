@@ -13,18 +13,32 @@ bool differs(std::uint64_t a, std::uint64_t b) {
   return hi - lo > hi / 1024;
 }
 
+// A budget total is pushed whenever it moved: it is a count of bytes, not a rate.
 bool worth_pushing(const RateLimit& old_limit, const RateLimit& new_limit) {
   for (Direction d : kDirections) {
-    if (differs(old_limit.bytes_per_second[d], new_limit.bytes_per_second[d])) return true;
+    if (differs(old_limit.bytes_per_second[d], new_limit.bytes_per_second[d]) ||
+        old_limit.budget_bytes_total[d] != new_limit.budget_bytes_total[d]) {
+      return true;
+    }
   }
   return false;
 }
 
 }  // namespace
 
+std::array<std::uint64_t, 2> budget_totals(const std::array<std::uint64_t, 2>& charged,
+                                           const std::array<std::uint64_t, 2>& path_speed_bytes) {
+  std::array<std::uint64_t, 2> totals{};
+  for (Direction d : kDirections) {
+    if (path_speed_bytes[d] == 0) continue;
+    totals[d] = charged[d] > UINT64_MAX - path_speed_bytes[d] ? UINT64_MAX
+                                                              : charged[d] + path_speed_bytes[d];
+  }
+  return totals;
+}
+
 RateLimit rate_limit_for(const LimiterSettings& s,
-                         const std::array<std::uint64_t, 2>& bytes_per_second,
-                         const std::array<std::uint64_t, 2>& burst_basis) {
+                         const std::array<std::uint64_t, 2>& bytes_per_second) {
   RateLimit l;
   l.edt_horizon_ns = static_cast<std::uint64_t>(s.edt_horizon.count());
   for (Direction d : kDirections) {
@@ -34,19 +48,13 @@ RateLimit rate_limit_for(const LimiterSettings& s,
       continue;
     }
     l.bytes_per_second[d] = rate;
-    const std::uint64_t basis = std::min(rate, burst_basis[d] ? burst_basis[d] : rate);
     const auto burst_bytes = std::max<unsigned __int128>(
-        static_cast<unsigned __int128>(basis) *
+        static_cast<unsigned __int128>(rate) *
             static_cast<std::uint64_t>(s.police_burst_time.count()) / 1'000'000'000,
         s.police_burst_min_bytes);
     l.police_tolerance_ns[d] = static_cast<std::uint64_t>(burst_bytes * 1'000'000'000 / rate);
   }
   return l;
-}
-
-RateLimit rate_limit_for(const LimiterSettings& s,
-                         const std::array<std::uint64_t, 2>& bytes_per_second) {
-  return rate_limit_for(s, bytes_per_second, bytes_per_second);
 }
 
 DirectionPolicy direction_policy(const LimiterSettings& s, const ExperimentState& x) {
@@ -75,10 +83,12 @@ Expected<void> Limiter::apply() {
   for (const auto& x : *experiments) {
     const DirectionPolicy policy = direction_policy(settings_, *x);
     std::array<std::uint64_t, 2> rates{};
+    std::array<std::uint64_t, 2> path_speed{};
     for (Direction d : kDirections) {
       DirectionState& s = *x->direction[d];
       const PolicyDecision decision = decide(policy, s.window.snapshot());
-      rates[d] = decision.limit_bytes_per_second;
+      rates[d] = decision.rate_bytes_per_second;
+      path_speed[d] = decision.path_speed_bytes;
       if (decision.throttled && !s.throttled.load(std::memory_order_relaxed)) {
         s.throttle_events.fetch_add(1, std::memory_order_relaxed);
       }
@@ -86,13 +96,8 @@ Expected<void> Limiter::apply() {
       s.allowance_bytes.store(decision.allowance_bytes, std::memory_order_relaxed);
       s.throttled.store(decision.throttled, std::memory_order_relaxed);
     }
-    // A limit above the allocation (budget left to spend this tick) gets the allocation's
-    // burst, not its own: the burst is what may pass beyond a tick's allowance.
-    const std::uint64_t basis =
-        policy.pinned_bytes_per_second
-            ? 0
-            : std::max(policy.allocation_bytes_per_second, policy.min_rate_bytes_per_second);
-    const RateLimit limit = rate_limit_for(settings_, rates, {basis, basis});
+    RateLimit limit = rate_limit_for(settings_, rates);
+    limit.budget_bytes_total = budget_totals(x->last_raw.charged, path_speed);
     if (!x->limit_pushed || worth_pushing(x->last_limit, limit)) {
       updates_.push_back(LimitUpdate{x->id, limit});
       x->last_limit = limit;

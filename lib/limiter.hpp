@@ -26,19 +26,20 @@ struct LimiterSettings {
   std::chrono::nanoseconds edt_horizon = std::chrono::seconds(2);
 };
 
-// The datapath limit for the policy's limits, `bytes_per_second` per direction. A policy limit of
-// 0 (a spent budget with min_rate 0) passes nothing: kRateStop, never the datapath's "no limit";
-// a limit at or above kRateStop is capped below it. The policer's burst is
-// max(basis × police_burst_time, police_burst_min_bytes) bytes, with basis = min(rate,
-// burst_basis) (0: the rate). The limiter passes the allocation as the basis, so a limit set high
-// because budget is left (allowance / tick) does not admit half a second of that high rate on top
-// of the tick's allowance: what passes beyond the allowance in any window is at most one burst
-// at the allocation's rate.
-RateLimit rate_limit_for(const LimiterSettings& settings,
-                         const std::array<std::uint64_t, 2>& bytes_per_second,
-                         const std::array<std::uint64_t, 2>& burst_basis);
+// The datapath limit for the policy's rates, `bytes_per_second` per direction. A rate of 0 (a
+// spent budget with min_rate 0) passes nothing: kRateStop, never the datapath's "no limit"; a rate
+// at or above kRateStop is capped below it. The policer's burst is max(rate × police_burst_time,
+// police_burst_min_bytes) bytes; the policy's rate is at most max(A, min_rate) unless pinned, so
+// what passes beyond a tick's allowance is at most one burst at that rate. No budget total.
 RateLimit rate_limit_for(const LimiterSettings& settings,
                          const std::array<std::uint64_t, 2>& bytes_per_second);
+
+// The budget totals for the datapath (RateLimit::budget_bytes_total): per direction, the
+// experiment's charged bytes as the sampler read them plus the tick's path-speed bytes; 0 (no
+// budget) where there are none. Counting from the counter as read, not from the last total, is
+// what keeps a total unspent last tick from being handed out again on top of the new one.
+std::array<std::uint64_t, 2> budget_totals(const std::array<std::uint64_t, 2>& charged,
+                                           const std::array<std::uint64_t, 2>& path_speed_bytes);
 
 // The policy inputs of one experiment and direction, overrides applied.
 DirectionPolicy direction_policy(const LimiterSettings& settings, const ExperimentState& x);

@@ -27,9 +27,19 @@ PolicyDecision decide(const DirectionPolicy& p, const WindowRing::Snapshot& w) {
   const auto tick_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(p.tick.count(), 1));
   const std::uint64_t from_allowance =
       saturate(static_cast<unsigned __int128>(d.allowance_bytes) * kNanosPerSecond / tick_ns);
-  d.limit_bytes_per_second = p.pinned_bytes_per_second != 0
-                                 ? p.pinned_bytes_per_second
-                                 : std::max(from_allowance, p.min_rate_bytes_per_second);
+  if (p.pinned_bytes_per_second != 0) {
+    d.limit_bytes_per_second = d.rate_bytes_per_second = p.pinned_bytes_per_second;
+  } else {
+    d.limit_bytes_per_second = std::max(from_allowance, p.min_rate_bytes_per_second);
+    d.rate_bytes_per_second = std::max(std::min(from_allowance, p.allocation_bytes_per_second),
+                                       p.min_rate_bytes_per_second);
+    const std::uint64_t carried = saturate(static_cast<unsigned __int128>(d.rate_bytes_per_second) *
+                                           tick_ns / kNanosPerSecond);
+    // Only where the rate carries less than the allowance (not for the bytes of rounding).
+    if (d.rate_bytes_per_second < from_allowance && d.allowance_bytes > carried) {
+      d.path_speed_bytes = d.allowance_bytes - carried;
+    }
+  }
   d.throttled = d.limit_bytes_per_second < p.link_rate_bytes_per_second;
   return d;
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bpf_datapath.hpp"
+#include "limiter.hpp"
 
 using namespace enforcer;
 
@@ -410,6 +411,63 @@ TEST_CASE("policing admits the tolerance's worth of a burst, then drops and coun
   CHECK(passed + dropped == 1000);
   CHECK(after[1].dropped_bytes[kEgress] - before[1].dropped_bytes[kEgress] == dropped * 1000);
   CHECK(static_cast<int>(opts.retval) == TC_ACT_SHOT);  // the last frame of the burst was dropped
+}
+
+TEST_CASE("a budget total passes at once up to the total, charged; beyond it the rate holds",
+          "[kernel][bpf][rate]") {
+  Fixture fx;
+  const Frame f = tcp_frame("198.18.0.10");  // 1,000-byte frames
+  RateLimit limit;
+  limit.bytes_per_second = {1'000'000, 1'000'000};       // 1 ms per frame
+  limit.police_tolerance_ns = {10'000'000, 10'000'000};  // 10 frames ahead of now
+  limit.edt_horizon_ns = 2'000'000'000;
+  std::vector<CounterSample> read;
+  REQUIRE(fx.dp().read_counters(1, read).ok());
+  const std::uint64_t charged0 = read[1].charged[kEgress];
+  // 300 frames of budget left, counted on from the charged bytes as read (the limiter's rule).
+  limit.budget_bytes_total = budget_totals(read[1].charged, {300'000, 0});
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  for (Program program : {Program::kEgressPolice, Program::kEgressEdt}) {
+    INFO((program == Program::kEgressEdt ? "paced" : "policed"));
+    const auto before = fx.counters();
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = 1000);
+    REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(program), &opts) == 0);
+    const auto after = fx.counters();
+    const std::uint64_t passed = after[1].packets[kEgress] - before[1].packets[kEgress];
+    const std::uint64_t dropped =
+        after[1].dropped_packets[kEgress] - before[1].dropped_packets[kEgress];
+    INFO("passed " << passed << ", dropped " << dropped);
+    CHECK(passed + dropped == 1000);
+    if (program == Program::kEgressPolice) {
+      // 300 at once, then the rate's 1 + 10 (+ 1 if the run outlasts 1 ms): without the budget
+      // form the rate would have passed 11.
+      CHECK(passed >= 311);
+      CHECK(passed <= 312);
+      REQUIRE(fx.dp().read_counters(1, read).ok());
+      // Charged: the budget's 300 frames; a frame that finds it spent adds nothing.
+      CHECK(read[1].charged[kEgress] - charged0 == 300'000);
+      CHECK(read[1].charged[kIngress] == 0);  // ingress has no total: nothing charged
+    } else {
+      CHECK(dropped == 0);  // paced: TCP waits in fq instead (the rest of the total was spent)
+    }
+  }
+  // The next tick's total counts on from what was charged: 50 frames more, no more. A rate of
+  // 1 byte/s passes at most the one frame GCRA starts a schedule with.
+  REQUIRE(fx.dp().read_counters(1, read).ok());
+  const std::uint64_t charged1 = read[1].charged[kEgress];
+  limit.budget_bytes_total = budget_totals(read[1].charged, {50'000, 0});
+  limit.bytes_per_second = {1, 1};
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  const auto before = fx.counters();
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+              .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = 200);
+  REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kEgressPolice), &opts) == 0);
+  const auto after = fx.counters();
+  CHECK(after[1].packets[kEgress] - before[1].packets[kEgress] >= 50);
+  CHECK(after[1].packets[kEgress] - before[1].packets[kEgress] <= 51);
+  REQUIRE(fx.dp().read_counters(1, read).ok());
+  CHECK(read[1].charged[kEgress] - charged1 == 50'000);
 }
 
 TEST_CASE("a stop passes nothing, policed or paced, and counts it; no limit passes everything",

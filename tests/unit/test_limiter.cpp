@@ -85,18 +85,12 @@ TEST_CASE("a policy limit of 0 reaches the datapath as a stop, never as 'no limi
   CHECK(l.bytes_per_second[kIngress] == kRateStop - 1);
 }
 
-TEST_CASE("a limit above the allocation gets the allocation's burst, in bytes", "[limiter]") {
-  LimiterSettings s;
-  // 100 Mbit/s of budget to spend this tick, allocation 10 Mbit/s: the burst is 500 ms of
-  // 10 Mbit/s (625 KB), i.e. 50 ms at the limit, not 500 ms of 100 Mbit/s (6.25 MB).
-  RateLimit l = rate_limit_for(s, {12'500'000, 12'500'000}, {1'250'000, 1'250'000});
-  CHECK(l.police_tolerance_ns[kEgress] == 50'000'000);
-  // At or below the basis nothing changes; the 512 KiB floor still holds.
-  l = rate_limit_for(s, {1'250'000, 125'000}, {1'250'000, 1'250'000});
-  CHECK(l.police_tolerance_ns[kEgress] == 500'000'000);
-  CHECK(l.police_tolerance_ns[kIngress] == 512ULL * 1024 * 1'000'000'000 / 125'000);
-  l = rate_limit_for(s, {125'000'000, 125'000'000}, {125'000, 125'000});
-  CHECK(l.police_tolerance_ns[kEgress] == 512ULL * 1024 * 1'000'000'000 / 125'000'000);
+TEST_CASE("budget totals count on from the charged bytes as read; none without path-speed bytes",
+          "[limiter]") {
+  CHECK(budget_totals({1'000, 5'000}, {250, 0}) == std::array<std::uint64_t, 2>{1'250, 0});
+  CHECK(budget_totals({0, 0}, {0, 0}) == std::array<std::uint64_t, 2>{0, 0});
+  CHECK(budget_totals({UINT64_MAX - 1, 7}, {10, 1}) ==
+        std::array<std::uint64_t, 2>{UINT64_MAX, 8});  // saturates, never wraps to "no budget"
 }
 
 TEST_CASE("the limiter pushes every limit once, then only what changed, in one batch",
@@ -105,12 +99,25 @@ TEST_CASE("the limiter pushes every limit once, then only what changed, in one b
   REQUIRE(f.limiter->apply().ok());
   CHECK(f.dp.batches == 1);
   REQUIRE(f.dp.limits.size() == 2);
-  // Unspent budget: B / T = 125 MB per 1 s tick, far above the link: not throttled.
-  CHECK(f.dp.limits[1].bytes_per_second[kEgress] == 125'000'000);
+  // Unspent budget: B = 125 MB. The rate is the allocation (12.5 MB/s); the 112.5 MB it does
+  // not carry in the 1 s tick pass at the path's speed. The limit (B / T) is far above the link:
+  // not throttled.
+  CHECK(f.dp.limits[1].bytes_per_second[kEgress] == 12'500'000);
+  CHECK(f.dp.limits[1].police_tolerance_ns[kEgress] == 500'000'000);
+  CHECK(f.dp.limits[1].budget_bytes_total[kEgress] == 112'500'000);
+  CHECK(f.x(0).direction[kEgress]->limit_bytes_per_second.load() == 125'000'000);
   CHECK_FALSE(f.x(0).direction[kEgress]->throttled.load());
 
   REQUIRE(f.limiter->apply().ok());
   CHECK(f.dp.last_batch.empty());  // nothing moved
+
+  // 3 MB passed against the budget (the sampler read the charged counter): the total moves on
+  // by them, the window has not seen them yet.
+  f.x(1).last_raw.charged[kIngress] = 3'000'000;
+  REQUIRE(f.limiter->apply().ok());
+  REQUIRE(f.dp.last_batch.size() == 1);
+  CHECK(f.dp.limits[2].budget_bytes_total[kIngress] == 115'500'000);
+  CHECK(f.dp.limits[2].budget_bytes_total[kEgress] == 112'500'000);
 
   // Experiment 1 spends its whole budget: only it is pushed, at min_rate (1 % of A).
   f.x(0).direction[kEgress]->window.record(0, 125'000'000);
@@ -118,7 +125,8 @@ TEST_CASE("the limiter pushes every limit once, then only what changed, in one b
   REQUIRE(f.dp.last_batch.size() == 1);
   CHECK(f.dp.last_batch[0].id == 1);
   CHECK(f.dp.limits[1].bytes_per_second[kEgress] == 125'000);
-  CHECK(f.dp.limits[1].bytes_per_second[kIngress] == 125'000'000);
+  CHECK(f.dp.limits[1].budget_bytes_total[kEgress] == 0);  // nothing left beyond the rate
+  CHECK(f.dp.limits[1].bytes_per_second[kIngress] == 12'500'000);
   CHECK(f.x(0).direction[kEgress]->throttled.load());
   CHECK(f.x(0).direction[kEgress]->throttle_events.load() == 1);
   CHECK(f.x(0).direction[kEgress]->allowance_bytes.load() == 0);
@@ -133,12 +141,14 @@ TEST_CASE("overrides and a pinned rate take effect at the next tick", "[limiter]
   REQUIRE(f.limiter->apply().ok());
   CHECK(f.dp.limits[2].bytes_per_second[kEgress] == 1'250'000);
   CHECK(f.dp.limits[2].bytes_per_second[kIngress] == 1'250'000);
+  CHECK(f.dp.limits[2].budget_bytes_total[kEgress] == 0);  // a pinned rate has no budget part
   CHECK(f.x(1).direction[kIngress]->throttled.load());
 
   f.x(1).overrides.pinned_bits.store(0);
   f.x(1).overrides.bandwidth_bits.store(2'000'000'000);  // B = 2.5 GB over 10 s
   REQUIRE(f.limiter->apply().ok());
-  CHECK(f.dp.limits[2].bytes_per_second[kEgress] == 2'500'000'000);
+  CHECK(f.dp.limits[2].bytes_per_second[kEgress] == 250'000'000);  // the new allocation
+  CHECK(f.dp.limits[2].budget_bytes_total[kEgress] == 2'250'000'000);
   CHECK_FALSE(f.x(1).direction[kEgress]->throttled.load());
 }
 

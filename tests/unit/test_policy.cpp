@@ -13,10 +13,11 @@ using namespace std::chrono_literals;
 namespace {
 
 // One experiment in one direction: each tick the datapath lets through what the sender wants,
-// capped by the link and by the limit the policy set at the end of the previous tick. The limit
-// reaches the datapath as the limiter pushes it (rate_limit_for) and is read with the programs'
-// own predicates (bpf/enforcer_abi.h), so the simulation cannot mean something else by a rate than
-// the datapath does; a held rate passes exactly rate × T per tick (an ideal policer).
+// capped by the link and by what the policy set at the end of the previous tick: its path-speed
+// bytes, then its rate. The rate reaches the datapath as the limiter pushes it (rate_limit_for)
+// and is read with the programs' own predicates (bpf/enforcer_abi.h), so the simulation cannot
+// mean something else by a rate than the datapath does; a held rate passes exactly rate × T per
+// tick (an ideal policer), and a stop passes nothing, path-speed bytes or not (as the programs).
 struct Simulation {
   DirectionPolicy policy;
   std::uint64_t link_bytes_per_tick;
@@ -39,11 +40,11 @@ struct Simulation {
     LimiterSettings settings;
     settings.tick = policy.tick;
     const std::uint64_t rate =
-        rate_limit_for(settings, {d.limit_bytes_per_second, d.limit_bytes_per_second})
+        rate_limit_for(settings, {d.rate_bytes_per_second, d.rate_bytes_per_second})
             .bytes_per_second[kEgress];
     if (enforcer_rate_unlimited(rate)) return UINT64_MAX;
     if (enforcer_rate_stops(rate)) return 0;
-    return tick_seconds_bytes(rate);
+    return d.path_speed_bytes + tick_seconds_bytes(rate);
   }
 
   PolicyDecision current() const { return decide(policy, ring.snapshot()); }
@@ -101,17 +102,30 @@ TEST_CASE("an unspent budget never binds; a spent one falls to min_rate", "[poli
   CHECK(d.allowance_bytes == p.budget_bytes());
   CHECK(d.limit_bytes_per_second == p.budget_bytes() * 2);  // B / 0.5 s
   CHECK_FALSE(d.throttled);
+  // The datapath holds it as A, and all of B that A does not carry in the tick at path speed.
+  CHECK(d.rate_bytes_per_second == p.allocation_bytes_per_second);
+  CHECK(d.path_speed_bytes == p.budget_bytes() - p.allocation_bytes_per_second / 2);
 
   ring.record(0, p.budget_bytes());  // all of B in one tick
   d = decide(p, ring.snapshot());
   CHECK(d.allowance_bytes == 0);
   CHECK(d.limit_bytes_per_second == p.min_rate_bytes_per_second);
+  CHECK(d.rate_bytes_per_second == p.min_rate_bytes_per_second);
+  CHECK(d.path_speed_bytes == 0);
   CHECK(d.throttled);
+
+  ring.reset();  // an allowance below A per tick: the rate carries it all, none at path speed
+  ring.record(0, p.budget_bytes() - p.allocation_bytes_per_second / 4);
+  d = decide(p, ring.snapshot());
+  CHECK(d.rate_bytes_per_second == p.allocation_bytes_per_second / 2);
+  CHECK(d.path_speed_bytes == 0);
 
   p.pinned_bytes_per_second = 123456;  // a manual throttle wins over the budget
   CHECK(decide(p, ring.snapshot()).limit_bytes_per_second == 123456);
   ring.reset();
   CHECK(decide(p, ring.snapshot()).limit_bytes_per_second == 123456);
+  CHECK(decide(p, ring.snapshot()).rate_bytes_per_second == 123456);
+  CHECK(decide(p, ring.snapshot()).path_speed_bytes == 0);
 }
 
 TEST_CASE("min_rate 0 is a hard stop: a spent budget passes nothing until the window frees some",
