@@ -43,7 +43,9 @@
 #                  (client + server, user + system, as iperf3 reports it) per GB received.
 # Prints a markdown table on stdout (medians over the rounds), then every run's raw values.
 #
-# Environment: RATES ("10 100 500", Mbit/s), SHAPERS ("enforcer tbf htb"), ROUNDS (3; the order
+# Environment: RTT_MS (none: the path's own, microseconds; the vm guest can add a delay on the
+# world's side, and the RTT column then includes it), RATES ("10 100 500", Mbit/s), SHAPERS
+# ("enforcer tbf htb"), ROUNDS (3; the order
 # of the shapers rotates from round to round), RUN_SECONDS (10), WARMUP_SECONDS (2), TAIL_SECONDS
 # (1), HTB_LEAF, TBF_LATENCY, ENFORCER_BUILD_DIR (<source>/build), UPLINK_QDISC and EXP_LINK_KIND
 # (the vm tier's fq and ipvlan). Needs root. Everything it creates (namespaces and with them the qdiscs, pins,
@@ -83,6 +85,11 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s)
 
 topo_up
+if [ -n "${RTT_MS:-}" ]; then
+  # A WAN-like path: RTT_MS of delay on the world's side (the vm's kernel has netem, the host's
+  # not), with room for a round trip at any rate here.
+  tc -n "$WORLD" qdisc replace dev wan0 root netem delay "${RTT_MS}ms" limit 100000
+fi
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 # The segment counter on the receiving side: a clsact qdisc counts the packets of its filters'

@@ -20,9 +20,28 @@ MEASURE_SECONDS=${MEASURE_SECONDS:-10}
 TOLERANCE_PCT=${TOLERANCE_PCT:-5}
 FLOOD_FACTOR=${FLOOD_FACTOR:-5}      # the UDP flood offers this many times the rate
 PING_MEDIAN_MAX_MS=${PING_MEDIAN_MAX_MS:-10}  # the experiment's own ping beside its TCP flow
+# A WAN-like path (the vm tier; the host kernel has no netem): RTT_MS of delay on the world's
+# side, so every flow has that round-trip time; the ping may then take that much longer.
+RTT_MS=${RTT_MS:-}
+UDP_CASES=${UDP_CASES:-1}            # 0: TCP only (the cases a round-trip time matters to)
+REPORT_ONLY=${REPORT_ONLY:-}         # 1: a rate outside the tolerance is logged (MISS), not failed
 
 topo_up
+if [ -n "$RTT_MS" ]; then
+  # netem's queue must hold a round trip's worth at the highest rate and more (10 Gbit/s × 80 ms
+  # is 67,000 full-size packets); its default of 1,000 would drop instead of the limit.
+  tc -n "$WORLD" qdisc replace dev wan0 root netem delay "${RTT_MS}ms" limit 100000
+  PING_MEDIAN_MAX_MS=$((PING_MEDIAN_MAX_MS + RTT_MS))
+fi
 topo_add_experiment a 198.18.0.11 2001:db8::11
+if [ -n "$RTT_MS" ]; then
+  # Socket buffers for a long fat path, as a measurement server has them: the default maxima
+  # (4 and 6 MB) cap one flow at 80 ms below 300 Mbit/s, so its backed-off window could not
+  # catch up with the rate.
+  for ns in "$P-a" "$WORLD"; do
+    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_rmem="4096 131072 67108864"       net.ipv4.tcp_wmem="4096 16384 67108864"
+  done
+fi
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 wire_meters_up a
 
@@ -130,6 +149,12 @@ measure() {
     return
   fi
   [ "$rtos" = 0 ] || note="$note ($rtos retransmission timeout(s) of the sender)"
+  if [ -n "$REPORT_ONLY" ]; then
+    local verdict=ok
+    in_range $((mbit * 1000000)) "$achieved" "$TOLERANCE_PCT" 0 || verdict=MISS
+    log "$verdict: $dir $what at ${mbit}Mbit pinned: $achieved bit/s ($((achieved / (mbit * 10000))) %)$note"
+    return
+  fi
   within $((mbit * 1000000)) "$achieved" "$TOLERANCE_PCT" 0 "$dir $what at ${mbit}Mbit pinned (bit/s)$note"
 }
 
@@ -153,10 +178,11 @@ for mbit in $RATES; do
     if [ "$dir" = egress ] && [ "$UPLINK_QDISC" = fq ]; then
       [ "$drops1" = "$drops0" ] || fail "EDT pacing dropped $((drops1 - drops0)) TCP packets"
     fi
-    measure "$dir" "$mbit" "UDP flood at ${FLOOD_FACTOR}x" --udp-flood "$((FLOOD_FACTOR * mbit))"
+    [ "$UDP_CASES" = 0 ] ||
+      measure "$dir" "$mbit" "UDP flood at ${FLOOD_FACTOR}x" --udp-flood "$((FLOOD_FACTOR * mbit))"
   done
   dropped=$(metric enforcer_experiment_dropped_packets_total 'direction="ingress",experiment="a"')
-  [ "$dropped" -gt 0 ] || fail "no ingress drops counted under a UDP flood"
+  [ "$dropped" -gt 0 ] || fail "no ingress drops counted under a pinned rate's flows"
   daemon_stop
 done
 log "PASS"
