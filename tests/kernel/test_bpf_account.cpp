@@ -413,7 +413,7 @@ TEST_CASE("policing admits the tolerance's worth of a burst, then drops and coun
   CHECK(static_cast<int>(opts.retval) == TC_ACT_SHOT);  // the last frame of the burst was dropped
 }
 
-TEST_CASE("a budget total passes at once up to the total, charged; beyond it the rate holds",
+TEST_CASE("a budget total passes at once up to the total, charged, beyond it the rate holds",
           "[kernel][bpf][rate]") {
   Fixture fx;
   const Frame f = tcp_frame("198.18.0.10");  // 1,000-byte frames
@@ -470,7 +470,7 @@ TEST_CASE("a budget total passes at once up to the total, charged; beyond it the
   CHECK(read[1].charged[kEgress] - charged1 == 50'000);
 }
 
-TEST_CASE("a stop passes nothing, policed or paced, and counts it; no limit passes everything",
+TEST_CASE("a stop passes nothing, policed or paced, and counts it, no limit passes everything",
           "[kernel][bpf][rate]") {
   Fixture fx;
   const Frame tcp = tcp_frame("198.18.0.10");

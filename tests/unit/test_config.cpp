@@ -1367,7 +1367,7 @@ addresses = ["4.14.159.120"]
   CHECK(format_config(*again.config) == printed);
 }
 
-TEST_CASE("index: network.kernel_cmdline names the file; a host without IPv6 gives IPv4 only",
+TEST_CASE("index: network.kernel_cmdline names the file, a host without IPv6 gives IPv4 only",
           "[config]") {
   TempDir tmp;
   const auto cmdline = tmp.path / "cmdline";

@@ -31,7 +31,7 @@ ProtocolError parse_error(const std::string& line) {
 
 }  // namespace
 
-TEST_CASE("command names round trip; changes are marked", "[control_protocol]") {
+TEST_CASE("command names round trip, changes are marked", "[control_protocol]") {
   const std::pair<Command, bool> all[] = {
       {Command::kStatus, false},       {Command::kShow, false},
       {Command::kOverrideSet, true},   {Command::kOverrideClear, true},

@@ -62,7 +62,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("police tolerance is max(500 ms, 512 KiB) at the rate; EDT gets the horizon",
+TEST_CASE("police tolerance is max(500 ms, 512 KiB) at the rate, EDT gets the horizon",
           "[limiter]") {
   LimiterSettings s;
   RateLimit l = rate_limit_for(s, {1'250'000, 125'000});  // 10 and 1 Mbit/s
@@ -85,7 +85,7 @@ TEST_CASE("a policy limit of 0 reaches the datapath as a stop, never as 'no limi
   CHECK(l.bytes_per_second[kIngress] == kRateStop - 1);
 }
 
-TEST_CASE("budget totals count on from the charged bytes as read; none without path-speed bytes",
+TEST_CASE("budget totals count on from the charged bytes as read, none without path-speed bytes",
           "[limiter]") {
   CHECK(budget_totals({1'000, 5'000}, {250, 0}) == std::array<std::uint64_t, 2>{1'250, 0});
   CHECK(budget_totals({0, 0}, {0, 0}) == std::array<std::uint64_t, 2>{0, 0});

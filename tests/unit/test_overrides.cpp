@@ -66,7 +66,7 @@ struct GoodValue {
 
 }  // namespace
 
-TEST_CASE("resource names round trip; throttle is not an override resource", "[overrides]") {
+TEST_CASE("resource names round trip, throttle is not an override resource", "[overrides]") {
   for (Resource r : {Resource::kBandwidth, Resource::kWindow, Resource::kMinRate, Resource::kCpu,
                      Resource::kMemory, Resource::kDiskIo, Resource::kDisk, Resource::kThrottle}) {
     INFO(to_string(r));

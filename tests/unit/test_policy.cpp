@@ -95,7 +95,7 @@ TEST_CASE("budget is allocation times window", "[policy]") {
   CHECK(p.budget_bytes() == 93'750'000'000ULL);  // ndt at 2.5 Gbit/s: no overflow
 }
 
-TEST_CASE("an unspent budget never binds; a spent one falls to min_rate", "[policy]") {
+TEST_CASE("an unspent budget never binds, a spent one falls to min_rate", "[policy]") {
   DirectionPolicy p = mlab_scaled();
   WindowRing ring(p.window_ticks);
   PolicyDecision d = decide(p, ring.snapshot());

@@ -24,7 +24,7 @@ std::vector<QdiscEntry> mq(std::uint32_t major, const std::vector<const char*>& 
 
 }  // namespace
 
-TEST_CASE("fq at the root paces; other roots are policed", "[qdisc]") {
+TEST_CASE("fq at the root paces, other roots are policed", "[qdisc]") {
   const EgressQdisc fq = classify_egress_qdisc({{0x80010000, TC_H_ROOT, "fq"}});
   CHECK(fq.paces());
   CHECK(fq.describe() == "fq");

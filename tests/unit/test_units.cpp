@@ -324,7 +324,7 @@ TEST_CASE("format_percent round-trips parse_percent", "[units]") {
   }
 }
 
-TEST_CASE("percentages below the smallest share are refused; none is written with an exponent",
+TEST_CASE("percentages below the smallest share are refused, none is written with an exponent",
           "[units]") {
   CHECK_FALSE(parse_percent("0.0000001%").ok());
   CHECK(parse_percent("0%").ok());

@@ -193,7 +193,7 @@ TEST_CASE("a snapshot from an older window length or tick restores the totals on
   CHECK(unknown.from == nullptr);
 }
 
-TEST_CASE("a missing snapshot is normal; a bad one is set aside and reported", "[snapshot]") {
+TEST_CASE("a missing snapshot is normal, a bad one is set aside and reported", "[snapshot]") {
   TempDir dir("enforcer-snap");
   const std::string path = (dir.path / "windows.snapshot").string();
   const auto now = std::chrono::system_clock::now();
