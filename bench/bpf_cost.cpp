@@ -45,7 +45,7 @@
 #include <string>
 #include <vector>
 
-#include "bpf_datapath.hpp"
+#include "datapath/bpf_datapath.hpp"
 #include "empty_tc.skel.h"
 #include "stages.skel.h"
 

@@ -26,12 +26,12 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
-#include "datapath.hpp"
-#include "experiments.hpp"
-#include "metrics_collector.hpp"
-#include "sampler.hpp"
-#include "tick_stats.hpp"
+#include "bandwidth/sampler.hpp"
+#include "config/config.hpp"
+#include "datapath/datapath.hpp"
+#include "metrics/metrics_collector.hpp"
+#include "metrics/tick_stats.hpp"
+#include "state/experiments.hpp"
 
 using namespace enforcer;
 

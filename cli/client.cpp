@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "units.hpp"
+#include "base/units.hpp"
 
 namespace enforcer::ctl {
 namespace {

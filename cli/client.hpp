@@ -1,6 +1,6 @@
 // enforcerctl's side of the control socket: newline-delimited JSON over a Unix stream socket
-// (lib/control_protocol.hpp). Blocking, with every wait bounded by poll() and one deadline per
-// exchange (connect + request + response), so a hung daemon never hangs the operator's shell.
+// (lib/control/control_protocol.hpp). Blocking, with every wait bounded by poll() and one deadline
+// per exchange (connect + request + response), so a hung daemon never hangs the operator's shell.
 #pragma once
 
 #include <chrono>
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "expected.hpp"
+#include "base/expected.hpp"
 
 namespace enforcer::ctl {
 

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <ctime>
 
-#include "units.hpp"
+#include "base/units.hpp"
 
 namespace enforcer::ctl {
 namespace {

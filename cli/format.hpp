@@ -1,5 +1,5 @@
 // enforcerctl's human output: pure functions from the daemon's result objects (see the comment in
-// lib/control_protocol.hpp) to text. Nothing here does I/O or reads the clock: "now" is a
+// lib/control/control_protocol.hpp) to text. Nothing here does I/O or reads the clock: "now" is a
 // parameter, so every form is unit-testable. Missing or null values print as "-"; a field of the
 // wrong type is treated as missing, never as an exception.
 #pragma once

@@ -1,6 +1,6 @@
 // enforcerctl: the operators' command line for enforcerd (status, overrides, manual throttles,
-// reload, a live view). Talks the control protocol of lib/control_protocol.hpp over the control
-// socket. Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 3 daemon unreachable.
+// reload, a live view). Talks the control protocol of lib/control/control_protocol.hpp over the
+// control socket. Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 3 daemon unreachable.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -10,12 +10,12 @@
 #include <functional>
 #include <string>
 
+#include "base/units.hpp"
+#include "base/version.hpp"
 #include "client.hpp"
 #include "format.hpp"
 #include "request.hpp"
 #include "top.hpp"
-#include "units.hpp"
-#include "version.hpp"
 
 namespace {
 

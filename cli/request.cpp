@@ -6,7 +6,7 @@
 #include <charconv>
 #include <chrono>
 
-#include "units.hpp"
+#include "base/units.hpp"
 
 namespace enforcer::ctl {
 namespace {

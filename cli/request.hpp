@@ -1,6 +1,6 @@
-// enforcerctl's requests: the protocol's request objects (lib/control_protocol.hpp) built from the
-// command line, and the checks done before anything is sent so that a mistake gets an early,
-// precise message. Pure functions.
+// enforcerctl's requests: the protocol's request objects (lib/control/control_protocol.hpp) built
+// from the command line, and the checks done before anything is sent so that a mistake gets an
+// early, precise message. Pure functions.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "expected.hpp"
+#include "base/expected.hpp"
 
 namespace enforcer::ctl {
 

@@ -18,7 +18,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "log.hpp"
+#include "base/log.hpp"
 #include "reader_queue.hpp"
 
 namespace enforcer {

@@ -1,5 +1,5 @@
 // The control socket: a Unix stream socket served on the daemon's Asio loop, one coroutine per
-// client, newline-delimited JSON (lib/control_protocol.hpp).
+// client, newline-delimited JSON (lib/control/control_protocol.hpp).
 //
 // Who may do what is decided from the peer's credentials (SO_PEERCRED, SO_PEERGROUPS), not from
 // anything it sends: uid 0 may do everything; a member of `control_group` may read; anyone else
@@ -10,10 +10,10 @@
 // longer one gets "too_large" and the connection is closed), a client that sends nothing for
 // kIdleTimeout or does not read its response within kWriteTimeout is disconnected, and at most
 // kMaxClients are served at once (more are told "busy" and closed), of which a uid other than root
-// holds at most kMaxClientsPerUid and the last kRootReserved are root's (lib/client_slots.hpp).
-// Readers (every uid but root) together get at most kReaderShare of the loop's time; their
-// requests wait beyond it, in arrival order (reader_queue.hpp), so the tick and root's changes
-// keep the rest.
+// holds at most kMaxClientsPerUid and the last kRootReserved are root's
+// (lib/control/client_slots.hpp). Readers (every uid but root) together get at most kReaderShare of
+// the loop's time; their requests wait beyond it, in arrival order (reader_queue.hpp), so the tick
+// and root's changes keep the rest.
 #pragma once
 
 #include <sys/types.h>
@@ -26,9 +26,9 @@
 #include <memory>
 #include <string>
 
-#include "client_slots.hpp"
-#include "control_protocol.hpp"
-#include "expected.hpp"
+#include "base/expected.hpp"
+#include "control/client_slots.hpp"
+#include "control/control_protocol.hpp"
 #include "reader_queue.hpp"
 
 namespace enforcer {

@@ -5,8 +5,8 @@
 #include <ctime>
 #include <unordered_map>
 
-#include "control_status.hpp"
-#include "log.hpp"
+#include "base/log.hpp"
+#include "control/control_status.hpp"
 
 namespace enforcer {
 

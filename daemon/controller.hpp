@@ -1,5 +1,5 @@
-// The control plane's commands (lib/control_protocol.hpp) and the operators' overrides: keeps
-// the override set, stores it in `state_dir` before answering, audits every change, expires
+// The control plane's commands (lib/control/control_protocol.hpp) and the operators' overrides:
+// keeps the override set, stores it in `state_dir` before answering, audits every change, expires
 // overrides, and hands each experiment its effective allocation (the bandwidth policy's inputs
 // through the experiment state; CPU, memory, I/O and disk through the cgroup pass). Runs on the
 // daemon's loop.
@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "audit_log.hpp"
-#include "cgroup_enforcer.hpp"
-#include "config.hpp"
-#include "control_protocol.hpp"
+#include "config/config.hpp"
+#include "control/audit_log.hpp"
+#include "control/control_protocol.hpp"
+#include "control/overrides.hpp"
 #include "control_server.hpp"
-#include "experiments.hpp"
-#include "overrides.hpp"
+#include "pods/cgroup_enforcer.hpp"
+#include "state/experiments.hpp"
 
 namespace enforcer {
 

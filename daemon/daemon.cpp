@@ -14,11 +14,11 @@
 #include <set>
 #include <sstream>
 
-#include "log.hpp"
-#include "overrides.hpp"  // write_file_atomic
-#include "reload_plan.hpp"
-#include "version.hpp"
-#include "window_snapshot.hpp"
+#include "bandwidth/window_snapshot.hpp"
+#include "base/log.hpp"
+#include "base/state_file.hpp"
+#include "base/version.hpp"
+#include "config/reload_plan.hpp"
 
 namespace enforcer {
 

@@ -11,19 +11,19 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <optional>
 
-#include "bpf_datapath.hpp"
-#include "cgroup_enforcer.hpp"
-#include "config.hpp"
+#include "bandwidth/limiter.hpp"
+#include "bandwidth/sampler.hpp"
+#include "config/config.hpp"
+#include "config/reload_plan.hpp"
 #include "control_server.hpp"
 #include "controller.hpp"
-#include "discovery.hpp"
-#include "experiments.hpp"
-#include "limiter.hpp"
-#include "metrics_collector.hpp"
-#include "reload_plan.hpp"
-#include "sampler.hpp"
+#include "datapath/bpf_datapath.hpp"
+#include "metrics/metrics_collector.hpp"
+#include "metrics/tick_stats.hpp"
+#include "pods/cgroup_enforcer.hpp"
+#include "pods/discovery.hpp"
+#include "state/experiments.hpp"
 #include "systemd_notify.hpp"
-#include "tick_stats.hpp"
 
 namespace enforcer {
 
@@ -52,8 +52,8 @@ class Daemon {
   void wait_signals();
   void pet_watchdog();
   // Reads the config file again and applies it: changed allocations and pinned rates, experiments
-  // added and removed, kept experiments' new addresses (lib/reload_plan.hpp); or returns every
-  // problem and changes nothing.
+  // added and removed, kept experiments' new addresses (lib/config/reload_plan.hpp); or returns
+  // every problem and changes nothing.
   Expected<std::size_t> reload();
   // The datapath and table part of a reload: adds, removes and re-addresses experiments. On a
   // failure what it did is undone and the running configuration stays in force.

@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <iostream>
 
-#include "bpf_datapath.hpp"
-#include "config.hpp"
+#include "base/log.hpp"
+#include "base/version.hpp"
+#include "config/config.hpp"
 #include "control_server.hpp"
 #include "daemon.hpp"
-#include "log.hpp"
+#include "datapath/bpf_datapath.hpp"
 #include "privileges.hpp"
-#include "version.hpp"
 
 namespace {
 

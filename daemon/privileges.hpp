@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "expected.hpp"
+#include "base/expected.hpp"
 
 namespace enforcer {
 

@@ -1,7 +1,7 @@
 // Where the control socket's readers (every uid but root) wait for their turn on the daemon's
-// loop: in arrival order, while their share of the loop's time (lib/reader_budget.hpp) is spent.
-// One timer serves the whole queue, so a thousand waiting readers cost no wake-ups of their own;
-// each released reader runs one request, is charged what it took, and the next is released.
+// loop: in arrival order, while their share of the loop's time (lib/control/reader_budget.hpp) is
+// spent. One timer serves the whole queue, so a thousand waiting readers cost no wake-ups of their
+// own; each released reader runs one request, is charged what it took, and the next is released.
 #pragma once
 
 #include <utility>  // boost/asio/awaitable.hpp uses std::exchange without it
@@ -12,7 +12,7 @@
 #include <deque>
 #include <memory>
 
-#include "reader_budget.hpp"
+#include "control/reader_budget.hpp"
 
 namespace enforcer {
 

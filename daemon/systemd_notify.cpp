@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "log.hpp"
+#include "base/log.hpp"
 
 namespace enforcer {
 

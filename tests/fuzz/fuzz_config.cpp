@@ -1,14 +1,15 @@
-// libFuzzer target: the config parser (lib/config.hpp). parse_config must return for any bytes,
-// every error must say something, and a config it accepts must be written back by format_config
-// (what --check-config prints) as TOML that parses to the same effective configuration.
-// Experiments given by index read a fixed kernel command line (an M-Lab node's), never a file.
+// libFuzzer target: the config parser (lib/config/config.hpp). parse_config must return for any
+// bytes, every error must say something, and a config it accepts must be written back by
+// format_config (what --check-config prints) as TOML that parses to the same effective
+// configuration. Experiments given by index read a fixed kernel command line (an M-Lab node's),
+// never a file.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
-#include "config.hpp"
+#include "config/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace enforcer;

@@ -1,5 +1,5 @@
-// libFuzzer target: one control request line (lib/control_protocol.hpp). Whatever the bytes,
-// parse_request must return (no crash, no exception, no sanitizer report) and every response
+// libFuzzer target: one control request line (lib/control/control_protocol.hpp). Whatever the
+// bytes, parse_request must return (no crash, no exception, no sanitizer report) and every response
 // built from its result must be one line of valid JSON.
 #include <cstddef>
 #include <cstdint>
@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "control_protocol.hpp"
-#include "overrides.hpp"
+#include "control/control_protocol.hpp"
+#include "control/overrides.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
-// libFuzzer target: the overrides file (lib/overrides.hpp). parse_overrides must return for any
-// bytes, and what it accepts must serialize and parse back to the same text.
+// libFuzzer target: the overrides file (lib/control/overrides.hpp). parse_overrides must return for
+// any bytes, and what it accepts must serialize and parse back to the same text.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "overrides.hpp"
+#include "control/overrides.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace enforcer;

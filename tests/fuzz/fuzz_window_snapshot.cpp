@@ -1,7 +1,7 @@
-// libFuzzer target: the window snapshot file (lib/window_snapshot.hpp), which the daemon reads at
-// start. parse_window_snapshot must return for any bytes; what it accepts must serialize and parse
-// back to the same text, and the elapsed time and window shift computed from it must stay within
-// their bounds (UBSan catches an overflow).
+// libFuzzer target: the window snapshot file (lib/bandwidth/window_snapshot.hpp), which the daemon
+// reads at start. parse_window_snapshot must return for any bytes; what it accepts must serialize
+// and parse back to the same text, and the elapsed time and window shift computed from it must stay
+// within their bounds (UBSan catches an overflow).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "window_snapshot.hpp"
+#include "bandwidth/window_snapshot.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace enforcer;

@@ -17,7 +17,7 @@ TICK=250ms WINDOW=4s BANDWIDTH=20Mbit write_config "$WORK/enforcer.toml" \
 daemon_start "$WORK/enforcer.toml"
 
 budget=$((20000000 / 8 * 4))
-burst=$((20000000 / 8 / 2))  # the policer's burst: 500 ms of A (lib/limiter.hpp)
+burst=$((20000000 / 8 / 2))  # the policer's burst: 500 ms of A (lib/bandwidth/limiter.hpp)
 bound=$(((budget + burst) * (FLOW_SECONDS / 4 + 1) * 11 / 10))
 passed() { metric enforcer_experiment_bytes_total "direction=\"$1\",experiment=\"a\""; }
 port=5300

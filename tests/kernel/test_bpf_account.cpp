@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "bpf_datapath.hpp"
-#include "limiter.hpp"
+#include "bandwidth/limiter.hpp"
+#include "datapath/bpf_datapath.hpp"
 
 using namespace enforcer;
 

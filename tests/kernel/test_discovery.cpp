@@ -27,7 +27,7 @@
 #include <thread>
 #include <vector>
 
-#include "discovery.hpp"
+#include "pods/discovery.hpp"
 
 using namespace enforcer;
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "address.hpp"
+#include "base/address.hpp"
 
 using namespace enforcer;
 using Catch::Matchers::Contains;

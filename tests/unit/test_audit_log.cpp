@@ -1,4 +1,5 @@
-// The audit trail of changes (lib/audit_log.hpp): one JSON line per entry, bounded by rotation.
+// The audit trail of changes (lib/control/audit_log.hpp): one JSON line per entry, bounded by
+// rotation.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "audit_log.hpp"
+#include "control/audit_log.hpp"
 #include "temp_dir.hpp"
 
 using namespace enforcer;

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "cgroup_apply.hpp"
-#include "quota.hpp"
+#include "pods/cgroup_apply.hpp"
+#include "pods/quota.hpp"
 
 using namespace enforcer;
 using Catch::Matchers::Contains;

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "cgroup_stats.hpp"
+#include "pods/cgroup_stats.hpp"
 
 using namespace enforcer;
 using Catch::Matchers::Contains;

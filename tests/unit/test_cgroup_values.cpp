@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "cgroup_values.hpp"
-#include "config.hpp"
+#include "config/config.hpp"
+#include "pods/cgroup_values.hpp"
 
 using namespace enforcer;
 

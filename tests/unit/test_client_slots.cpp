@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "client_slots.hpp"
+#include "control/client_slots.hpp"
 
 using enforcer::ClientSlots;
 

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config.hpp"
+#include "config/config.hpp"
 
 using namespace enforcer;
 using namespace std::chrono_literals;
@@ -1285,7 +1285,7 @@ TEST_CASE("format_config escapes control characters, quotes and backslashes in s
   CHECK(format_config(*again.config) == text);
 }
 
-// ---- experiments given by their M-Lab index (index = N; lib/index2ip.hpp) ----
+// ---- experiments given by their M-Lab index (index = N; lib/config/index2ip.hpp) ----
 
 namespace {
 

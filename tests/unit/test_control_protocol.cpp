@@ -1,12 +1,12 @@
-// The control protocol (lib/control_protocol.hpp): each command's request, each error code, and
-// malformed lines of every kind, which must come back as errors, never as a crash.
+// The control protocol (lib/control/control_protocol.hpp): each command's request, each error code,
+// and malformed lines of every kind, which must come back as errors, never as a crash.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "control_protocol.hpp"
+#include "control/control_protocol.hpp"
 
 using namespace enforcer;
 using namespace std::chrono_literals;

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "discovery.hpp"
+#include "pods/discovery.hpp"
 
 using namespace enforcer;
 using Catch::Matchers::Contains;

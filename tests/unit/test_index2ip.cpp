@@ -1,5 +1,5 @@
-// M-Lab's addressing (lib/index2ip.hpp): the examples are the published ones of M-Lab's index2ip
-// (github.com/m-lab/index2ip, main_test.go: TestAddIndexToIP, TestBase10AdditionInBase16,
+// M-Lab's addressing (lib/config/index2ip.hpp): the examples are the published ones of M-Lab's
+// index2ip (github.com/m-lab/index2ip, main_test.go: TestAddIndexToIP, TestBase10AdditionInBase16,
 // AddEndToEnd, and the kernel command line of mlab4.lga0t in TestMakeIPConfig).
 #include <catch2/catch.hpp>
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "index2ip.hpp"
+#include "config/index2ip.hpp"
 
 using namespace enforcer;
 using Catch::Matchers::Contains;

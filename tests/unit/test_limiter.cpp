@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "limiter.hpp"
+#include "bandwidth/limiter.hpp"
 
 #include "rate.h"  // the datapath's own rate arithmetic (C for the BPF programs)
 

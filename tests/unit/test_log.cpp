@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-#include "log.hpp"
+#include "base/log.hpp"
 #include "temp_dir.hpp"
 
 using namespace enforcer;

@@ -18,10 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include "config.hpp"
-#include "experiments.hpp"
-#include "metrics_collector.hpp"
-#include "tick_stats.hpp"
+#include "config/config.hpp"
+#include "metrics/metrics_collector.hpp"
+#include "metrics/tick_stats.hpp"
+#include "state/experiments.hpp"
 
 using namespace enforcer;
 using namespace std::chrono_literals;

@@ -1,6 +1,6 @@
-// Operators' overrides (lib/overrides.hpp): value parsing per resource, how they combine with the
-// configured allocation, the checks against the node, the set, the JSON form, the atomic file
-// write and the loading of a file that may be missing, torn or corrupt.
+// Operators' overrides (lib/control/overrides.hpp): value parsing per resource, how they combine
+// with the configured allocation, the checks against the node, the set, the JSON form, the atomic
+// file write and the loading of a file that may be missing, torn or corrupt.
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "overrides.hpp"
+#include "control/overrides.hpp"
 #include "temp_dir.hpp"
 
 using namespace enforcer;

@@ -1,11 +1,12 @@
-// The sliding-window budget (lib/policy.hpp) driven by a simulated sender, link and clock.
+// The sliding-window budget (lib/bandwidth/policy.hpp) driven by a simulated sender, link and
+// clock.
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <random>
 #include <vector>
 
-#include "limiter.hpp"
-#include "policy.hpp"
+#include "bandwidth/limiter.hpp"
+#include "bandwidth/policy.hpp"
 
 using namespace enforcer;
 using namespace std::chrono_literals;

@@ -1,12 +1,12 @@
-// Which egress qdiscs pace (lib/qdisc.hpp): fq at the root, or fq on every queue under an mq
-// root; anything else is policed. The entries are what `tc qdisc show` lists, with the kernel's
+// Which egress qdiscs pace (lib/datapath/qdisc.hpp): fq at the root, or fq on every queue under an
+// mq root; anything else is policed. The entries are what `tc qdisc show` lists, with the kernel's
 // handles and parents.
 #include <linux/pkt_sched.h>
 
 #include <catch2/catch.hpp>
 #include <vector>
 
-#include "qdisc.hpp"
+#include "datapath/qdisc.hpp"
 
 using namespace enforcer;
 

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <thread>
 
-#include "quota_walker.hpp"
+#include "pods/quota_walker.hpp"
 
 using enforcer::QuotaWalker;
 

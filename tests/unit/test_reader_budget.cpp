@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "reader_budget.hpp"
+#include "control/reader_budget.hpp"
 
 using enforcer::ReaderBudget;
 using namespace std::chrono_literals;

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "config.hpp"
-#include "reload_plan.hpp"
+#include "config/config.hpp"
+#include "config/reload_plan.hpp"
 
 using namespace enforcer;
 

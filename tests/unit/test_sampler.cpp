@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
-#include "datapath.hpp"
-#include "experiments.hpp"
-#include "sampler.hpp"
+#include "bandwidth/sampler.hpp"
+#include "config/config.hpp"
+#include "datapath/datapath.hpp"
+#include "state/experiments.hpp"
 
 using namespace enforcer;
 

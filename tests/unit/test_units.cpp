@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 
-#include "units.hpp"
+#include "base/units.hpp"
 
 using namespace enforcer;
 using namespace std::chrono_literals;

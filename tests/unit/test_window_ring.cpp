@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "window_ring.hpp"
+#include "state/window_ring.hpp"
 
 using namespace enforcer;
 

@@ -1,6 +1,7 @@
-// The window snapshot a restarted daemon resumes from (lib/window_snapshot.hpp): the JSON round
-// trip, the shift by the time that passed (missed ticks are zeros, slots older than the window
-// are gone), a changed window length or tick, and files that are missing, empty, torn or corrupt.
+// The window snapshot a restarted daemon resumes from (lib/bandwidth/window_snapshot.hpp): the JSON
+// round trip, the shift by the time that passed (missed ticks are zeros, slots older than the
+// window are gone), a changed window length or tick, and files that are missing, empty, torn or
+// corrupt.
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,9 +15,9 @@
 #include <tuple>
 #include <vector>
 
+#include "bandwidth/window_snapshot.hpp"
+#include "state/window_ring.hpp"
 #include "temp_dir.hpp"
-#include "window_ring.hpp"
-#include "window_snapshot.hpp"
 
 using namespace enforcer;
 using namespace std::chrono_literals;

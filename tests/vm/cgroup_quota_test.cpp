@@ -32,10 +32,10 @@
 #include <thread>
 #include <vector>
 
-#include "cgroup_apply.hpp"
-#include "cgroup_values.hpp"
-#include "config.hpp"
-#include "quota.hpp"
+#include "config/config.hpp"
+#include "pods/cgroup_apply.hpp"
+#include "pods/cgroup_values.hpp"
+#include "pods/quota.hpp"
 
 using namespace enforcer;
 namespace fs = std::filesystem;

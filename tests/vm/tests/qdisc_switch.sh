@@ -86,7 +86,7 @@ for i in 0 1 2 3; do
 done
 # Over the whole run, through the swaps: within 5 % of the pinned rate, plus one burst each time
 # policing takes over from pacing with a full bucket (max(rate x 500 ms, 512 KiB),
-# lib/limiter.hpp): at pfifo, and perhaps while mq's queues are moved to fq one by one.
+# lib/bandwidth/limiter.hpp): at pfifo, and perhaps while mq's queues are moved to fq one by one.
 burst_bits=$((2 * (RATE * 1000000 / 2 > 512 * 1024 * 8 ? RATE * 1000000 / 2 : 512 * 1024 * 8)))
 slack=$(awk -v b="$burst_bits" -v s="$seconds" 'BEGIN { printf "%.0f\n", b / s }')
 within $((RATE * 1000000)) "$total" 5 "$slack" "egress through three qdisc swaps at ${RATE}Mbit pinned over ${seconds}s (bit/s)"

@@ -1,0 +1,129 @@
+#include "base/state_file.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "base/text.hpp"
+
+namespace enforcer {
+namespace {
+
+// State files hold at most a few thousand small entries; anything far larger is not ours.
+constexpr std::size_t kMaxFileBytes = 64 << 20;
+
+std::int64_t unix_seconds_of(WallClock::time_point t) {
+  return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+// Reads a whole file; fails on any error and on files beyond kMaxFileBytes.
+Expected<std::string> read_file(const std::string& path, bool& missing) {
+  missing = false;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      missing = true;
+      return std::string{};
+    }
+    return Error{fmt::format("cannot open it: {}", errno_text(err))};
+  }
+  std::string out;
+  char buf[65536];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return Error{fmt::format("cannot read it: {}", errno_text(err))};
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > kMaxFileBytes) {
+      ::close(fd);
+      return Error{fmt::format("it is larger than {} bytes", kMaxFileBytes)};
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// <path>.<what>-<unix seconds>, with "-N" added when that name is taken.
+std::string name_aside(const std::string& path, std::string_view what, WallClock::time_point now) {
+  const std::string base = fmt::format("{}.{}-{}", path, what, unix_seconds_of(now));
+  std::string target = base;
+  for (int n = 1; n < 100; ++n) {
+    struct stat st;
+    if (::lstat(target.c_str(), &st) != 0) break;  // free (or the write will say why not)
+    target = fmt::format("{}-{}", base, n);
+  }
+  return target;
+}
+
+Expected<std::string> set_aside(const std::string& path, WallClock::time_point now) {
+  const std::string target = name_aside(path, "bad", now);
+  if (::rename(path.c_str(), target.c_str()) != 0) {
+    return Error{fmt::format("could not move it to {}: {}", target, errno_text(errno))};
+  }
+  return target;
+}
+
+Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_view text) {
+  const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
+  auto fail = [&](std::string_view what, int err, bool unlink_tmp) -> Expected<WrittenFile> {
+    if (unlink_tmp) ::unlink(tmp.c_str());
+    return Error{fmt::format("cannot write {}: {}: {}", path, what, errno_text(err))};
+  };
+  auto not_durable = [&](std::string_view what, int err) -> Expected<WrittenFile> {
+    return WrittenFile{fmt::format("{} was written but may not survive a power loss: {}: {}", path,
+                                   what, errno_text(err))};
+  };
+
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(fmt::format("create {}", tmp), errno, false);
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return fail(fmt::format("write {}", tmp), err, true);
+    }
+    if (n == 0) {
+      ::close(fd);
+      return fail(fmt::format("write {}", tmp), EIO, true);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return fail(fmt::format("fsync {}", tmp), err, true);
+  }
+  if (::close(fd) != 0) return fail(fmt::format("close {}", tmp), errno, true);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return fail(fmt::format("rename {} to {}", tmp, path), errno, true);
+  }
+
+  const auto slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? std::string(".") : (slash == 0 ? "/" : path.substr(0, slash));
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return not_durable(fmt::format("open directory {}", dir), errno);
+  if (::fsync(dfd) != 0) {
+    const int err = errno;
+    ::close(dfd);
+    return not_durable(fmt::format("fsync directory {}", dir), err);
+  }
+  ::close(dfd);
+  return WrittenFile{};
+}
+
+}  // namespace enforcer

@@ -1,0 +1,212 @@
+// The BPF datapath: loads the accounting programs (bpf/account.bpf.c), pins them and their maps
+// under bpf_pin_dir, attaches them to tc clsact ingress and egress of every uplink, next to the
+// existing root qdisc (which is never touched), and to the cgroups of host-network experiments
+// (cgroup_skb ingress and egress). Destroying it detaches and unpins everything it made; a clsact
+// qdisc is removed only when this instance created it.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/expected.hpp"
+#include "config/config.hpp"
+#include "datapath/datapath.hpp"
+#include "datapath/qdisc.hpp"
+
+struct account;   // the generated skeleton (account.skel.h)
+struct bpf_link;  // libbpf
+struct bpf_map;   // libbpf
+
+namespace enforcer {
+
+struct BpfDatapathOptions {
+  std::string pin_dir;
+  std::vector<std::string> interfaces;
+  std::uint32_t max_experiments = 4096;
+  // Egress: auto paces (EDT) where fq holds the packets (the root qdisc, or every queue under an
+  // mq root) and polices elsewhere; edt and police
+  // force one (edt on an interface without fq is an error: nothing would honour the timestamps).
+  Enforcement enforcement = Enforcement::kAuto;
+};
+
+enum class Program { kEgressPolice, kEgressEdt, kIngress, kCgroupEgress, kCgroupIngress };
+
+// tc filter coordinates of enforcer's programs on every uplink.
+inline constexpr std::uint32_t kTcHandle = 0xe4f0;
+inline constexpr std::uint32_t kTcPriority = 1;
+
+class BpfDatapath final : public Datapath {
+ public:
+  // Loads, pins and attaches. A previous instance that did not stop cleanly (killed, crashed)
+  // left its datapath running: its pinned maps are adopted when they fit this build (same type,
+  // key and value size, max_entries), so counters, limits, rate state and addresses go on, and
+  // its filters are replaced in place by the new programs (no moment without a program). What
+  // does not fit is removed and rebuilt (logged). A foreign filter at enforcer's handle is an
+  // error.
+  static Expected<std::unique_ptr<BpfDatapath>> create(const BpfDatapathOptions& options);
+  ~BpfDatapath() override;
+  BpfDatapath(const BpfDatapath&) = delete;
+  BpfDatapath& operator=(const BpfDatapath&) = delete;
+
+  Expected<void> add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
+  // True when create() adopted a previous instance's maps.
+  bool adopted() const { return adopted_; }
+  // Adopted maps: attributes `addresses` to `id` like add_experiment, but keeps the id's
+  // counters, limit and rate state (the id is still the same experiment's).
+  Expected<void> keep_experiment(std::uint32_t id, const std::vector<Prefix>& addresses);
+  // Adopted maps: removes the address entries no add_experiment or keep_experiment of this
+  // instance wrote (experiments no longer configured, addresses dropped). Returns how many.
+  std::size_t prune_addresses();
+  // Also detaches the experiment's cgroups (detach_cgroups) and forgets its pod cgroups: a freed
+  // id attributes nothing.
+  Expected<void> remove_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
+  // Removes address entries (whoever they attribute to; missing ones are no error), e.g. those a
+  // kept experiment no longer has after a reload.
+  Expected<void> remove_addresses(const std::vector<Prefix>& addresses);
+  Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
+  Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override;
+
+  // Checks every uplink against what it should run, cheaply enough for every tick (one qdisc dump
+  // and two filter queries per uplink): under enforcement = "auto" the egress program follows the
+  // root qdisc (EDT while fq holds the packets, policing otherwise), swapped in place
+  // (BPF_TC_F_REPLACE), so no packet passes unenforced; a filter or clsact qdisc someone removed is
+  // put back; an uplink that vanished is reported once and attached again when an interface of its
+  // name returns. Returns an error only for what it could not repair; the next call tries again.
+  Expected<void> refresh();
+
+  // Host-network experiments (they share the host's addresses, so the uplink cannot attribute
+  // their packets): attaches the cgroup_skb ingress and egress programs to the cgroup v2 directory
+  // `cgroup_path`, so that every packet of a socket created in it, or in a cgroup below it, is
+  // counted and limited as experiment `experiment_id`'s, in the same counters, limit and schedule
+  // as the uplink's programs use (bytes include ETH_HLEN, as on the uplink; loopback traffic is
+  // neither counted nor limited). Only for experiments without addresses of their own: the
+  // programs would count an addressed experiment's packets a second time.
+  //
+  // The programs are attached as bpf_links (BPF_F_ALLOW_MULTI semantics: programs others attached
+  // to the cgroup, such as systemd's IP accounting, keep running; the packet passes only when all
+  // pass). The links are not pinned: they go when this instance is destroyed, and with the process
+  // if it dies, so nothing of ours survives a crash; the restarted daemon attaches again when it
+  // finds the cgroup. An experiment may have several cgroups (a restarted container's new one);
+  // attaching an attached path again is a no-op. A cgroup nested in (or containing) another
+  // experiment's cgroup is refused: its packets would run both experiments' programs. A cgroup
+  // directory that does not exist (it vanished) is an error naming it, and changes nothing.
+  Expected<void> attach_cgroup(std::uint32_t experiment_id, const std::string& cgroup_path);
+  // Detaches the programs from one cgroup of the experiment (the cgroup may be gone already).
+  Expected<void> detach_cgroup(std::uint32_t experiment_id, const std::string& cgroup_path);
+  // Detaches every cgroup of the experiment (remove_experiment does this too).
+  void detach_cgroups(std::uint32_t experiment_id);
+  // How many cgroups the programs are attached to.
+  std::size_t cgroup_attachments() const { return cgroups_.size(); }
+
+  // Pods with addresses of their own: their egress packets are attributed by the pod their socket
+  // belongs to (the cgroup it was created in, or one below it), whatever their source address, so
+  // that a pod cannot leave its experiment's allocation by sending from another address nor spend
+  // another experiment's. `wanted` is the whole set, pod cgroup id → experiment id; what the map
+  // holds beyond it (pods gone, entries an adopted map kept from a previous instance) is removed.
+  // Returns the first error (the map full); what could be written is.
+  Expected<void> set_pod_cgroups(const std::map<std::uint64_t, std::uint32_t>& wanted);
+  // How many pod cgroups attribute egress packets.
+  std::size_t pod_cgroup_count() const { return pod_cgroups_.size(); }
+
+  // True when `interface`'s egress is paced (EDT) rather than policed.
+  bool egress_paced(const std::string& interface) const;
+
+  int counters_fd() const;
+  int program_fd(Program program) const;
+
+ private:
+  // Reads ids 0..want-1 of the array map `fd` (values of value_size bytes each) into `out`: one
+  // batch where the kernel has it, else one lookup per id. `what` names the values in errors.
+  Expected<void> lookup_array(int fd, std::uint32_t want, void* out, std::size_t value_size,
+                              const char* what);
+  struct Attachment {
+    std::string interface;
+    int ifindex = 0;
+    bool created_clsact = false;
+    bool egress_edt = false;
+    bool egress_attached = false;
+    bool ingress_attached = false;
+    bool missing = false;         // the interface is gone (reported once)
+    bool foreign_warned = false;  // someone else's filter holds our handle (reported once)
+  };
+
+  struct CgroupAttachment {
+    std::uint32_t experiment_id = 0;
+    std::string path;  // as given, without trailing slashes
+    std::uint64_t cgroup_id = 0;
+    bpf_link* egress = nullptr;
+    bpf_link* ingress = nullptr;
+  };
+
+  // A filter of the previous instance still attached (create() found it).
+  struct Leftover {
+    std::string interface;
+    int ifindex = 0;
+    int point = 0;  // bpf_tc_attach_point
+  };
+
+  explicit BpfDatapath(BpfDatapathOptions options);
+  void detach_cgroup_at(std::size_t index);
+  std::vector<std::pair<const char*, bpf_map*>> map_pins() const;
+  // Open fds of the pinned maps, in map_pins() order, when all are there and fit this build
+  // (-1 for a map of added_later() that is not there: it is created); otherwise none, and
+  // `why_not` says why.
+  std::vector<int> adoptable_maps(std::string& why_not) const;
+  Expected<void> load_and_pin(const std::vector<Leftover>& leftovers);
+  Expected<void> write_addresses(std::uint32_t id, const std::vector<Prefix>& addresses);
+  Expected<void> attach(const std::string& interface);
+  Expected<void> refresh_one(Attachment& a);
+  bool wants_edt(const EgressQdisc& qdisc) const;
+  std::uint32_t prog_id(Program program) const;
+  Expected<void> zero_counters(std::uint32_t id);
+  Expected<void> zero_shaper(std::uint32_t id);
+  void detach_all();
+  void unpin_all();
+
+  BpfDatapathOptions options_;
+  account* skel_ = nullptr;
+  int ncpus_ = 0;
+  std::vector<Attachment> attachments_;
+  std::vector<CgroupAttachment> cgroups_;
+  std::map<std::uint64_t, std::uint32_t> pod_cgroups_;  // what set_pod_cgroups wrote
+  std::vector<std::string> pinned_;
+  bool adopted_ = false;
+  std::vector<std::string> created_on_adoption_;  // maps an adopted datapath lacked (added_later)
+  // The LPM keys this instance wrote, as bytes (struct enforcer_lpm_v4 / _v6: 8 and 20 bytes;
+  // enforcer_abi.h asserts both sizes).
+  std::set<std::array<std::uint8_t, 8>> written_v4_;
+  std::set<std::array<std::uint8_t, 20>> written_v6_;
+  std::uint32_t prog_ids_[5] = {};    // by Program
+  std::vector<std::uint8_t> values_;  // scratch for batch reads
+  std::vector<enforcer_charged> charged_;
+  std::vector<std::uint32_t> keys_;
+};
+
+// What uninstall_datapath did, left alone, and failed to do (one line each).
+struct UninstallReport {
+  std::vector<std::string> removed;
+  std::vector<std::string> kept;
+  std::vector<std::string> errors;
+};
+
+// Removes what a daemon that did not stop cleanly left behind (enforcerd --uninstall; the caller
+// holds the state_dir lock, so no daemon runs): enforcer's tc filters on `interfaces` (its
+// handle and priority, running the programs pinned in `pin_dir` or programs of enforcer's names;
+// any other filter stays, and so does the clsact qdisc, which may hold others' filters and whose
+// creator is not known any more), and every pin in `pin_dir` (the directory too, when empty).
+// The cgroup_skb links are never pinned: they ended with the daemon's process.
+UninstallReport uninstall_datapath(const std::string& pin_dir,
+                                   const std::vector<std::string>& interfaces);
+
+// The ifindex of each named interface; an error names the first that does not exist.
+Expected<std::vector<int>> interface_indexes(const std::vector<std::string>& names);
+
+// Routes libbpf's messages into enforcer's log (once per process).
+void route_libbpf_log();
+
+}  // namespace enforcer
