@@ -10,7 +10,7 @@
 # ENFORCER_BENCH_QDISC: the uplink's root qdisc, fq (egress paced, EDT; the default, as on an
 # M-Lab node) or pfifo (egress policed); ingress is policed either way. ENFORCER_BENCH_RTT_MS (80),
 # ENFORCER_BENCH_RATES ("10 50 200" Mbit/s), ENFORCER_BENCH_MEASURE_SECONDS (10). About 2-3 minutes
-# per run. Results: docs in README.md, "Performance".
+# per run. Results: docs/performance.md.
 set -euo pipefail
 [ "${ENFORCER_VM:-}" = 1 ] || { echo "run this through tests/vm/run-vm-test (see its header)" >&2; exit 1; }
 modprobe -a veth ipvlan sch_fq sch_netem sch_ingress cls_bpf cls_u32  # clsact lives in sch_ingress

@@ -36,6 +36,15 @@ install(FILES ${PROJECT_SOURCE_DIR}/config/prometheus/enforcer.rules.yml
 install(FILES ${PROJECT_SOURCE_DIR}/config/grafana/enforcer.json
         DESTINATION share/doc/enforcer/grafana)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION share/doc/enforcer)
+# The rest of the documentation, beside the README as in the source tree (its links into docs/).
+install(FILES ${PROJECT_SOURCE_DIR}/docs/architecture.md
+              ${PROJECT_SOURCE_DIR}/docs/policy.md
+              ${PROJECT_SOURCE_DIR}/docs/configuration.md
+              ${PROJECT_SOURCE_DIR}/docs/operations.md
+              ${PROJECT_SOURCE_DIR}/docs/metrics.md
+              ${PROJECT_SOURCE_DIR}/docs/testing.md
+              ${PROJECT_SOURCE_DIR}/docs/performance.md
+        DESTINATION share/doc/enforcer/docs)
 
 # Man pages, compressed as Debian ships them (gzip -9n: no name or time stamp inside, so the
 # package is reproducible).
