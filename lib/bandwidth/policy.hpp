@@ -1,6 +1,6 @@
-// The network policy: a sliding-window budget per experiment and direction (DESIGN.md, "The
-// network policy"). Pure functions of the allocation and the window; the daemon applies the
-// decision to the datapath every tick.
+// The network policy: a sliding-window budget per experiment and direction (docs/policy.md).
+// Pure functions of the allocation and the window; the daemon applies the decision to the
+// datapath every tick.
 //
 //   budget     B = A · W
 //   spent      S = bytes in the last W − T (the window without the slot that leaves next)

@@ -1,6 +1,6 @@
-// The daemon's configuration (TOML; the contract is in DESIGN.md). Parsing is a pure function of
-// the text and, for experiments given by index, of the kernel command line it reads through a
-// CmdlineReader; every problem is reported with the key, the value and the line.
+// The daemon's configuration (TOML; the contract: config/enforcer.toml.5). Parsing is a pure
+// function of the text and, for experiments given by index, of the kernel command line it reads
+// through a CmdlineReader; every problem is reported with the key, the value and the line.
 #pragma once
 
 #include <chrono>

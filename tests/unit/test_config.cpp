@@ -1,5 +1,5 @@
-// The configuration contract (DESIGN.md): values, defaults, overrides, round trips, and errors
-// that name the key, the value and the line.
+// The configuration contract (config/enforcer.toml.5): values, defaults, overrides, round trips,
+// and errors that name the key, the value and the line.
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
@@ -23,7 +23,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// The example of DESIGN.md, "The configuration contract", verbatim.
+// The configuration contract's example, verbatim.
 constexpr std::string_view kDesignExample = R"([daemon]
 tick = "1s"                              # sampling and policy period
 state_dir = "/var/lib/enforcer"
@@ -140,7 +140,7 @@ void check_same_config(const Config& a, const Config& b) {
 
 }  // namespace
 
-TEST_CASE("the DESIGN.md example parses with the right values", "[config]") {
+TEST_CASE("the configuration contract's example parses with the right values", "[config]") {
   const Config c = parse_ok(kDesignExample);
 
   CHECK(c.daemon.tick == 1s);
@@ -318,7 +318,7 @@ min_rate = "3Mbit"
 }
 
 TEST_CASE("format_config output parses back to the same config", "[config]") {
-  SECTION("the DESIGN.md example") {
+  SECTION("the configuration contract's example") {
     const Config a = parse_ok(kDesignExample);
     const std::string text = format_config(a);
     INFO("formatted:\n" << text);
@@ -745,7 +745,7 @@ TEST_CASE("a zero tick is an error and not a crash", "[config]") {
 }
 
 TEST_CASE("errors quote the value as the file writes it", "[config]") {
-  // DESIGN.md: an error names the key, the value and the line. Values checked after parsing
+  // The contract: an error names the key, the value and the line. Values checked after parsing
   // (window vs tick, min_rate vs bandwidth, zero amounts) must be quoted as written, not in
   // another spelling of the same quantity or not at all.
   struct Case {

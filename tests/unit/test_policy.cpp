@@ -91,7 +91,7 @@ TEST_CASE("budget is allocation times window", "[policy]") {
   p.allocation_bytes_per_second = 100'000'000 / 8;  // M-Lab's default
   p.tick = 1s;
   p.window_ticks = 300;
-  CHECK(p.budget_bytes() == 3'750'000'000ULL);  // 3.75 GB, as DESIGN.md says
+  CHECK(p.budget_bytes() == 3'750'000'000ULL);  // 3.75 GB: M-Lab's 100 Mbit/s over 5 minutes
   p.allocation_bytes_per_second = 2'500'000'000ULL / 8;
   CHECK(p.budget_bytes() == 93'750'000'000ULL);  // ndt at 2.5 Gbit/s: no overflow
 }
