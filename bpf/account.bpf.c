@@ -155,58 +155,62 @@ static __always_inline __u32 classify(struct __sk_buff* skb, int dir, int* tcp) 
 }
 
 /*
- * over_limit - holds a packet of `len` bytes to experiment `id`'s rate in `dir`, if it has one.
- * Returns 1 when the packet must be dropped, 0 when it passes; *start is then its departure time
- * when pacing (edt) made it wait, else 0.
+ * budget_admits - whether a packet of `len` bytes fits what is left of the experiment's budget
+ * total in `dir` (enforcer_limit.budget_bytes_total; 0: no budget form, the rate alone holds it),
+ * and charges it. A TCP flow with budget left then meets neither a rate nor a bucket. Several
+ * CPUs may each find the last bytes free and pass a packet: the total is exceeded by at most one
+ * packet per CPU. A packet that finds the budget spent, or loses the race for its last bytes, is
+ * held to the rate; what the loser added to the counter is not given back, since the daemon sets
+ * the next total from the counter as it reads it.
  */
-static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int tcp,
-                                      __u64* start) {
-  *start = 0;
-  if (id == ENFORCER_UNATTRIBUTED_ID) return 0;
-  struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
-  if (!limit) return 0;
-  const __u64 rate = limit->rate_bytes_per_sec[dir];
-  if (enforcer_rate_unlimited(rate)) return 0;
-  if (enforcer_rate_stops(rate)) return 1;
-  /* Budget left (enforcer_limit.budget_bytes_total): the packet passes at once, at the path's
-   * speed, and is charged. A TCP flow then meets neither a rate nor a bucket until the budget is
-   * spent. Several CPUs may each find the last bytes free and pass a packet: the total is
-   * exceeded by at most one packet per CPU. A packet that finds the budget spent, or loses the
-   * race for its last bytes, is held to the rate; what the loser added to the counter is not
-   * given back, since the daemon sets the next total from the counter as it reads it. */
+static __always_inline int budget_admits(__u32 id, int dir, __u64 len,
+                                         const struct enforcer_limit* limit) {
   const __u64 total = limit->budget_bytes_total[dir];
-  if (total) {
-    struct enforcer_charged* spent = bpf_map_lookup_elem(&charged, &id);
-    if (spent && *(volatile __u64*)&spent->bytes[dir] < total &&
-        __sync_fetch_and_add(&spent->bytes[dir], len) < total) {
-      return 0;
-    }
-  }
-  struct enforcer_shaper* shaper = bpf_map_lookup_elem(&shapers, &id);
-  if (!shaper) return 0;
+  if (!total) return 0;
+  struct enforcer_charged* spent = bpf_map_lookup_elem(&charged, &id);
+  return spent && *(volatile __u64*)&spent->bytes[dir] < total &&
+         __sync_fetch_and_add(&spent->bytes[dir], len) < total;
+}
 
+/*
+ * police - passes (0) or drops (1) a packet at `rate` with the bucket of police_tolerance_ns.
+ * A policed TCP flow keeps the schedule at the edge of the tolerance (up to one aggregate beyond
+ * it), so a packet of the experiment's other traffic (ping, DNS) would find it full and be
+ * dropped. It may go one aggregate's worth further: its own traffic then passes beside the flow,
+ * and a flood of it gets that much more burst, once.
+ */
+static __always_inline int police(struct enforcer_shaper* shaper,
+                                  const struct enforcer_limit* limit, int dir, __u64 len,
+                                  __u64 rate, int tcp) {
   const __u64 now = bpf_ktime_get_ns();
-  __u64 begin = now;
   const __u64 cost = rate_cost(len, rate);
-  __u64 tolerance = edt ? limit->edt_horizon_ns : limit->police_tolerance_ns[dir];
-  /* A policed TCP flow keeps the schedule at the edge of the tolerance (up to one aggregate
-   * beyond it), so a packet of the experiment's other traffic (ping, DNS) would find it full and
-   * be dropped (0.7-13 % of pings measured). It may go one aggregate's worth further: its own
-   * traffic then passes beside the flow, and a flood of it gets that much more burst, once. */
-  if (!edt && !tcp) tolerance += rate_cost(ENFORCER_POLICE_OTHER_HEADROOM, rate);
-  /* fq keeps at most flow_limit (default 100) packets per flow and drops the rest after we
-   * admitted them, which would waste their slots of the schedule. TCP never gets there: TCP
-   * Small Queues hold it back until fq releases its packets. Anything else (a UDP flood) may
-   * have at most ENFORCER_EDT_OTHER_QUEUE packets waiting; beyond that it is dropped here, and
-   * counted.
-   * A small packet other than TCP (a ping, a DNS query, a QUIC ACK) need not wait behind what
-   * the experiment's own TCP has in fq (measured: 15-136 ms at 100-10 Mbit/s): it leaves at
-   * once, still charged to the schedule, so the TCP behind it departs that much later and the
-   * rate over any interval is exact but for the jump headroom. What may jump is bounded by a
-   * second schedule at the same rate whose tolerance is ENFORCER_EDT_JUMP_HEADROOM bytes; beyond
-   * it, small packets wait in line like the rest. (A jump can reorder a UDP flow that also has
-   * large packets waiting; TCP is never reordered.) */
-  const int other = edt && !tcp;
+  __u64 tolerance = limit->police_tolerance_ns[dir];
+  if (!tcp) tolerance += rate_cost(ENFORCER_POLICE_OTHER_HEADROOM, rate);
+  __u64 begin;
+  return rate_admit(&shaper->tat_ns[dir], now, cost, tolerance, 0, &begin) ? 1 : 0;
+}
+
+/*
+ * pace - gives an egress packet its departure time at `rate` (EDT: fq releases it then), in
+ * *start (0: now). Returns 1 when it must be dropped instead: beyond the drop horizon, or a packet
+ * other than TCP that finds its queue full.
+ * fq keeps at most flow_limit (default 100) packets per flow and drops the rest after we admitted
+ * them, which would waste their slots of the schedule. TCP never gets there: TCP Small Queues hold
+ * it back until fq releases its packets. Anything else (a UDP flood) may have at most
+ * ENFORCER_EDT_OTHER_QUEUE packets waiting; beyond that it is dropped here, and counted.
+ * A small packet other than TCP (a ping, a DNS query, a QUIC ACK) need not wait behind what the
+ * experiment's own TCP has in fq: it leaves at once, still charged to the schedule, so the TCP
+ * behind it departs that much later and the rate over any interval is exact but for the jump
+ * headroom. What may jump is bounded by a second schedule at the same rate whose tolerance is
+ * ENFORCER_EDT_JUMP_HEADROOM bytes; beyond it, small packets wait in line like the rest. (A jump
+ * can reorder a UDP flow that also has large packets waiting; TCP is never reordered.)
+ */
+static __always_inline int pace(struct enforcer_shaper* shaper, const struct enforcer_limit* limit,
+                                __u64 len, __u64 rate, int tcp, __u64* start) {
+  const int dir = ENFORCER_DIR_EGRESS;
+  const __u64 now = bpf_ktime_get_ns();
+  const __u64 cost = rate_cost(len, rate);
+  const int other = !tcp;
   const int small = other && len <= ENFORCER_EDT_JUMP_MAX_LEN;
   int queue_full = 0;
   if (other) {
@@ -219,7 +223,8 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
     queue_full = shaper->edt_other_departures_ns[next & (ENFORCER_EDT_OTHER_QUEUE - 1)] > now;
     if (queue_full && !small) return 1;
   }
-  if (rate_admit(&shaper->tat_ns[dir], now, cost, tolerance, edt ? ENFORCER_EDT_CREDIT_NS : 0,
+  __u64 begin = now;
+  if (rate_admit(&shaper->tat_ns[dir], now, cost, limit->edt_horizon_ns, ENFORCER_EDT_CREDIT_NS,
                  &begin)) {
     return 1;
   }
@@ -239,6 +244,28 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
   }
   if (begin > now) *start = begin;
   return 0;
+}
+
+/*
+ * over_limit - holds a packet of `len` bytes to experiment `id`'s limit in `dir`, if it has one:
+ * budget left passes at once, else the rate, policed or paced (edt). Returns 1 when the packet
+ * must be dropped, 0 when it passes; *start is then its departure time when pacing made it wait,
+ * else 0.
+ */
+static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int tcp,
+                                      __u64* start) {
+  *start = 0;
+  if (id == ENFORCER_UNATTRIBUTED_ID) return 0;
+  struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
+  if (!limit) return 0;
+  const __u64 rate = limit->rate_bytes_per_sec[dir];
+  if (enforcer_rate_unlimited(rate)) return 0;
+  if (enforcer_rate_stops(rate)) return 1;
+  if (budget_admits(id, dir, len, limit)) return 0;
+  struct enforcer_shaper* shaper = bpf_map_lookup_elem(&shapers, &id);
+  if (!shaper) return 0;
+  return edt ? pace(shaper, limit, len, rate, tcp, start)
+             : police(shaper, limit, dir, len, rate, tcp);
 }
 
 /* The counters of experiment `*id`; an id beyond the array (a race with a shrinking table) is
