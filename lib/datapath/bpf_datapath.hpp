@@ -150,26 +150,52 @@ class BpfDatapath final : public Datapath {
     int point = 0;  // bpf_tc_attach_point
   };
 
+  // Owns the generated skeleton: account__destroy, which closes what it loaded, when the datapath
+  // goes (after the destructor has detached and unpinned).
+  struct DestroySkeleton {
+    void operator()(account* skel) const;
+  };
+  // Whether reconcile_hooks puts the filters on a new attachment or repairs an attached one.
+  enum class HookPass { kAttach, kRepair };
+
   explicit BpfDatapath(BpfDatapathOptions options);
-  void detach_cgroup_at(std::size_t index);
+
+  // Loading, in the libbpf-tools order (bpf_loader.cpp): open and size the maps, adopt a previous
+  // instance's maps or remove its leftovers, load, pin, read the programs' ids.
+  Expected<void> load_and_pin(const std::vector<Leftover>& leftovers);
+  Expected<void> open_skeleton();
+  Expected<void> pin_all();
+  Expected<void> read_prog_ids();
   std::vector<std::pair<const char*, bpf_map*>> map_pins() const;
+  void unpin_all();
+
+  // A previous instance's leftovers (bpf_adopt.cpp). Its filters at enforcer's handle on the
+  // uplinks; an error names a filter there that is not its.
+  static Expected<std::vector<Leftover>> find_leftovers(const BpfDatapathOptions& options,
+                                                        const std::vector<int>& ifindexes);
+  // Before load: reuses the pinned maps when adoptable_maps() allows, else removes the leftover
+  // filters and pins.
+  Expected<void> adopt_or_remove(const std::vector<Leftover>& leftovers);
   // Open fds of the pinned maps, in map_pins() order, when all are there and fit this build
   // (-1 for a map of added_later() that is not there: it is created); otherwise none, and
   // `why_not` says why.
   std::vector<int> adoptable_maps(std::string& why_not) const;
-  Expected<void> load_and_pin(const std::vector<Leftover>& leftovers);
-  Expected<void> write_addresses(std::uint32_t id, const std::vector<Prefix>& addresses);
+
+  // The uplinks' tc filters (tc_hooks.cpp).
   Expected<void> attach(const std::string& interface);
   Expected<void> refresh_one(Attachment& a);
+  Expected<void> reconcile_hooks(Attachment& a, const EgressQdisc& qdisc, bool edt, HookPass pass);
   bool wants_edt(const EgressQdisc& qdisc) const;
+  void detach_all();
+
+  void detach_cgroup_at(std::size_t index);
+  Expected<void> write_addresses(std::uint32_t id, const std::vector<Prefix>& addresses);
   std::uint32_t prog_id(Program program) const;
   Expected<void> zero_counters(std::uint32_t id);
   Expected<void> zero_shaper(std::uint32_t id);
-  void detach_all();
-  void unpin_all();
 
   BpfDatapathOptions options_;
-  account* skel_ = nullptr;
+  std::unique_ptr<account, DestroySkeleton> skel_;
   int ncpus_ = 0;
   std::vector<Attachment> attachments_;
   std::vector<CgroupAttachment> cgroups_;

@@ -1,0 +1,132 @@
+// Loading the accounting programs in the libbpf-tools order: open the skeleton, size its maps,
+// adopt a previous instance's maps (bpf_adopt.cpp), load, pin under bpf_pin_dir; and unpinning.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <string_view>
+
+#include "account.skel.h"
+#include "base/text.hpp"
+#include "datapath/bpf_datapath.hpp"
+#include "datapath/bpf_internal.hpp"
+#include "enforcer_abi.h"
+
+namespace enforcer {
+
+std::vector<std::pair<const char*, bpf_map*>> BpfDatapath::map_pins() const {
+  return {{"counters", skel_->maps.counters},     {"limits", skel_->maps.limits},
+          {"charged", skel_->maps.charged},       {"shapers", skel_->maps.shapers},
+          {"addr_v4", skel_->maps.addr_v4},       {"addr_v6", skel_->maps.addr_v6},
+          {"cgroup_ids", skel_->maps.cgroup_ids}, {"pod_cgroups", skel_->maps.pod_cgroups}};
+}
+
+Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers) {
+  if (auto r = open_skeleton(); !r) return r;
+  if (auto r = adopt_or_remove(leftovers); !r) return r;
+  if (int err = account__load(skel_.get()); err) {
+    return Error{
+        fmt::format("cannot load the BPF programs: {} (the kernel's verifier log is "
+                    "above)",
+                    errno_text(err))};
+  }
+  if (auto r = pin_all(); !r) return r;
+  if (auto r = read_prog_ids(); !r) return r;
+  if (adopted_) {
+    // The cgroup links died with the previous process; the daemon attaches the cgroups again
+    // when it finds them. The unattributed counters go on like the experiments'.
+    const int fd = bpf_map__fd(skel_->maps.cgroup_ids);
+    std::uint64_t key = 0;
+    while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
+      if (bpf_map_delete_elem(fd, &key) != 0) break;
+    }
+    return {};
+  }
+  return zero_counters(ENFORCER_UNATTRIBUTED_ID);
+}
+
+// Open and configure: the maps' sizes follow max_experiments.
+Expected<void> BpfDatapath::open_skeleton() {
+  ncpus_ = libbpf_num_possible_cpus();
+  if (ncpus_ <= 0) return Error{fmt::format("cannot count CPUs: {}", errno_text(ncpus_))};
+
+  skel_.reset(account__open());
+  if (!skel_) return Error{fmt::format("cannot open the BPF object: {}", errno_text(errno))};
+  const std::uint32_t ids = options_.max_experiments + 1;  // id 0 is unattributed
+  const std::uint32_t prefixes = std::max<std::uint32_t>(1024, options_.max_experiments * 8);
+  bpf_map__set_max_entries(skel_->maps.counters, ids);
+  bpf_map__set_max_entries(skel_->maps.limits, ids);
+  bpf_map__set_max_entries(skel_->maps.charged, ids);
+  bpf_map__set_max_entries(skel_->maps.shapers, ids);
+  bpf_map__set_max_entries(skel_->maps.addr_v4, prefixes);
+  bpf_map__set_max_entries(skel_->maps.addr_v6, prefixes);
+  // One cgroup per host-network experiment, twice over: a restarted container's new cgroup is
+  // attached before its old one is detached.
+  bpf_map__set_max_entries(skel_->maps.cgroup_ids, options_.max_experiments * 2);
+  bpf_map__set_max_entries(skel_->maps.pod_cgroups, options_.max_experiments * 2);
+  return {};
+}
+
+Expected<void> BpfDatapath::pin_all() {
+  if (auto r = ensure_bpffs(options_.pin_dir); !r) return r;
+  std::error_code ec;
+  std::filesystem::create_directories(options_.pin_dir, ec);
+  if (ec)
+    return Error{fmt::format("cannot create bpf_pin_dir {}: {}", options_.pin_dir, ec.message())};
+  if (!is_bpffs(options_.pin_dir)) {
+    return Error{
+        fmt::format("bpf_pin_dir {} is not on a BPF filesystem (mount -t bpf bpf "
+                    "/sys/fs/bpf)",
+                    options_.pin_dir)};
+  }
+  auto pin = [&](const char* name, int err_or_zero) -> Expected<void> {
+    if (err_or_zero) {
+      return Error{
+          fmt::format("cannot pin {}/{}: {}", options_.pin_dir, name, errno_text(err_or_zero))};
+    }
+    pinned_.push_back(options_.pin_dir + "/" + name);
+    return {};
+  };
+  const std::string dir = options_.pin_dir + "/";
+  for (auto [name, map] : map_pins()) {
+    // Adopted maps are pinned there already (they are those pins).
+    const bool pinned =
+        adopted_ && std::find(created_on_adoption_.begin(), created_on_adoption_.end(),
+                              std::string_view(name)) == created_on_adoption_.end();
+    if (auto r = pin(name, pinned ? 0 : bpf_map__pin(map, (dir + name).c_str())); !r) return r;
+  }
+  for (auto [name, prog] : {std::pair{"tc_egress", skel_->progs.tc_egress},
+                            std::pair{"tc_egress_edt", skel_->progs.tc_egress_edt},
+                            std::pair{"tc_ingress", skel_->progs.tc_ingress}}) {
+    // The previous instance's programs keep running from their filters until attach() swaps
+    // them; only their pins go.
+    if (adopted_) unlink((dir + name).c_str());
+    if (auto r = pin(name, bpf_program__pin(prog, (dir + name).c_str())); !r) return r;
+  }
+  return {};
+}
+
+Expected<void> BpfDatapath::read_prog_ids() {
+  for (auto program : {Program::kEgressPolice, Program::kEgressEdt, Program::kIngress,
+                       Program::kCgroupEgress, Program::kCgroupIngress}) {
+    bpf_prog_info info{};
+    std::uint32_t len = sizeof info;
+    if (int err = bpf_obj_get_info_by_fd(program_fd(program), &info, &len); err) {
+      return Error{fmt::format("cannot read the loaded programs' ids: {}", errno_text(err))};
+    }
+    prog_ids_[static_cast<int>(program)] = info.id;
+  }
+  return {};
+}
+
+void BpfDatapath::unpin_all() {
+  for (const auto& path : pinned_) unlink(path.c_str());
+  pinned_.clear();
+  rmdir(options_.pin_dir.c_str());  // only when empty
+}
+
+}  // namespace enforcer

@@ -1,0 +1,164 @@
+// cgroup_skb: attaching the accounting programs to host-network experiments' cgroups (as
+// bpf_links, never pinned) and detaching them.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "account.skel.h"
+#include "base/log.hpp"
+#include "base/text.hpp"
+#include "datapath/bpf_datapath.hpp"
+#include "enforcer_abi.h"
+
+namespace enforcer {
+
+namespace {
+
+// "/a/b/" and "/a//b" are "/a/b".
+std::string normal_cgroup_path(const std::string& path) {
+  std::string p = std::filesystem::path(path).lexically_normal().string();
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+// True when one of the two cgroup directories contains the other (or they are the same).
+bool nested(const std::string& a, const std::string& b) {
+  const std::string& shorter = a.size() <= b.size() ? a : b;
+  const std::string& longer = a.size() <= b.size() ? b : a;
+  return longer.compare(0, shorter.size(), shorter) == 0 &&
+         (longer.size() == shorter.size() || longer[shorter.size()] == '/' || shorter == "/");
+}
+
+// The id of the cgroup v2 directory open at `fd` (what bpf_skb_cgroup_id() returns for its
+// sockets): the kernfs node id, which the kernel hands out as the directory's file handle and,
+// on 64-bit hosts, its inode number.
+Expected<std::uint64_t> cgroup_id_of(int fd, const std::string& path) {
+  alignas(file_handle) unsigned char buf[sizeof(file_handle) + sizeof(std::uint64_t)] = {};
+  auto* handle = reinterpret_cast<file_handle*>(buf);
+  handle->handle_bytes = sizeof(std::uint64_t);
+  int mount_id = 0;
+  if (name_to_handle_at(fd, "", handle, &mount_id, AT_EMPTY_PATH) == 0 &&
+      handle->handle_bytes == sizeof(std::uint64_t)) {
+    std::uint64_t id;
+    std::memcpy(&id, buf + sizeof(file_handle), sizeof id);
+    return id;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    return Error{fmt::format("cannot read the id of cgroup {}: {}", path, errno_text(errno))};
+  }
+  return static_cast<std::uint64_t>(st.st_ino);
+}
+
+}  // namespace
+
+Expected<void> BpfDatapath::attach_cgroup(std::uint32_t experiment_id,
+                                          const std::string& cgroup_path) {
+  if (experiment_id == ENFORCER_UNATTRIBUTED_ID || experiment_id > options_.max_experiments) {
+    return Error{fmt::format("experiment id {} out of range 1..{}", experiment_id,
+                             options_.max_experiments)};
+  }
+  const std::string path = normal_cgroup_path(cgroup_path);
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return Error{fmt::format("cgroup {} of experiment id {}: {}{}", path, experiment_id,
+                             errno_text(err), err == ENOENT ? " (it vanished)" : "")};
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{fd};
+  struct statfs sfs {};
+  if (fstatfs(fd, &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+    return Error{fmt::format(
+        "{} is not a cgroup v2 directory (cgroup_skb programs attach to cgroup2 only)", path)};
+  }
+  auto id = cgroup_id_of(fd, path);
+  if (!id) return id.error();
+
+  for (const CgroupAttachment& c : cgroups_) {
+    if (c.cgroup_id == *id || c.path == path) {
+      if (c.experiment_id == experiment_id) return {};  // attached already
+      return Error{fmt::format("cgroup {} is experiment id {}'s already; not attaching it to {}",
+                               path, c.experiment_id, experiment_id)};
+    }
+    if (nested(c.path, path)) {
+      return Error{fmt::format(
+          "cgroup {} (experiment id {}) and cgroup {} (experiment id {}) are nested: the "
+          "packets of the inner one would be counted twice; not attaching",
+          path, experiment_id, c.path, c.experiment_id)};
+    }
+  }
+
+  // The id goes into the map first, so that the programs attribute the very first packet.
+  const int map_fd = bpf_map__fd(skel_->maps.cgroup_ids);
+  if (bpf_map_update_elem(map_fd, &*id, &experiment_id, BPF_ANY) != 0) {
+    return Error{fmt::format("cannot register cgroup {} of experiment id {}: {}", path,
+                             experiment_id, errno_text(errno))};
+  }
+  CgroupAttachment c;
+  c.experiment_id = experiment_id;
+  c.path = path;
+  c.cgroup_id = *id;
+  for (auto [prog, link, where] :
+       {std::tuple{skel_->progs.cgroup_egress, &c.egress, "egress"},
+        std::tuple{skel_->progs.cgroup_ingress, &c.ingress, "ingress"}}) {
+    *link = bpf_program__attach_cgroup(prog, fd);
+    if (!*link) {
+      const int err = errno;
+      if (c.egress) bpf_link__destroy(c.egress);
+      bpf_map_delete_elem(map_fd, &*id);
+      return Error{fmt::format(
+          "cannot attach the cgroup_skb {} program to cgroup {} (experiment id {}): {}{}", where,
+          path, experiment_id, errno_text(err),
+          err == EPERM    ? " (a program attached there without BPF_F_ALLOW_MULTI excludes others)"
+          : err == ENOENT ? " (it vanished)"
+                          : "")};
+    }
+  }
+  cgroups_.push_back(c);
+  log_info("attached accounting to cgroup {} (id {}) for experiment id {}", path, *id,
+           experiment_id);
+  return {};
+}
+
+void BpfDatapath::detach_cgroup_at(std::size_t index) {
+  CgroupAttachment& c = cgroups_[index];
+  // Links first, then the map entry: no packet runs the programs with the entry gone. A link of a
+  // removed cgroup is defunct already; destroying it only releases it.
+  if (c.egress) bpf_link__destroy(c.egress);
+  if (c.ingress) bpf_link__destroy(c.ingress);
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.cgroup_ids), &c.cgroup_id);
+  log_info("detached accounting from cgroup {} (experiment id {})", c.path, c.experiment_id);
+  cgroups_.erase(cgroups_.begin() + static_cast<std::ptrdiff_t>(index));
+}
+
+Expected<void> BpfDatapath::detach_cgroup(std::uint32_t experiment_id,
+                                          const std::string& cgroup_path) {
+  const std::string path = normal_cgroup_path(cgroup_path);
+  for (std::size_t i = 0; i < cgroups_.size(); ++i) {
+    if (cgroups_[i].path == path && cgroups_[i].experiment_id == experiment_id) {
+      detach_cgroup_at(i);
+      return {};
+    }
+  }
+  return Error{fmt::format("cgroup {} is not attached for experiment id {}", path, experiment_id)};
+}
+
+void BpfDatapath::detach_cgroups(std::uint32_t experiment_id) {
+  for (std::size_t i = cgroups_.size(); i-- > 0;) {
+    if (cgroups_[i].experiment_id == experiment_id) detach_cgroup_at(i);
+  }
+}
+
+}  // namespace enforcer
