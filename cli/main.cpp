@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "base/units.hpp"
 #include "base/version.hpp"
@@ -19,6 +21,8 @@
 
 namespace {
 
+using enforcer::Error;
+using enforcer::Expected;
 using enforcer::ctl::json;
 using namespace enforcer::ctl;
 
@@ -168,17 +172,14 @@ void add_expiry_options(CLI::App* cmd, Expiry& e) {
   e.for_opt->excludes(e.until_opt);
 }
 
-// Adds "for"/"until" to `request`; false (after a message) when they do not parse.
-bool apply_expiry(json& request, const Expiry& e) {
+// `request` with "for"/"until" added, or why they do not parse.
+Expected<json> with_expiry(json request, const Expiry& e) {
   std::optional<std::string> f;
   std::optional<std::string> u;
   if (e.for_opt->count() > 0) f = e.for_text;
   if (e.until_opt->count() > 0) u = e.until_text;
-  if (auto r = add_expiry(request, f, u); !r) {
-    usage_error(r.error().message);
-    return false;
-  }
-  return true;
+  if (auto r = add_expiry(request, f, u); !r) return r.error();
+  return request;
 }
 
 std::vector<std::string> resource_names(bool with_throttle) {
@@ -191,18 +192,31 @@ std::int64_t now() {
   return std::time(nullptr);
 }
 
-}  // namespace
+// What the subcommands' options and positionals are parsed into; each subcommand uses some.
+struct Args {
+  std::string experiment;
+  std::string resource;
+  std::string value;
+  std::string reason;
+  Expiry set_expiry;
+  Expiry throttle_expiry;
+};
 
-int main(int argc, char** argv) {
-  CLI::App app{
-      "enforcerctl: inspect and adjust enforcerd's per-experiment allocations.\n"
-      "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 3 daemon unreachable.",
-      "enforcerctl"};
+// A subcommand: most are one request whose result is printed; the rest (top, version,
+// _experiments) do their own talking.
+struct Subcommand {
+  CLI::App* cmd;
+  // The request from the parsed arguments, or the usage message that stops it being sent.
+  std::function<Expected<json>()> request;
+  std::string (*format)(const json& result) = nullptr;
+  std::function<int(ControlClient&, const Globals&)> run_other;
+};
+
+// The options every subcommand takes, and --version.
+void add_global_options(CLI::App& app, Globals& g) {
   app.set_version_flag("--version", std::string("enforcerctl ") + enforcer::kVersion);
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
-
-  Globals g;
   app.add_option("-s,--socket", g.socket, "the daemon's control socket")
       ->envname("ENFORCER_SOCKET")
       ->capture_default_str();
@@ -211,59 +225,152 @@ int main(int argc, char** argv) {
   app.add_option("-t,--timeout", g.timeout,
                  "give up on the daemon after this long (connect, request and response)")
       ->capture_default_str();
+}
 
-  std::string experiment;
-  std::string resource;
-  std::string value;
-  std::string reason;
-  Expiry set_expiry;
-  Expiry throttle_expiry;
+// Declares the subcommands (in the order --help lists them) with what each sends and prints.
+std::vector<Subcommand> add_subcommands(CLI::App& app, Args& a) {
+  std::vector<Subcommand> table;
 
   auto* status = app.add_subcommand("status", "one line per experiment: allocation, usage, state");
+  table.push_back({status,
+                   [] { return Expected<json>(make_request("status")); },
+                   [](const json& r) { return format_status(r); },
+                   {}});
 
   auto* show = app.add_subcommand("show", "everything about one experiment, its overrides too");
-  show->add_option("experiment", experiment, "experiment name")->required();
+  show->add_option("experiment", a.experiment, "experiment name")->required();
+  table.push_back({show,
+                   [&a]() -> Expected<json> {
+                     json req = make_request("show");
+                     req["experiment"] = a.experiment;
+                     return req;
+                   },
+                   [](const json& r) { return format_show(r, now()); },
+                   {}});
 
   auto* override_cmd = app.add_subcommand("override", "set, clear or list overrides");
   override_cmd->require_subcommand(1);
   auto* override_set =
       override_cmd->add_subcommand("set", "replace one resource of an experiment's allocation");
-  override_set->add_option("experiment", experiment, "experiment name")->required();
-  override_set->add_option("resource", resource, "what to override")
+  override_set->add_option("experiment", a.experiment, "experiment name")->required();
+  override_set->add_option("resource", a.resource, "what to override")
       ->required()
       ->check(CLI::IsMember(resource_names(false)));
-  override_set->add_option("value", value, "the new value, in the config's units")->required();
-  add_expiry_options(override_set, set_expiry);
-  add_reason(override_set, reason);
+  override_set->add_option("value", a.value, "the new value, in the config's units")->required();
+  add_expiry_options(override_set, a.set_expiry);
+  add_reason(override_set, a.reason);
+  table.push_back({override_set,
+                   [&a]() -> Expected<json> {
+                     json req = make_request("override.set");
+                     req["experiment"] = a.experiment;
+                     req["resource"] = a.resource;
+                     req["value"] = a.value;
+                     req["reason"] = a.reason;
+                     return with_expiry(std::move(req), a.set_expiry);
+                   },
+                   [](const json& r) { return format_set_result(r, now()); },
+                   {}});
 
   auto* override_clear =
       override_cmd->add_subcommand("clear", "remove an experiment's override(s)");
-  override_clear->add_option("experiment", experiment, "experiment name")->required();
+  override_clear->add_option("experiment", a.experiment, "experiment name")->required();
   override_clear
-      ->add_option("resource", resource, "the resource whose override goes (default: all)")
+      ->add_option("resource", a.resource, "the resource whose override goes (default: all)")
       ->check(CLI::IsMember(resource_names(true)));
-  add_reason(override_clear, reason);
+  add_reason(override_clear, a.reason);
+  table.push_back({override_clear,
+                   [&a]() -> Expected<json> {
+                     json req = make_request("override.clear");
+                     req["experiment"] = a.experiment;
+                     if (!a.resource.empty()) req["resource"] = a.resource;
+                     req["reason"] = a.reason;
+                     return req;
+                   },
+                   [](const json& r) { return format_cleared_result(r, now()); },
+                   {}});
 
   auto* override_list = override_cmd->add_subcommand("list", "list the overrides in force");
-  override_list->add_option("experiment", experiment, "only this experiment's");
+  override_list->add_option("experiment", a.experiment, "only this experiment's");
+  table.push_back({override_list,
+                   [&a]() -> Expected<json> {
+                     json req = make_request("override.list");
+                     if (!a.experiment.empty()) req["experiment"] = a.experiment;
+                     return req;
+                   },
+                   [](const json& r) {
+                     return format_override_list(
+                         r.is_object() && r.contains("overrides") ? r["overrides"] : json::array(),
+                         now());
+                   },
+                   {}});
 
   auto* throttle = app.add_subcommand("throttle", "pin an experiment's rate (both directions)");
-  throttle->add_option("experiment", experiment, "experiment name")->required();
-  throttle->add_option("rate", value, "the rate, e.g. 10Mbit")->required();
-  add_expiry_options(throttle, throttle_expiry);
-  add_reason(throttle, reason);
+  throttle->add_option("experiment", a.experiment, "experiment name")->required();
+  throttle->add_option("rate", a.value, "the rate, e.g. 10Mbit")->required();
+  add_expiry_options(throttle, a.throttle_expiry);
+  add_reason(throttle, a.reason);
+  table.push_back({throttle,
+                   [&a]() -> Expected<json> {
+                     if (auto rate = enforcer::parse_rate_bits(a.value); !rate) {
+                       return Error{"throttle: " + rate.error().message};
+                     }
+                     json req = make_request("throttle");
+                     req["experiment"] = a.experiment;
+                     req["value"] = a.value;
+                     req["reason"] = a.reason;
+                     return with_expiry(std::move(req), a.throttle_expiry);
+                   },
+                   [](const json& r) { return format_set_result(r, now()); },
+                   {}});
 
   auto* release = app.add_subcommand("release", "end a manual throttle");
-  release->add_option("experiment", experiment, "experiment name")->required();
-  add_reason(release, reason);
+  release->add_option("experiment", a.experiment, "experiment name")->required();
+  add_reason(release, a.reason);
+  table.push_back({release,
+                   [&a]() -> Expected<json> {
+                     json req = make_request("release");
+                     req["experiment"] = a.experiment;
+                     req["reason"] = a.reason;
+                     return req;
+                   },
+                   [](const json& r) { return format_cleared_result(r, now()); },
+                   {}});
 
   auto* reload = app.add_subcommand("reload", "make the daemon read its configuration again");
-  add_reason(reload, reason);
+  add_reason(reload, a.reason);
+  table.push_back({reload,
+                   [&a]() -> Expected<json> {
+                     json req = make_request("reload");
+                     req["reason"] = a.reason;
+                     return req;
+                   },
+                   [](const json& r) { return format_reload_result(r); },
+                   {}});
 
   auto* top = app.add_subcommand("top", "live full-screen status (q or Ctrl-C quits)");
+  table.push_back({top, {}, nullptr, [](ControlClient& client, const Globals& g) {
+                     if (g.json) return usage_error("top has no --json form; use `status --json`");
+                     return run_top(client);
+                   }});
   auto* version = app.add_subcommand("version", "the client's and the daemon's versions");
+  table.push_back({version, {}, nullptr, run_version});
   auto* names = app.add_subcommand("_experiments", "experiment names, one a line (completion)");
   names->group("");  // hidden
+  table.push_back({names, {}, nullptr, run_experiment_names});
+  return table;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "enforcerctl: inspect and adjust enforcerd's per-experiment allocations.\n"
+      "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 3 daemon unreachable.",
+      "enforcerctl"};
+  Globals g;
+  add_global_options(app, g);
+  Args args;
+  const std::vector<Subcommand> subcommands = add_subcommands(app, args);
 
   try {
     app.parse(argc, argv);
@@ -276,65 +383,12 @@ int main(int argc, char** argv) {
   if (!timeout) return usage_error(timeout.error().message);
   ControlClient client(g.socket, *timeout);
 
-  if (*status) {
-    return run(client, make_request("status"), g, [](const json& r) { return format_status(r); });
+  for (const Subcommand& s : subcommands) {
+    if (!*s.cmd) continue;
+    if (s.run_other) return s.run_other(client, g);
+    auto request = s.request();
+    if (!request) return usage_error(request.error().message);
+    return run(client, *request, g, s.format);
   }
-  if (*show) {
-    json req = make_request("show");
-    req["experiment"] = experiment;
-    return run(client, req, g, [](const json& r) { return format_show(r, now()); });
-  }
-  if (*override_set) {
-    json req = make_request("override.set");
-    req["experiment"] = experiment;
-    req["resource"] = resource;
-    req["value"] = value;
-    req["reason"] = reason;
-    if (!apply_expiry(req, set_expiry)) return kExitUsage;
-    return run(client, req, g, [](const json& r) { return format_set_result(r, now()); });
-  }
-  if (*override_clear) {
-    json req = make_request("override.clear");
-    req["experiment"] = experiment;
-    if (!resource.empty()) req["resource"] = resource;
-    req["reason"] = reason;
-    return run(client, req, g, [](const json& r) { return format_cleared_result(r, now()); });
-  }
-  if (*override_list) {
-    json req = make_request("override.list");
-    if (!experiment.empty()) req["experiment"] = experiment;
-    return run(client, req, g, [](const json& r) {
-      return format_override_list(
-          r.is_object() && r.contains("overrides") ? r["overrides"] : json::array(), now());
-    });
-  }
-  if (*throttle) {
-    if (auto rate = enforcer::parse_rate_bits(value); !rate) {
-      return usage_error("throttle: " + rate.error().message);
-    }
-    json req = make_request("throttle");
-    req["experiment"] = experiment;
-    req["value"] = value;
-    req["reason"] = reason;
-    if (!apply_expiry(req, throttle_expiry)) return kExitUsage;
-    return run(client, req, g, [](const json& r) { return format_set_result(r, now()); });
-  }
-  if (*release) {
-    json req = make_request("release");
-    req["experiment"] = experiment;
-    req["reason"] = reason;
-    return run(client, req, g, [](const json& r) { return format_cleared_result(r, now()); });
-  }
-  if (*reload) {
-    json req = make_request("reload");
-    req["reason"] = reason;
-    return run(client, req, g, [](const json& r) { return format_reload_result(r); });
-  }
-  if (*top) {
-    if (g.json) return usage_error("top has no --json form; use `status --json`");
-    return run_top(client);
-  }
-  if (*version) return run_version(client, g);
-  if (*names) return run_experiment_names(client, g);
   return usage_error("no command given (see --help)");
 }

@@ -29,9 +29,6 @@ class MetricsCollector : public prometheus::Collectable {
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  void collect_resources(const ExperimentList& experiments,
-                         std::vector<prometheus::MetricFamily>& out) const;
-
   const ExperimentTable& table_;
   const UnattributedTotals& unattributed_;
   const TickStats& ticks_;
