@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
 #include <sstream>
 
 #include "bandwidth/window_snapshot.hpp"
@@ -19,6 +18,8 @@
 #include "base/state_file.hpp"
 #include "base/version.hpp"
 #include "config/reload_plan.hpp"
+#include "lifecycle/experiment_changes.hpp"
+#include "lifecycle/restore.hpp"
 
 namespace enforcer {
 
@@ -161,78 +162,18 @@ Expected<void> Daemon::start() {
 
 Expected<void> Daemon::add_experiments() {
   boot_id_ = read_boot_id();
-  const std::string path = snapshot_path(config_);
-  auto loaded = load_window_snapshot(path, std::chrono::system_clock::now());
+  RestoreInput input;
+  input.snapshot_path = snapshot_path(config_);
+  input.first_tick = kFirstTick;
+  auto loaded = load_window_snapshot(input.snapshot_path, std::chrono::system_clock::now());
   if (loaded.warning) log_warning("{}", *loaded.warning);
-  const WindowSnapshot* snap = loaded.snapshot ? &*loaded.snapshot : nullptr;
-  const std::uint64_t elapsed =
-      snap ? ticks_since(*snap, ns_since_epoch(std::chrono::system_clock::now()),
-                         ns_since_epoch(std::chrono::steady_clock::now()), boot_id_)
-           : 0;
-  if (datapath_->adopted() && !snap) {
-    log_warning(
-        "no window snapshot in {}: the adopted counters cannot be told apart by experiment, so "
-        "every experiment starts with zeroed counters and an empty window",
-        config_.daemon.state_dir);
+  if (loaded.snapshot) {
+    input.snapshot = &*loaded.snapshot;
+    input.elapsed_ticks =
+        ticks_since(*loaded.snapshot, ns_since_epoch(std::chrono::system_clock::now()),
+                    ns_since_epoch(std::chrono::steady_clock::now()), boot_id_);
   }
-
-  // Ids: each experiment the snapshot knows keeps the id it had (a reload may have moved it away
-  // from its position), so that adopted counters stay its own; the others take free ids.
-  if (snap) {
-    std::map<std::string, std::uint32_t> keep;
-    for (const auto& e : snap->experiments) keep[e.name] = e.id;
-    for (const auto& e : assign_ids(config_.experiments, keep, config_.daemon.max_experiments)) {
-      return Error{e};
-    }
-  }
-  ExperimentList list;
-  for (const auto& x : config_.experiments) {
-    const std::uint32_t id = x.id;
-    const auto slots = static_cast<std::uint32_t>(x.allocation.window / config_.daemon.tick);
-    // An adopted id keeps its counters only while it is still the same experiment's (the
-    // snapshot's id -> name table says so).
-    RestoredExperiment restored;
-    if (snap) restored = match_experiment(*snap, x.name, config_.daemon.tick, slots);
-    const bool keep = datapath_->adopted() && restored.from && restored.from->id == id;
-    auto r = keep ? datapath_->keep_experiment(id, x.addresses)
-                  : datapath_->add_experiment(id, x.addresses);
-    if (!r) return Error{fmt::format("experiment \"{}\": {}", x.name, r.error().message)};
-    auto state = std::make_shared<ExperimentState>(id, x, slots);
-    if (restored.from) {
-      const ExperimentSnapshot& from = *restored.from;
-      constexpr auto kRelaxed = std::memory_order_relaxed;
-      for (Direction d : kDirections) {
-        DirectionState& s = *state->direction[d];
-        const DirectionSnapshot& f = from.direction[d];
-        s.bytes_total.store(f.bytes_total, kRelaxed);
-        s.packets_total.store(f.packets_total, kRelaxed);
-        s.dropped_bytes_total.store(f.dropped_bytes_total, kRelaxed);
-        s.dropped_packets_total.store(f.dropped_packets_total, kRelaxed);
-        if (restored.windows) {
-          const ShiftedWindow w = shift_window(f, slots, elapsed);
-          s.window.restore(kFirstTick, w.newest_first, w.filled);
-        }
-      }
-      // Kept counters: the first sample's delta is what moved since the snapshot (the traffic
-      // of the restart included) and lands in the newest slot. Fresh or zeroed counters start
-      // from 0, so does their baseline.
-      if (keep) state->last_raw = from.raw;
-      log_info("experiment {}: resumed from {} ({} ticks old): totals{}{}{}", x.name, path, elapsed,
-               restored.windows ? " and window" : "", keep ? ", datapath counters kept" : "",
-               restored.note.empty() ? "" : fmt::format(" ({})", restored.note));
-    } else if (snap || datapath_->adopted()) {
-      log_info("experiment {}: starts with an empty window ({})", x.name,
-               snap ? restored.note : "no snapshot");
-    }
-    list.push_back(std::move(state));
-  }
-  if (datapath_->adopted()) {
-    if (const std::size_t n = datapath_->prune_addresses(); n > 0) {
-      log_info("removed {} address(es) of experiments no longer configured", n);
-    }
-  }
-  table_.publish(std::move(list));
-  return {};
+  return restore_experiments(*datapath_, table_, config_, input);
 }
 
 void Daemon::write_snapshot() {
@@ -386,136 +327,15 @@ Expected<std::size_t> Daemon::reload() {
 }
 
 Expected<void> Daemon::apply_experiment_changes(const ReloadPlan& plan, const Config& next) {
-  if (plan.added.empty() && plan.removed.empty() && plan.readdressed.empty()) return {};
-  using Key = std::pair<bool, std::array<std::uint8_t, 17>>;  // v6, bytes + length
-  auto key = [](const Prefix& p) {
-    Key k{p.v6, {}};
-    std::copy(p.bytes.begin(), p.bytes.end(), k.second.begin());
-    k.second[16] = p.length;
-    return k;
-  };
-  std::set<Key> old_keys, new_keys;
-  for (const auto& x : config_.experiments) {
-    for (const auto& p : x.addresses) old_keys.insert(key(p));
-  }
-  for (const auto& x : next.experiments) {
-    for (const auto& p : x.addresses) new_keys.insert(key(p));
-  }
-  auto select = [&](const std::vector<Prefix>& from, const std::set<Key>& not_in) {
-    std::vector<Prefix> out;
-    for (const auto& p : from) {
-      if (!not_in.count(key(p))) out.push_back(p);
-    }
-    return out;
-  };
-  std::set<std::uint32_t> old_ids;
-  for (const auto& x : config_.experiments) old_ids.insert(x.id);
-
-  // 1. Addresses no experiment has any more stop being attributed (those of removed
-  // experiments, and those kept experiments dropped). Addresses that move to another
-  // experiment are simply overwritten below (never unattributed in between).
-  std::vector<Prefix> stale;
-  for (const auto& x : config_.experiments) {
-    for (const auto& p : select(x.addresses, new_keys)) stale.push_back(p);
-  }
-  // What an undo has to restore: the running experiments' addresses, as they were.
-  std::vector<std::size_t> added_done;
-  auto undo = [&](const std::string& what) -> Error {
-    std::vector<std::string> problems;
-    for (std::size_t n : added_done) {
-      const ExperimentConfig& x = next.experiments[n];
-      if (old_ids.count(x.id)) {
-        // (Only when max_experiments left no other id:) the id was a removed experiment's,
-        // which runs on: its counters were zeroed, the limiter pushes its limit again and the
-        // sampler starts from 0.
-        if (auto r = datapath_->remove_addresses(select(x.addresses, old_keys)); !r) {
-          problems.push_back(r.error().message);
-        }
-        for (const auto& st : *table_.snapshot()) {
-          if (st->id != x.id) continue;
-          st->last_raw = CounterSample{};
-          st->limit_pushed = false;
-        }
-        continue;
-      }
-      if (auto r = datapath_->remove_experiment(x.id, select(x.addresses, old_keys)); !r) {
-        problems.push_back(r.error().message);
-      }
-    }
-    for (const auto& x : next.experiments) {
-      if (auto r = datapath_->remove_addresses(select(x.addresses, old_keys)); !r) {
-        problems.push_back(r.error().message);
-      }
-    }
-    for (const auto& x : config_.experiments) {
-      if (auto r = datapath_->keep_experiment(x.id, x.addresses); !r) {
-        problems.push_back(fmt::format("experiment \"{}\": {}", x.name, r.error().message));
-      }
-    }
-    if (problems.empty()) {
-      return Error{fmt::format(
-          "{}; the reload was undone ({} experiment(s) it had added removed again, every address "
-          "as before): still enforcing the previous configuration",
-          what, added_done.size())};
-    }
-    std::string all;
-    for (const auto& p : problems) all += "\n  " + p;
-    return Error{fmt::format(
-        "{}; undoing the reload failed in part, the previous configuration's experiments are "
-        "enforced but these datapath entries may be off:{}",
-        what, all)};
-  };
-  if (auto r = datapath_->remove_addresses(stale); !r) return undo(r.error().message);
-
-  // 2. New experiments: zeroed counters and rate state, their addresses.
-  for (std::size_t n : plan.added) {
-    const ExperimentConfig& x = next.experiments[n];
-    added_done.push_back(n);  // an undo also clears what a failed add wrote
-    if (auto r = datapath_->add_experiment(x.id, x.addresses); !r) {
-      return undo(fmt::format("experiment \"{}\" (id {}): {}", x.name, x.id, r.error().message));
-    }
-  }
-  // 3. Kept experiments' new addresses (counters, limit and rate state stay).
-  for (std::size_t n : plan.readdressed) {
-    const ExperimentConfig& x = next.experiments[n];
-    if (auto r = datapath_->keep_experiment(x.id, x.addresses); !r) {
-      return undo(fmt::format("experiment \"{}\": {}", x.name, r.error().message));
-    }
-  }
-
-  // Done in the datapath: from here on nothing is undone. The table: kept experiments keep their
-  // state (window, totals, counters' baseline, limit), new ones start empty from zeroed counters.
-  std::map<std::string, std::shared_ptr<ExperimentState>> states;
-  for (const auto& st : *table_.snapshot()) states[st->name] = st;
-  ExperimentList list;
-  std::set<std::size_t> added(plan.added.begin(), plan.added.end());
-  for (std::size_t n = 0; n < next.experiments.size(); ++n) {
-    const ExperimentConfig& x = next.experiments[n];
-    if (!added.count(n)) {
-      list.push_back(states.at(x.name));
-      continue;
-    }
-    const auto slots = static_cast<std::uint32_t>(x.allocation.window / config_.daemon.tick);
-    list.push_back(std::make_shared<ExperimentState>(x.id, x, slots));
-  }
-  table_.publish(std::move(list));
-  // 4. Removed experiments: their cgroup programs detached, counters and rate state zeroed (so an
-  // id used again starts from 0). Their addresses went in step 1.
-  std::set<std::uint32_t> reused;
-  for (std::size_t n : plan.added) reused.insert(next.experiments[n].id);
+  if (!changes_experiments(plan)) return {};
+  if (auto r = change_experiments(*datapath_, table_, config_, next, plan); !r) return r;
   if (cgroups_) cgroups_->set_experiments(next);
+  retire_experiments(*datapath_, config_, next, plan);
   std::string removed_names;
   for (std::size_t r : plan.removed) {
     const ExperimentConfig& x = config_.experiments[r];
     removed_names += fmt::format("{}{}", removed_names.empty() ? "" : ", ", x.name);
     controller_->forget(x.id);
-    if (reused.count(x.id)) {
-      datapath_->detach_cgroups(x.id);
-      continue;  // zeroed when it was added again
-    }
-    if (auto e = datapath_->remove_experiment(x.id, {}); !e) {
-      log_error("experiment {} (removed): {}", x.name, e.error().message);
-    }
   }
   std::string added_names;
   for (std::size_t n : plan.added) {

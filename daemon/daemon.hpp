@@ -55,11 +55,11 @@ class Daemon {
   // added and removed, kept experiments' new addresses (lib/config/reload_plan.hpp); or returns
   // every problem and changes nothing.
   Expected<std::size_t> reload();
-  // The datapath and table part of a reload: adds, removes and re-addresses experiments. On a
-  // failure what it did is undone and the running configuration stays in force.
+  // Carries out a reload's experiment changes (lib/lifecycle/experiment_changes.hpp) and tells
+  // the cgroup side and the controller. On a failure the running configuration stays in force.
   Expected<void> apply_experiment_changes(const ReloadPlan& plan, const Config& next);
-  // Registers the configured experiments with the datapath and the table, resuming each from the
-  // window snapshot a previous run wrote (window_snapshot.hpp) when there is one.
+  // Reads the window snapshot a previous run wrote and the clocks, and registers the configured
+  // experiments from it (lib/lifecycle/restore.hpp).
   Expected<void> add_experiments();
   // Writes state_dir/windows.snapshot (atomically); a failure is logged, never fatal.
   void write_snapshot();

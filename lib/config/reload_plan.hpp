@@ -1,7 +1,7 @@
 // What a reload changes in the set of experiments, decided before anything is touched: which
 // experiments are new (and the id each gets), which are gone, which stay (with their id, window,
 // counters and limits), and what the running daemon cannot apply without a restart. Pure logic;
-// the daemon carries the plan out (Daemon::reload).
+// lib/lifecycle/experiment_changes.hpp carries the plan out.
 #pragma once
 
 #include <cstddef>

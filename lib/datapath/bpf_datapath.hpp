@@ -55,19 +55,19 @@ class BpfDatapath final : public Datapath {
 
   Expected<void> add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
   // True when create() adopted a previous instance's maps.
-  bool adopted() const { return adopted_; }
+  bool adopted() const override { return adopted_; }
   // Adopted maps: attributes `addresses` to `id` like add_experiment, but keeps the id's
   // counters, limit and rate state (the id is still the same experiment's).
-  Expected<void> keep_experiment(std::uint32_t id, const std::vector<Prefix>& addresses);
+  Expected<void> keep_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
   // Adopted maps: removes the address entries no add_experiment or keep_experiment of this
   // instance wrote (experiments no longer configured, addresses dropped). Returns how many.
-  std::size_t prune_addresses();
+  std::size_t prune_addresses() override;
   // Also detaches the experiment's cgroups (detach_cgroups) and forgets its pod cgroups: a freed
   // id attributes nothing.
   Expected<void> remove_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override;
   // Removes address entries (whoever they attribute to; missing ones are no error), e.g. those a
   // kept experiment no longer has after a reload.
-  Expected<void> remove_addresses(const std::vector<Prefix>& addresses);
+  Expected<void> remove_addresses(const std::vector<Prefix>& addresses) override;
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
   Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override;
 
@@ -99,7 +99,7 @@ class BpfDatapath final : public Datapath {
   // Detaches the programs from one cgroup of the experiment (the cgroup may be gone already).
   Expected<void> detach_cgroup(std::uint32_t experiment_id, const std::string& cgroup_path);
   // Detaches every cgroup of the experiment (remove_experiment does this too).
-  void detach_cgroups(std::uint32_t experiment_id);
+  void detach_cgroups(std::uint32_t experiment_id) override;
   // How many cgroups the programs are attached to.
   std::size_t cgroup_attachments() const { return cgroups_.size(); }
 

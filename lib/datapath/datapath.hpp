@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -59,8 +60,24 @@ class Datapath {
 
   // Attributes `addresses` to experiment `id` (replacing what it had) and zeroes its counters.
   virtual Expected<void> add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) = 0;
+  // Frees `id`: its addresses, counters and rate state, and its cgroups (a freed id attributes
+  // nothing).
   virtual Expected<void> remove_experiment(std::uint32_t id,
                                            const std::vector<Prefix>& addresses) = 0;
+  // The experiment-set changes (lib/lifecycle/) need these; the sampler and limiter do not.
+  // True when the datapath took over a previous instance's maps (its counters).
+  virtual bool adopted() const = 0;
+  // Attributes `addresses` to `id` like add_experiment, but keeps the id's counters, limit and
+  // rate state (the id is still the same experiment's).
+  virtual Expected<void> keep_experiment(std::uint32_t id,
+                                         const std::vector<Prefix>& addresses) = 0;
+  // Removes address entries, whoever they attribute to; missing ones are no error.
+  virtual Expected<void> remove_addresses(const std::vector<Prefix>& addresses) = 0;
+  // Adopted maps: removes the address entries no add_experiment or keep_experiment of this
+  // instance wrote. Returns how many.
+  virtual std::size_t prune_addresses() = 0;
+  // Detaches every cgroup of the experiment.
+  virtual void detach_cgroups(std::uint32_t id) = 0;
   // Fills out[0..max_id] with the cumulative counters of ids 0..max_id (0 = unattributed).
   virtual Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) = 0;
   // Holds each experiment to its new limit from its next packet on (one batch per tick).

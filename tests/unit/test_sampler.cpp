@@ -29,6 +29,12 @@ class FakeDatapath : public Datapath {
     counters.erase(id);
     return {};
   }
+  // The experiment-set calls: not what these tests are about.
+  bool adopted() const override { return false; }
+  Expected<void> keep_experiment(std::uint32_t, const std::vector<Prefix>&) override { return {}; }
+  Expected<void> remove_addresses(const std::vector<Prefix>&) override { return {}; }
+  std::size_t prune_addresses() override { return 0; }
+  void detach_cgroups(std::uint32_t) override {}
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override {
     ++reads;
     last_max_id = max_id;
