@@ -50,8 +50,7 @@ ControlClient::~ControlClient() {
 }
 
 void ControlClient::close() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  fd_.reset();
   buffer_.clear();
 }
 
@@ -76,10 +75,11 @@ Expected<void> ControlClient::connect_socket(Clock::time_point deadline) {
                              path_, sizeof(addr.sun_path) - 1)};
   }
   std::memcpy(addr.sun_path, path_.data(), path_.size());
-  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd_ < 0) return Error{fail("cannot create a socket for", errno)};
+  fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd_) return Error{fail("cannot create a socket for", errno)};
   for (;;) {
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) return {};
+    if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0)
+      return {};
     const int err = errno;
     if (err == EINTR) continue;
     if (err == EAGAIN) {
@@ -89,12 +89,12 @@ Expected<void> ControlClient::connect_socket(Clock::time_point deadline) {
       continue;
     }
     if (err == EINPROGRESS) {
-      const int ready = wait_for(fd_, POLLOUT, deadline);
+      const int ready = wait_for(fd_.get(), POLLOUT, deadline);
       if (ready == 0) return Error{timed_out("cannot connect to")};
       if (ready < 0) return Error{fail("cannot connect to", errno)};
       int so_error = 0;
       socklen_t len = sizeof(so_error);
-      if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) so_error = errno;
+      if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) so_error = errno;
       if (so_error != 0) return Error{fail("cannot connect to", so_error)};
       return {};
     }
@@ -107,7 +107,7 @@ Expected<std::string> ControlClient::attempt(std::string_view line, Clock::time_
   retry = false;
   std::size_t sent = 0;
   while (sent < line.size()) {
-    const ssize_t n = ::send(fd_, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n >= 0) {
       sent += static_cast<std::size_t>(n);
       continue;
@@ -115,7 +115,7 @@ Expected<std::string> ControlClient::attempt(std::string_view line, Clock::time_
     const int err = errno;
     if (err == EINTR) continue;
     if (err == EAGAIN) {
-      const int ready = wait_for(fd_, POLLOUT, deadline);
+      const int ready = wait_for(fd_.get(), POLLOUT, deadline);
       if (ready == 0) return Error{timed_out("sending to")};
       if (ready < 0) return Error{fail("sending to", errno)};
       continue;
@@ -140,10 +140,10 @@ Expected<std::string> ControlClient::attempt(std::string_view line, Clock::time_
       return Error{fmt::format("reading from {}: a response longer than {} bytes", path_,
                                kMaxResponseBytes)};
     }
-    const int ready = wait_for(fd_, POLLIN, deadline);
+    const int ready = wait_for(fd_.get(), POLLIN, deadline);
     if (ready == 0) return Error{timed_out("waiting for")};
     if (ready < 0) return Error{fail("reading from", errno)};
-    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    const ssize_t n = ::recv(fd_.get(), chunk, sizeof(chunk), 0);
     if (n > 0) {
       got_bytes = true;
       buffer_.append(chunk, static_cast<std::size_t>(n));
@@ -163,7 +163,7 @@ Expected<std::string> ControlClient::attempt(std::string_view line, Clock::time_
 Expected<std::string> ControlClient::exchange(std::string_view line) {
   const auto deadline = Clock::now() + timeout_;
   for (int tries = 0;; ++tries) {
-    const bool reused = fd_ >= 0;
+    const bool reused = fd_.valid();
     if (!reused) {
       buffer_.clear();
       if (auto c = connect_socket(deadline); !c) {

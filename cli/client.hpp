@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "base/expected.hpp"
+#include "base/fd.hpp"
 
 namespace enforcer::ctl {
 
@@ -46,7 +47,7 @@ class ControlClient {
 
   std::string path_;
   std::chrono::milliseconds timeout_;
-  int fd_ = -1;
+  Fd fd_;
   std::string buffer_;  // bytes read past the last response line
 };
 

@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "base/units.hpp"
+#include "control/control_protocol.hpp"
 
 namespace enforcer::ctl {
 namespace {
@@ -134,7 +135,7 @@ std::string scaled_3sig(double value, const std::array<Unit, N>& units) {
 std::string expires_cell(const json& ovr, std::int64_t now) {
   auto expires = i64(ovr, "expires");
   if (!expires) return "never";
-  return fmt::format("{} ({})", format_time_utc(*expires),
+  return fmt::format("{} ({})", rfc3339_utc(*expires),
                      *expires > now ? "in " + format_remaining(*expires - now) : "expired");
 }
 
@@ -153,7 +154,7 @@ std::string overrides_table(const json& overrides, std::int64_t now, bool with_e
     std::vector<std::string> row{or_unknown(text(o, "resource")),
                                  or_unknown(text(o, "value")),
                                  expires_cell(o, now),
-                                 set_at ? format_time_utc(*set_at) : std::string(kUnknown),
+                                 set_at ? rfc3339_utc(*set_at) : std::string(kUnknown),
                                  uid_cell(o),
                                  or_unknown(text(o, "reason"))};
     if (with_experiment) row.insert(row.begin(), or_unknown(text(o, "experiment")));
@@ -205,14 +206,6 @@ std::string format_measured_bytes(double bytes, bool binary) {
   constexpr std::array si{Unit{"B", 1}, Unit{"KB", 1e3}, Unit{"MB", 1e6}, Unit{"GB", 1e9},
                           Unit{"TB", 1e12}};
   return binary ? scaled_3sig(bytes, bin) : scaled_3sig(bytes, si);
-}
-
-std::string format_time_utc(std::int64_t unix_seconds) {
-  const auto t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  if (gmtime_r(&t, &tm) == nullptr) return std::to_string(unix_seconds);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 std::string format_remaining(std::int64_t seconds) {
@@ -309,7 +302,7 @@ std::string format_top_header(const json& status, std::int64_t now) {
   return fmt::format("enforcerd {}  tick {}  link {}  {} experiments  {}  (q to quit)",
                      or_unknown(text(status, "version")), duration_ns(tick),
                      rate_exact(u64(status, "link_rate_bits")), array(status, "experiments").size(),
-                     format_time_utc(now));
+                     rfc3339_utc(now));
 }
 
 std::string format_show(const json& exp, std::int64_t now) {
@@ -424,7 +417,7 @@ std::string format_override(const json& o, std::int64_t now) {
   auto expires = i64(o, "expires");
   std::string until = "until cleared";
   if (expires) {
-    until = fmt::format("until {} ({})", format_time_utc(*expires),
+    until = fmt::format("until {} ({})", rfc3339_utc(*expires),
                         *expires > now ? "in " + format_remaining(*expires - now) : "expired");
   }
   return fmt::format("{} {} = {}, {}, reason \"{}\"", or_unknown(text(o, "experiment")),
@@ -457,7 +450,7 @@ std::string format_error(const json& error) {
   auto message = text(error, "message");
   auto code = text(error, "code");
   std::string out = message && !message->empty() ? *message : code ? *code : "unknown error";
-  if (code == "unknown_experiment") {
+  if (code == error_code::kUnknownExperiment) {
     const json& known = array(error, "known");
     std::vector<std::string> names;
     for (const json& n : known) {

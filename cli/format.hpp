@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/time_text.hpp"  // times print as rfc3339_utc()
+
 namespace enforcer::ctl {
 
 using nlohmann::json;
@@ -26,8 +28,6 @@ std::string format_3sig(double value);
 std::string format_measured_rate(double bits_per_second);
 // A measured size, 3 significant digits: binary units ("412MiB") or SI units ("12.3GB").
 std::string format_measured_bytes(double bytes, bool binary);
-// Unix seconds as RFC 3339 in UTC: "2026-11-28T12:00:00Z".
-std::string format_time_utc(std::int64_t unix_seconds);
 // A remaining time, two units at most: "45s", "12m", "3h20m", "2d3h"; "expired" when <= 0.
 std::string format_remaining(std::int64_t seconds);
 

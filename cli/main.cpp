@@ -15,6 +15,8 @@
 #include "base/units.hpp"
 #include "base/version.hpp"
 #include "client.hpp"
+#include "config/config.hpp"
+#include "control/overrides.hpp"
 #include "format.hpp"
 #include "request.hpp"
 #include "top.hpp"
@@ -32,7 +34,7 @@ constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
 
 struct Globals {
-  std::string socket = "/run/enforcer/control.sock";
+  std::string socket = enforcer::DaemonConfig{}.control_socket;  // the config's default
   bool json = false;
   std::string timeout = "5s";
 };
@@ -109,12 +111,13 @@ int run(ControlClient& client, const json& request, const Globals& g,
 int run_version(ControlClient& client, const Globals& g) {
   Outcome o = call(client, make_request("version"), g, /*quiet=*/true);
   if (g.json) {
-    print_json(stdout, json{{"client",
-                             {{"version", enforcer::kVersion}, {"protocol", kCtlProtocolVersion}}},
-                            {"daemon", o.result ? *o.result : json(nullptr)}});
+    print_json(stdout,
+               json{{"client",
+                     {{"version", enforcer::kVersion}, {"protocol", enforcer::kProtocolVersion}}},
+                    {"daemon", o.result ? *o.result : json(nullptr)}});
     return kExitOk;
   }
-  std::printf("enforcerctl %s (protocol %d)\n", enforcer::kVersion, kCtlProtocolVersion);
+  std::printf("enforcerctl %s (protocol %d)\n", enforcer::kVersion, enforcer::kProtocolVersion);
   if (o.result && o.result->is_object()) {
     const json& r = *o.result;
     std::printf("enforcerd %s (protocol %s)\n",
@@ -183,8 +186,10 @@ Expected<json> with_expiry(json request, const Expiry& e) {
 }
 
 std::vector<std::string> resource_names(bool with_throttle) {
-  std::vector<std::string> names(std::begin(kOverrideResources), std::end(kOverrideResources));
-  if (with_throttle) names.emplace_back("throttle");
+  std::vector<std::string> names;
+  for (const auto& [resource, name] : enforcer::kResourceNames) {
+    if (resource != enforcer::Resource::kThrottle || with_throttle) names.emplace_back(name);
+  }
   return names;
 }
 

@@ -126,7 +126,7 @@ Expected<std::chrono::milliseconds> parse_timeout(std::string_view text) {
 }
 
 json make_request(std::string_view cmd) {
-  return json{{"v", kCtlProtocolVersion}, {"cmd", std::string(cmd)}};
+  return json{{"v", kProtocolVersion}, {"cmd", std::string(cmd)}};
 }
 
 Expected<void> add_expiry(json& request, const std::optional<std::string>& for_text,

@@ -12,16 +12,14 @@
 #include <string_view>
 
 #include "base/expected.hpp"
+#include "control/control_protocol.hpp"
 
 namespace enforcer::ctl {
 
 using nlohmann::json;
 
-// The protocol version enforcerctl speaks.
-inline constexpr int kCtlProtocolVersion = 1;
-// The resources `override set` takes (the daemon has the last word).
-inline constexpr std::string_view kOverrideResources[] = {"bandwidth", "window",  "min_rate", "cpu",
-                                                          "memory",    "disk_io", "disk"};
+// The protocol's constants (version, limits, resource names, error codes) are the daemon's:
+// lib/control/control_protocol.hpp.
 
 // "--until": RFC 3339 ("2026-11-28T12:00:00Z", "2026-11-28T14:00:00+02:00", fractional seconds
 // ignored, 't'/'z' or a space accepted) or Unix seconds ("1795000000") -> Unix seconds.

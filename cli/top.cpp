@@ -134,19 +134,19 @@ std::vector<std::string> fetch_frame(ControlClient& client, std::chrono::nanosec
   const std::int64_t now = std::time(nullptr);
   auto line = client.exchange(request_line(make_request("status")));
   if (!line) {
-    return {fmt::format("enforcerctl top  {}  (q to quit)", format_time_utc(now)), "",
+    return {fmt::format("enforcerctl top  {}  (q to quit)", rfc3339_utc(now)), "",
             "daemon unreachable: " + line.error().message, "retrying..."};
   }
   const json response = json::parse(*line, nullptr, false);
   if (!response.is_object()) {
-    return {fmt::format("enforcerctl top  {}  (q to quit)", format_time_utc(now)), "",
+    return {fmt::format("enforcerctl top  {}  (q to quit)", rfc3339_utc(now)), "",
             "the daemon sent a response that is not a JSON object"};
   }
   auto ok = response.find("ok");
   auto result = response.find("result");
   if (ok == response.end() || !ok->is_boolean() || !ok->get<bool>() || result == response.end()) {
     auto error = response.find("error");
-    return {fmt::format("enforcerctl top  {}  (q to quit)", format_time_utc(now)), "",
+    return {fmt::format("enforcerctl top  {}  (q to quit)", rfc3339_utc(now)), "",
             "the daemon refused: " +
                 (error != response.end() ? format_error(*error) : std::string("no error given"))};
   }

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "base/fd.hpp"
 #include "base/log.hpp"
 #include "reader_queue.hpp"
 
@@ -95,7 +96,7 @@ asio::awaitable<void> serve(std::shared_ptr<Session> s, Peer peer, ControlHandle
       // The buffer is full and holds no newline: the line is too long. The rest of it cannot be
       // told from the next request, so the connection ends here.
       response = error_response(
-          ProtocolError{"too_large",
+          ProtocolError{error_code::kTooLarge,
                         fmt::format("a request line may be at most {} bytes", kMaxRequestBytes),
                         {}});
       last = true;
@@ -111,7 +112,7 @@ asio::awaitable<void> serve(std::shared_ptr<Session> s, Peer peer, ControlHandle
         response = error_response(parsed.error);
       } else if (is_change(parsed.request->command) && !peer.may_change) {
         response = error_response(ProtocolError{
-            "forbidden",
+            error_code::kForbidden,
             fmt::format("{} changes the daemon's state: only root may do that (you are uid {})",
                         to_string(parsed.request->command), peer.uid),
             parsed.request->id});
@@ -145,14 +146,12 @@ asio::awaitable<void> serve(std::shared_ptr<Session> s, Peer peer, ControlHandle
 
 // Whether something answers on the socket at `path` (another daemon serving it).
 bool someone_listens(const std::string& path) {
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  const Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return false;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
+  return connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
 }
 
 }  // namespace
@@ -321,7 +320,8 @@ void ControlServer::accept() {
         if (refusal.empty()) refusal = slots_->take(peer.uid);
         if (!refusal.empty()) {
           log_warning("control socket: refused pid {} uid {}: {}", peer.pid, peer.uid, refusal);
-          const std::string code = refusal.starts_with("busy") ? "busy" : "forbidden";
+          const std::string code =
+              refusal.starts_with(error_code::kBusy) ? error_code::kBusy : error_code::kForbidden;
           asio::co_spawn(io_, send_and_close(s, error_response(ProtocolError{code, refusal, {}})),
                          asio::detached);
         } else {

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "base/log.hpp"
+#include "base/time_text.hpp"
 #include "control/control_status.hpp"
 
 namespace enforcer {
@@ -16,12 +17,7 @@ using nlohmann::json;
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
 std::string format_time(WallClock::time_point t) {
-  const std::time_t secs = WallClock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return rfc3339_utc(WallClock::to_time_t(t));
 }
 
 // The overrides of each experiment, by name, made in one pass.
@@ -97,7 +93,7 @@ std::string Controller::unknown_experiment(const Request& r) const {
     known.push_back(x.name);
     names += (names.empty() ? "" : ", ") + x.name;
   }
-  return error_response(ProtocolError{"unknown_experiment",
+  return error_response(ProtocolError{error_code::kUnknownExperiment,
                                       fmt::format("unknown experiment \"{}\"; known: {}",
                                                   r.experiment, names.empty() ? "(none)" : names),
                                       r.id},
@@ -238,7 +234,7 @@ std::string Controller::handle(const Request& r, const Peer& peer) {
     case Command::kReload:
       return reload(r, peer);
   }
-  return error_response(ProtocolError{"unknown_command", "unknown command", r.id});
+  return error_response(ProtocolError{error_code::kUnknownCommand, "unknown command", r.id});
 }
 
 std::string Controller::status(const Request& r) {
@@ -277,7 +273,8 @@ std::string Controller::show(const Request& r) {
                        experiment_status(*s, effective(*x), ctx_.config->daemon.tick,
                                          cgroups ? cgroups->pod_of(x->name) : "", set_.all()));
   }
-  return error_response(ProtocolError{"failed", "the experiment has no state yet", r.id});
+  return error_response(
+      ProtocolError{error_code::kFailed, "the experiment has no state yet", r.id});
 }
 
 std::string Controller::list(const Request& r) {
@@ -293,7 +290,8 @@ std::string Controller::set_override(const Request& r, const Peer& peer, Resourc
   const ExperimentConfig* x = find(r.experiment);
   if (!x) return unknown_experiment(r);
   auto value = parse_override_value(resource, r.value);
-  if (!value) return error_response(ProtocolError{"bad_value", value.error().message, r.id});
+  if (!value)
+    return error_response(ProtocolError{error_code::kBadValue, value.error().message, r.id});
   const auto now = WallClock::now();
   Override o;
   o.experiment = x->name;
@@ -308,15 +306,16 @@ std::string Controller::set_override(const Request& r, const Peer& peer, Resourc
   } else if (r.until_unix_seconds) {
     o.expires = WallClock::time_point(std::chrono::seconds(*r.until_unix_seconds));
     if (*o.expires <= now) {
-      return error_response(ProtocolError{
-          "bad_value", fmt::format("until {} has already passed", format_time(*o.expires)), r.id});
+      return error_response(
+          ProtocolError{error_code::kBadValue,
+                        fmt::format("until {} has already passed", format_time(*o.expires)), r.id});
     }
   }
   const EffectiveAllocation before = effective(*x);
   if (auto c =
           check_override(o, before, ctx_.config->network.link_rate_bits, ctx_.config->daemon.tick);
       !c) {
-    return error_response(ProtocolError{"bad_value", c.error().message, r.id});
+    return error_response(ProtocolError{error_code::kBadValue, c.error().message, r.id});
   }
   const std::optional<Override> replaced = set_.set(o);
   if (auto s = store(); !s) {
@@ -324,7 +323,7 @@ std::string Controller::set_override(const Request& r, const Peer& peer, Resourc
     set_.clear(o.experiment, o.resource);
     if (replaced) set_.set(*replaced);
     return error_response(ProtocolError{
-        "failed",
+        error_code::kFailed,
         fmt::format("the override was not made: storing it failed: {}", s.error().message), r.id});
   }
   audit(peer, r,
@@ -347,7 +346,7 @@ std::string Controller::clear_overrides(const Request& r, const Peer& peer,
   if (auto s = store(); !s) {
     for (const auto& o : removed) set_.set(o);
     return error_response(ProtocolError{
-        "failed",
+        error_code::kFailed,
         fmt::format("nothing was cleared: storing the change failed: {}", s.error().message),
         r.id});
   }
@@ -362,7 +361,8 @@ std::string Controller::clear_overrides(const Request& r, const Peer& peer,
 }
 
 std::string Controller::reload(const Request& r, const Peer& peer) {
-  if (!ctx_.reload) return error_response(ProtocolError{"failed", "reload is not available", r.id});
+  if (!ctx_.reload)
+    return error_response(ProtocolError{error_code::kFailed, "reload is not available", r.id});
   auto n = ctx_.reload();
   if (!n) {
     json errors = json::array();
@@ -375,7 +375,7 @@ std::string Controller::reload(const Request& r, const Peer& peer) {
     }
     audit(peer, r, "reload rejected");
     return error_response(
-        ProtocolError{"failed",
+        ProtocolError{error_code::kFailed,
                       "the configuration was not reloaded; the daemon keeps enforcing the one it "
                       "has: " +
                           text,

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "base/fd.hpp"
 #include "base/log.hpp"
 #include "base/version.hpp"
 #include "config/config.hpp"
@@ -23,6 +24,7 @@ int run_uninstall(const enforcer::Config& config) {
     log_error("--uninstall needs the daemon stopped: {}", lock.error().message);
     return 1;
   }
+  const Fd held_lock(*lock);  // released when this function returns
   const UninstallReport report =
       uninstall_datapath(config.daemon.bpf_pin_dir, config.network.interfaces);
   for (const auto& line : report.removed) std::printf("removed: %s\n", line.c_str());
@@ -37,7 +39,6 @@ int run_uninstall(const enforcer::Config& config) {
       "daemon\n",
       config.daemon.state_dir.c_str());
   for (const auto& line : report.errors) log_error("{}", line);
-  close(*lock);
   return report.errors.empty() ? 0 : 1;
 }
 

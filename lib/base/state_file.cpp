@@ -7,6 +7,7 @@
 
 #include <cerrno>
 
+#include "base/fd.hpp"
 #include "base/text.hpp"
 
 namespace enforcer {
@@ -24,8 +25,8 @@ std::int64_t unix_seconds_of(WallClock::time_point t) {
 // Reads a whole file; fails on any error and on files beyond kMaxFileBytes.
 Expected<std::string> read_file(const std::string& path, bool& missing) {
   missing = false;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     const int err = errno;
     if (err == ENOENT) {
       missing = true;
@@ -36,21 +37,17 @@ Expected<std::string> read_file(const std::string& path, bool& missing) {
   std::string out;
   char buf[65536];
   while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return Error{fmt::format("cannot read it: {}", errno_text(err))};
+      return Error{fmt::format("cannot read it: {}", errno_text(errno))};
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
     if (out.size() > kMaxFileBytes) {
-      ::close(fd);
       return Error{fmt::format("it is larger than {} bytes", kMaxFileBytes)};
     }
   }
-  ::close(fd);
   return out;
 }
 
@@ -85,29 +82,20 @@ Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_vie
                                    what, errno_text(err))};
   };
 
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(fmt::format("create {}", tmp), errno, false);
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return fail(fmt::format("create {}", tmp), errno, false);
   std::size_t done = 0;
   while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return fail(fmt::format("write {}", tmp), err, true);
+      return fail(fmt::format("write {}", tmp), errno, true);
     }
-    if (n == 0) {
-      ::close(fd);
-      return fail(fmt::format("write {}", tmp), EIO, true);
-    }
+    if (n == 0) return fail(fmt::format("write {}", tmp), EIO, true);
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return fail(fmt::format("fsync {}", tmp), err, true);
-  }
-  if (::close(fd) != 0) return fail(fmt::format("close {}", tmp), errno, true);
+  if (::fsync(fd.get()) != 0) return fail(fmt::format("fsync {}", tmp), errno, true);
+  if (fd.close() != 0) return fail(fmt::format("close {}", tmp), errno, true);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return fail(fmt::format("rename {} to {}", tmp, path), errno, true);
   }
@@ -115,14 +103,9 @@ Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_vie
   const auto slash = path.rfind('/');
   const std::string dir =
       slash == std::string::npos ? std::string(".") : (slash == 0 ? "/" : path.substr(0, slash));
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return not_durable(fmt::format("open directory {}", dir), errno);
-  if (::fsync(dfd) != 0) {
-    const int err = errno;
-    ::close(dfd);
-    return not_durable(fmt::format("fsync directory {}", dir), err);
-  }
-  ::close(dfd);
+  const Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd) return not_durable(fmt::format("open directory {}", dir), errno);
+  if (::fsync(dfd.get()) != 0) return not_durable(fmt::format("fsync directory {}", dir), errno);
   return WrittenFile{};
 }
 

@@ -19,6 +19,14 @@ constexpr std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Trims spaces and tabs only: for values a person typed (a config or override value, a unit), in
+// which a line break is not padding but a mistake that the parser reports.
+constexpr std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 // The text of an errno value; a negative one (libbpf's -errno) is read as its absolute value.
 inline std::string errno_text(int err) {
   return std::strerror(err < 0 ? -err : err);

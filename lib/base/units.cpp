@@ -8,6 +8,8 @@
 #include <limits>
 #include <optional>
 
+#include "base/text.hpp"
+
 namespace enforcer {
 namespace {
 
@@ -41,12 +43,6 @@ constexpr std::array kDurationUnits{
     Unit{"ns", 1},    Unit{"us", kKilo},     Unit{"ms", kMega},
     Unit{"s", kGiga}, Unit{"m", 60 * kGiga}, Unit{"h", 3600 * kGiga},
 };
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 template <std::size_t N>
 std::string unit_list(const std::array<Unit, N>& units) {
@@ -100,7 +96,7 @@ std::optional<Decimal> read_decimal(std::string_view digits) {
 template <std::size_t N>
 Expected<std::uint64_t> parse_scaled(std::string_view text, const std::array<Unit, N>& units,
                                      std::string_view what, std::uint64_t bare_multiplier) {
-  const std::string_view s = trim(text);
+  const std::string_view s = trim_blanks(text);
   if (s.empty()) return Error{fmt::format("\"{}\" is empty: expected a {}", text, what)};
   std::size_t end = 0;
   while (end < s.size() && ((s[end] >= '0' && s[end] <= '9') || s[end] == '.')) ++end;
@@ -110,7 +106,7 @@ Expected<std::uint64_t> parse_scaled(std::string_view text, const std::array<Uni
   }
   const auto number = read_decimal(s.substr(0, end));
   if (!number) return Error{fmt::format("\"{}\" is not a {}: bad number", text, what)};
-  const std::string_view suffix = trim(s.substr(end));
+  const std::string_view suffix = trim_blanks(s.substr(end));
   std::uint64_t multiplier = bare_multiplier;
   if (suffix.empty()) {
     if (bare_multiplier == 0) {
@@ -167,12 +163,12 @@ Expected<std::chrono::nanoseconds> parse_duration(std::string_view text) {
 }
 
 Expected<double> parse_percent(std::string_view text) {
-  const std::string_view s = trim(text);
+  const std::string_view s = trim_blanks(text);
   const auto not_percent =
       Error{fmt::format("\"{}\" is not a percentage (write e.g. \"10%\")", text)};
   if (s.empty() || s.back() != '%') return not_percent;
   // A share is a fraction, not a count: a double, read with no exponent and no sign.
-  const std::string_view number = trim(s.substr(0, s.size() - 1));
+  const std::string_view number = trim_blanks(s.substr(0, s.size() - 1));
   if (number.empty() || number.find_first_not_of("0123456789.") != std::string_view::npos) {
     return not_percent;
   }

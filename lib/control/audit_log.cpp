@@ -11,17 +11,11 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "base/fd.hpp"
+#include "base/time_text.hpp"
+
 namespace enforcer {
 namespace {
-
-// "2026-11-27T05:00:00Z"
-std::string rfc3339_utc(std::time_t t) {
-  struct tm tm {};
-  if (::gmtime_r(&t, &tm) == nullptr) return "1970-01-01T00:00:00Z";
-  char buf[32];
-  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return std::string(buf, n);
-}
 
 Error audit_error(const std::string& path, std::string_view what, int err) {
   return Error{fmt::format("audit log {}: {}: {}", path, what, std::strerror(err))};
@@ -46,39 +40,34 @@ Expected<void> AuditLog::append(const AuditEntry& entry) {
   }
   line += '\n';
 
-  int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return audit_error(path_, "open", errno);
+  Fd fd(::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return audit_error(path_, "open", errno);
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return audit_error(path_, "stat", err);
-  }
+  if (::fstat(fd.get(), &st) != 0) return audit_error(path_, "stat", errno);
   auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > 0 && size + line.size() > max_bytes_) {
-    ::close(fd);
+    fd.reset();
     const std::string old = path_ + ".1";
     if (::rename(path_.c_str(), old.c_str()) != 0) {
       return audit_error(path_, fmt::format("rotate to {}", old), errno);
     }
-    fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return audit_error(path_, "open after rotation", errno);
+    fd.reset(::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) return audit_error(path_, "open after rotation", errno);
     size = 0;
   }
 
   // A line that could not be written whole is cut off again, so the next one starts on a line
   // of its own (there is one writer: the daemon).
   auto fail = [&](std::string_view what, int err) -> Expected<void> {
-    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
       // Nothing more to do: the error below is what matters.
     }
-    ::close(fd);
     return audit_error(path_, what, err);
   };
 
   std::size_t done = 0;
   while (done < line.size()) {
-    const ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+    const ssize_t n = ::write(fd.get(), line.data() + done, line.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       return fail("write", errno);
@@ -86,12 +75,8 @@ Expected<void> AuditLog::append(const AuditEntry& entry) {
     if (n == 0) return fail("write", EIO);
     done += static_cast<std::size_t>(n);
   }
-  if (::fdatasync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return audit_error(path_, "fdatasync", err);
-  }
-  if (::close(fd) != 0) return audit_error(path_, "close", errno);
+  if (::fdatasync(fd.get()) != 0) return audit_error(path_, "fdatasync", errno);
+  if (fd.close() != 0) return audit_error(path_, "close", errno);
   return {};
 }
 

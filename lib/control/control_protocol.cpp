@@ -133,12 +133,14 @@ ParsedRequest parse_object(const json& j) {
   json id = nullptr;
   if (const auto it = j.find("id"); it != j.end()) {
     if (!it->is_string() && !it->is_number_integer()) {
-      return fail("bad_request",
+      return fail(error_code::kBadRequest,
                   fmt::format("\"id\" must be a string or an integer, not {}", it->type_name()));
     }
     id = *it;
   }
-  auto bad = [&](std::string message) { return fail("bad_request", std::move(message), id); };
+  auto bad = [&](std::string message) {
+    return fail(error_code::kBadRequest, std::move(message), id);
+  };
 
   const auto v = j.find("v");
   if (v == j.end()) return bad("\"v\" is missing: the protocol version (1)");
@@ -147,7 +149,7 @@ ParsedRequest parse_object(const json& j) {
         fmt::format("\"v\" must be an integer (the protocol version, 1), not {}", v->type_name()));
   }
   if (!v->is_number_unsigned() || v->get<std::uint64_t>() != kProtocolVersion) {
-    return fail("unsupported_version",
+    return fail(error_code::kUnsupportedVersion,
                 fmt::format("protocol version {} is not supported (this enforcerd speaks {})",
                             dump(*v), kProtocolVersion),
                 id);
@@ -159,7 +161,7 @@ ParsedRequest parse_object(const json& j) {
     return bad(fmt::format("\"cmd\" must be a string, not {}", cmd->type_name()));
   const auto command = parse_command(cmd->get_ref<const std::string&>());
   if (!command) {
-    return fail("unknown_command",
+    return fail(error_code::kUnknownCommand,
                 fmt::format("unknown command \"{}\" (known: {})",
                             cmd->get_ref<const std::string&>(), command_names()),
                 id);
@@ -239,7 +241,7 @@ ParsedRequest parse_object(const json& j) {
   if (present & kResource) {
     const auto res = parse_resource(resource);
     if (res == Resource::kThrottle) {
-      return fail("unknown_resource",
+      return fail(error_code::kUnknownResource,
                   fmt::format("\"throttle\" is not a resource of {}: use the throttle and release "
                               "commands",
                               s.name),
@@ -247,7 +249,7 @@ ParsedRequest parse_object(const json& j) {
     }
     if (!res) {
       return fail(
-          "unknown_resource",
+          error_code::kUnknownResource,
           fmt::format("unknown resource \"{}\" (known: {})", resource, override_resource_names()),
           id);
     }
@@ -258,13 +260,14 @@ ParsedRequest parse_object(const json& j) {
   }
   if (present & kFor) {
     auto d = parse_duration(for_text);
-    if (!d) return fail("bad_value", fmt::format("\"for\": {}", d.error().message), id);
+    if (!d) return fail(error_code::kBadValue, fmt::format("\"for\": {}", d.error().message), id);
     if (d->count() <= 0) {
-      return fail("bad_value", fmt::format("\"for\" \"{}\" must be above 0", for_text), id);
+      return fail(error_code::kBadValue, fmt::format("\"for\" \"{}\" must be above 0", for_text),
+                  id);
     }
     if (*d > kMaxFor) {
       return fail(
-          "bad_value",
+          error_code::kBadValue,
           fmt::format("\"for\" \"{}\" is longer than {}", for_text, format_duration(kMaxFor)), id);
     }
     r.for_duration = *d;
@@ -278,7 +281,7 @@ ParsedRequest parse_object(const json& j) {
     }
     if (!seconds) {
       return fail(
-          "bad_value",
+          error_code::kBadValue,
           fmt::format("\"until\" {} must be Unix seconds from 0 to {}", dump(*until), kMaxUntil),
           id);
     }
@@ -323,24 +326,25 @@ std::optional<Command> parse_command(std::string_view name) {
 ParsedRequest parse_request(std::string_view line) {
   try {
     if (line.size() > kMaxRequestBytes) {
-      return fail("too_large",
+      return fail(error_code::kTooLarge,
                   fmt::format("the request is longer than {} bytes", kMaxRequestBytes));
     }
     if (nests_deeper_than(line, kMaxNesting)) {
-      return fail("bad_request",
+      return fail(error_code::kBadRequest,
                   fmt::format("not a request: nested deeper than {} levels", kMaxNesting));
     }
     auto parsed = parse_json_text(line);
     if (!parsed)
-      return fail("bad_request", fmt::format("not valid JSON: {}", parsed.error().message));
+      return fail(error_code::kBadRequest,
+                  fmt::format("not valid JSON: {}", parsed.error().message));
     const json j = std::move(*parsed);
     if (!j.is_object()) {
-      return fail("bad_request",
+      return fail(error_code::kBadRequest,
                   fmt::format("a request must be a JSON object, not {}", j.type_name()));
     }
     return parse_object(j);
   } catch (const std::exception& e) {
-    return fail("bad_request", fmt::format("cannot read the request: {}", e.what()));
+    return fail(error_code::kBadRequest, fmt::format("cannot read the request: {}", e.what()));
   }
 }
 
@@ -353,8 +357,8 @@ std::string ok_response(const nlohmann::json& id, nlohmann::json result) {
     r["result"] = std::move(result);
     return dump(r) + "\n";
   } catch (const std::exception& e) {
-    return error_response(
-        ProtocolError{"failed", fmt::format("cannot format the result: {}", e.what()), nullptr});
+    return error_response(ProtocolError{
+        error_code::kFailed, fmt::format("cannot format the result: {}", e.what()), nullptr});
   }
 }
 

@@ -67,6 +67,21 @@ inline constexpr int kProtocolVersion = 1;
 // The longest request line accepted (bytes, without the newline).
 inline constexpr std::size_t kMaxRequestBytes = 64 * 1024;
 
+// The error codes, as sent in "error": {"code": ...} (their meanings are listed above).
+namespace error_code {
+inline constexpr char kBadRequest[] = "bad_request";
+inline constexpr char kUnsupportedVersion[] = "unsupported_version";
+inline constexpr char kUnknownCommand[] = "unknown_command";
+inline constexpr char kTooLarge[] = "too_large";
+inline constexpr char kForbidden[] = "forbidden";
+inline constexpr char kUnknownExperiment[] = "unknown_experiment";
+inline constexpr char kUnknownResource[] = "unknown_resource";
+inline constexpr char kBadValue[] = "bad_value";
+inline constexpr char kFailed[] = "failed";
+// Every client slot is taken (lib/control/client_slots.hpp); sent before the connection closes.
+inline constexpr char kBusy[] = "busy";
+}  // namespace error_code
+
 enum class Command {
   kStatus,
   kShow,

@@ -24,26 +24,9 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array kResourceNames{
-    std::pair{Resource::kBandwidth, std::string_view{"bandwidth"}},
-    std::pair{Resource::kWindow, std::string_view{"window"}},
-    std::pair{Resource::kMinRate, std::string_view{"min_rate"}},
-    std::pair{Resource::kCpu, std::string_view{"cpu"}},
-    std::pair{Resource::kMemory, std::string_view{"memory"}},
-    std::pair{Resource::kDiskIo, std::string_view{"disk_io"}},
-    std::pair{Resource::kDisk, std::string_view{"disk"}},
-    std::pair{Resource::kThrottle, std::string_view{"throttle"}},
-};
-
 constexpr double kMaxCpuCores = 1024;
 // Unix seconds that fit a system_clock time_point (nanoseconds in 64 bits) with room to spare.
 constexpr std::int64_t kMaxUnixSeconds = 9'000'000'000;
-
-std::string_view trim_blanks(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // A plain decimal number of cores: digits with at most one '.', no sign, exponent, inf or nan.
 Expected<double> parse_cores(std::string_view text) {
@@ -198,7 +181,16 @@ std::optional<Resource> parse_resource(std::string_view name) {
 }
 
 std::string_view override_resource_names() {
-  return "bandwidth, window, min_rate, cpu, memory, disk_io, disk";
+  static const std::string names = [] {
+    std::string out;
+    for (const auto& [res, name] : kResourceNames) {
+      if (res == Resource::kThrottle) continue;
+      if (!out.empty()) out += ", ";
+      out += name;
+    }
+    return out;
+  }();
+  return names;
 }
 
 namespace {

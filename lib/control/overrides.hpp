@@ -13,11 +13,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/expected.hpp"
@@ -28,7 +30,18 @@ namespace enforcer {
 
 enum class Resource { kBandwidth, kWindow, kMinRate, kCpu, kMemory, kDiskIo, kDisk, kThrottle };
 
-// "bandwidth", "window", "min_rate", "cpu", "memory", "disk_io", "disk", "throttle".
+// Each resource's name in the protocol, the overrides file and enforcerctl's arguments.
+inline constexpr std::array<std::pair<Resource, std::string_view>, 8> kResourceNames{{
+    {Resource::kBandwidth, "bandwidth"},
+    {Resource::kWindow, "window"},
+    {Resource::kMinRate, "min_rate"},
+    {Resource::kCpu, "cpu"},
+    {Resource::kMemory, "memory"},
+    {Resource::kDiskIo, "disk_io"},
+    {Resource::kDisk, "disk"},
+    {Resource::kThrottle, "throttle"},
+}};
+
 std::string_view to_string(Resource r);
 std::optional<Resource> parse_resource(std::string_view name);
 // The names an operator may pass to `override set` (all but "throttle"), comma-separated.

@@ -5,24 +5,16 @@
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <vector>
 
+#include "base/fd.hpp"
+#include "base/netlink.hpp"
+
 namespace enforcer {
-
-namespace {
-
-struct Fd {
-  int fd;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
-}  // namespace
 
 bool EgressQdisc::paces() const {
   if (root == "fq") return true;
@@ -56,57 +48,43 @@ EgressQdisc classify_egress_qdisc(const std::vector<QdiscEntry>& qdiscs) {
 }
 
 Expected<EgressQdisc> egress_qdisc(int ifindex) {
-  Fd sock{socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)};
-  if (sock.fd < 0) return Error{fmt::format("rtnetlink socket: {}", std::strerror(errno))};
+  const Fd sock(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!sock) return Error{fmt::format("rtnetlink socket: {}", std::strerror(errno))};
 
-  struct {
-    nlmsghdr nh;
-    tcmsg tc;
-  } req{};
-  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(tcmsg));
-  req.nh.nlmsg_type = RTM_GETQDISC;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
-  req.tc.tcm_family = AF_UNSPEC;
-  req.tc.tcm_ifindex = ifindex;
-  if (send(sock.fd, &req, req.nh.nlmsg_len, 0) < 0) {
-    return Error{fmt::format("rtnetlink qdisc dump: {}", std::strerror(errno))};
-  }
-
+  tcmsg request{};
+  request.tcm_family = AF_UNSPEC;
+  request.tcm_ifindex = ifindex;
   // The dump lists every qdisc of the namespace; keep those of `ifindex`.
   std::vector<QdiscEntry> qdiscs;
-  std::vector<char> buf(32768);
-  for (;;) {
-    const ssize_t n = recv(sock.fd, buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error{fmt::format("rtnetlink qdisc dump: {}", std::strerror(errno))};
-    }
-    auto len = static_cast<unsigned>(n);
-    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, len);
-         nh = NLMSG_NEXT(nh, len)) {
-      if (nh->nlmsg_type == NLMSG_DONE) return classify_egress_qdisc(qdiscs);
-      if (nh->nlmsg_type == NLMSG_ERROR) {
-        const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(nh));
-        return Error{fmt::format("rtnetlink qdisc dump: {}", std::strerror(-err->error))};
-      }
-      if (nh->nlmsg_type != RTM_NEWQDISC) continue;
-      const auto* tc = static_cast<const tcmsg*>(NLMSG_DATA(nh));
-      if (tc->tcm_ifindex != ifindex) continue;
-      QdiscEntry& q = qdiscs.emplace_back();
-      q.handle = tc->tcm_handle;
-      q.parent = tc->tcm_parent;
-      int attr_len = static_cast<int>(nh->nlmsg_len - NLMSG_LENGTH(sizeof(tcmsg)));
-      for (auto* rta = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(const_cast<tcmsg*>(tc)) +
-                                                 NLMSG_ALIGN(sizeof(tcmsg)));
-           RTA_OK(rta, attr_len); rta = RTA_NEXT(rta, attr_len)) {
-        if (rta->rta_type == TCA_KIND) {
-          q.kind.assign(static_cast<const char*>(RTA_DATA(rta)),
-                        strnlen(static_cast<const char*>(RTA_DATA(rta)), RTA_PAYLOAD(rta)));
+  const auto dumped = netlink_dump(
+      sock.get(),
+      NetlinkDumpRequest{"rtnetlink qdisc dump", RTM_GETQDISC,
+                         std::span(reinterpret_cast<const char*>(&request), sizeof request)},
+      [&] { qdiscs.clear(); },
+      [&](const NetlinkMessage& m) -> Expected<void> {
+        if (m.header.nlmsg_type != RTM_NEWQDISC) return {};
+        if (m.bytes.size() < NLMSG_LENGTH(sizeof(tcmsg))) return Error{"short RTM_NEWQDISC"};
+        tcmsg tc;
+        std::memcpy(&tc, m.bytes.data() + NLMSG_HDRLEN, sizeof tc);
+        if (tc.tcm_ifindex != ifindex) return {};
+        QdiscEntry& q = qdiscs.emplace_back();
+        q.handle = tc.tcm_handle;
+        q.parent = tc.tcm_parent;
+        std::size_t off = NLMSG_ALIGN(NLMSG_LENGTH(sizeof(tcmsg)));
+        while (off + sizeof(rtattr) <= m.bytes.size()) {
+          rtattr rta;
+          std::memcpy(&rta, m.bytes.data() + off, sizeof rta);
+          if (rta.rta_len < sizeof(rtattr) || off + rta.rta_len > m.bytes.size()) break;
+          if (rta.rta_type == TCA_KIND) {
+            const char* kind = m.bytes.data() + off + RTA_LENGTH(0);
+            q.kind.assign(kind, strnlen(kind, rta.rta_len - RTA_LENGTH(0)));
+          }
+          off += RTA_ALIGN(rta.rta_len);
         }
-      }
-    }
-  }
+        return {};
+      });
+  if (!dumped) return dumped.error();
+  return classify_egress_qdisc(qdiscs);
 }
 
 }  // namespace enforcer

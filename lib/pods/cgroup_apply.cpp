@@ -16,6 +16,7 @@
 #include <mutex>
 #include <utility>
 
+#include "base/fd.hpp"
 #include "base/text.hpp"
 
 namespace enforcer {
@@ -23,20 +24,6 @@ namespace {
 
 // libcgroup keeps values in fixed buffers of this size (CG_VALUE_MAX in libcgroup/iterators.h).
 constexpr std::size_t kLibcgroupValueMax = 100;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string join_path(std::string_view dir, std::string_view file) {
   std::string out(dir);

@@ -22,36 +22,13 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/fd.hpp"
 #include "base/log.hpp"
+#include "base/netlink.hpp"
 
 namespace enforcer {
 
 namespace {
-
-// An owned file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
@@ -150,8 +127,6 @@ Expected<Fd> netlink_socket_in(int netns_fd) {
   return Fd(sock);
 }
 
-constexpr std::string_view kDumpInterrupted = "RTM_GETADDR dump interrupted by a change";
-
 Expected<std::vector<Prefix>> dump_addresses(int sock) {
   const timeval timeout{2, 0};  // the kernel answers at once; never hang the daemon's loop
   ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -160,59 +135,27 @@ Expected<std::vector<Prefix>> dump_addresses(int sock) {
   if (::bind(sock, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
     return Error{fmt::format("rtnetlink bind: {}", std::strerror(errno))};
   }
-  struct {
-    nlmsghdr nh;
-    ifaddrmsg ifa;
-  } req{};
-  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(ifaddrmsg));
-  req.nh.nlmsg_type = RTM_GETADDR;
-  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.nh.nlmsg_seq = 1;
-  req.ifa.ifa_family = AF_UNSPEC;  // IPv4 and IPv6
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(sock, &req, req.nh.nlmsg_len, 0, reinterpret_cast<const sockaddr*>(&kernel),
-               sizeof kernel) < 0) {
-    return Error{fmt::format("RTM_GETADDR: {}", std::strerror(errno))};
-  }
+  ifaddrmsg request{};
+  request.ifa_family = AF_UNSPEC;  // IPv4 and IPv6
   std::vector<Prefix> out;
-  std::vector<char> buf(64 * 1024);
-  for (;;) {
-    const ssize_t n = ::recv(sock, buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error{fmt::format("RTM_GETADDR dump: {}", std::strerror(errno))};
-    }
-    std::size_t len = static_cast<std::size_t>(n);
-    const char* p = buf.data();
-    while (len >= sizeof(nlmsghdr)) {
-      nlmsghdr nh;
-      std::memcpy(&nh, p, sizeof nh);
-      if (nh.nlmsg_len < sizeof(nlmsghdr) || nh.nlmsg_len > len) {
-        return Error{"RTM_GETADDR dump: truncated message"};
-      }
-      if (nh.nlmsg_type == NLMSG_DONE) {
-        if (nh.nlmsg_flags & NLM_F_DUMP_INTR) return Error{std::string(kDumpInterrupted)};
-        std::sort(out.begin(), out.end(), [](const Prefix& a, const Prefix& b) {
-          return std::tie(a.v6, a.bytes) < std::tie(b.v6, b.bytes);
-        });
-        out.erase(std::unique(out.begin(), out.end()), out.end());
-        return out;
-      }
-      if (nh.nlmsg_type == NLMSG_ERROR) {
-        nlmsgerr e{};
-        if (nh.nlmsg_len >= NLMSG_LENGTH(sizeof e)) std::memcpy(&e, p + NLMSG_HDRLEN, sizeof e);
-        return Error{fmt::format("RTM_GETADDR: {}", std::strerror(-e.error))};
-      }
-      if (nh.nlmsg_type == RTM_NEWADDR && !parse_address_dump(p, nh.nlmsg_len, out)) {
-        return Error{"RTM_GETADDR dump: malformed RTM_NEWADDR"};
-      }
-      const std::size_t step = NLMSG_ALIGN(nh.nlmsg_len);
-      if (step >= len) break;
-      p += step;
-      len -= step;
-    }
-  }
+  const auto dumped = netlink_dump(
+      sock,
+      NetlinkDumpRequest{"RTM_GETADDR dump", RTM_GETADDR,
+                         std::span(reinterpret_cast<const char*>(&request), sizeof request)},
+      [&] { out.clear(); },
+      [&](const NetlinkMessage& m) -> Expected<void> {
+        if (m.header.nlmsg_type == RTM_NEWADDR &&
+            !parse_address_dump(m.bytes.data(), m.bytes.size(), out)) {
+          return Error{"malformed RTM_NEWADDR"};
+        }
+        return {};
+      });
+  if (!dumped) return dumped.error();
+  std::sort(out.begin(), out.end(), [](const Prefix& a, const Prefix& b) {
+    return std::tie(a.v6, a.bytes) < std::tie(b.v6, b.bytes);
+  });
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 }  // namespace
@@ -457,14 +400,7 @@ std::size_t ConflictLog::report(const std::vector<std::string>& warnings) {
 Expected<std::vector<Prefix>> netns_addresses(int netns_fd) {
   auto sock = netlink_socket_in(netns_fd);
   if (!sock) return sock.error();
-  // A dump that raced an address change is flagged (NLM_F_DUMP_INTR): try again once.
-  auto addresses = dump_addresses(sock->get());
-  if (!addresses && addresses.error().message == kDumpInterrupted) {
-    auto again = netlink_socket_in(netns_fd);
-    if (!again) return again.error();
-    return dump_addresses(again->get());
-  }
-  return addresses;
+  return dump_addresses(sock->get());
 }
 
 PodScanner::PodScanner(ScanOptions options) : options_(std::move(options)) {
@@ -584,7 +520,7 @@ CgroupWatcher::CgroupWatcher(int fd, std::string root, int max_depth)
     : fd_(fd), root_(std::move(root)), max_depth_(max_depth) {}
 
 CgroupWatcher::CgroupWatcher(CgroupWatcher&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)),
+    : fd_(std::move(o.fd_)),
       root_(std::move(o.root_)),
       max_depth_(o.max_depth_),
       paths_(std::move(o.paths_)),
@@ -594,8 +530,7 @@ CgroupWatcher::CgroupWatcher(CgroupWatcher&& o) noexcept
 
 CgroupWatcher& CgroupWatcher::operator=(CgroupWatcher&& o) noexcept {
   if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(o.fd_, -1);
+    fd_ = std::move(o.fd_);  // closing the old descriptor frees its watches
     root_ = std::move(o.root_);
     max_depth_ = o.max_depth_;
     paths_ = std::move(o.paths_);
@@ -605,9 +540,7 @@ CgroupWatcher& CgroupWatcher::operator=(CgroupWatcher&& o) noexcept {
   return *this;
 }
 
-CgroupWatcher::~CgroupWatcher() {
-  if (fd_ >= 0) ::close(fd_);  // frees every watch
-}
+CgroupWatcher::~CgroupWatcher() = default;  // closing fd_ frees every watch
 
 Expected<CgroupWatcher> CgroupWatcher::create(std::string root, int max_depth) {
   const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -629,7 +562,7 @@ Expected<CgroupWatcher> CgroupWatcher::create(std::string root, int max_depth) {
 }
 
 bool CgroupWatcher::add_tree(const std::string& path, int depth) {
-  const int wd = ::inotify_add_watch(fd_, path.c_str(), kWatchMask);
+  const int wd = ::inotify_add_watch(fd_.get(), path.c_str(), kWatchMask);
   if (wd < 0) return false;  // gone already (or not a directory): its removal was an event too
   paths_[wd] = Watch{path, depth};
   // Below a pod are its containers: their comings and goings show on the pod's own watch.
@@ -646,11 +579,12 @@ void CgroupWatcher::resync() {
   // After a queue overflow (events were lost) or a rename: drop the watches of directories that are
   // gone or replaced (a watch follows an inode, not a name), then add what is missing.
   for (auto it = paths_.begin(); it != paths_.end();) {
-    const int wd = ::inotify_add_watch(fd_, it->second.path.c_str(), kWatchMask | IN_MASK_ADD);
+    const int wd =
+        ::inotify_add_watch(fd_.get(), it->second.path.c_str(), kWatchMask | IN_MASK_ADD);
     if (wd != it->first) {
       // Gone (wd < 0), or the path is another directory now: that one got a new watch, which
       // takes over the path; the old watch is dropped.
-      ::inotify_rm_watch(fd_, it->first);
+      ::inotify_rm_watch(fd_.get(), it->first);
       if (wd >= 0) paths_[wd] = it->second;
       it = paths_.erase(it);
     } else {
@@ -661,11 +595,11 @@ void CgroupWatcher::resync() {
 }
 
 bool CgroupWatcher::drain() {
-  if (fd_ < 0) return false;
+  if (!fd_) return false;
   bool relevant = false;
   alignas(inotify_event) std::array<char, 16 * 1024> buf;
   for (;;) {
-    const ssize_t n = ::read(fd_, buf.data(), buf.size());
+    const ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       break;  // EAGAIN: drained
@@ -744,7 +678,7 @@ void CgroupWatcher::forget_tree(const std::string& path) {
   const std::string below = path + "/";
   for (auto it = paths_.begin(); it != paths_.end();) {
     if (it->second.path == path || starts_with(it->second.path, below)) {
-      ::inotify_rm_watch(fd_, it->first);  // its IN_IGNORED is then a late event: skipped
+      ::inotify_rm_watch(fd_.get(), it->first);  // its IN_IGNORED is then a late event: skipped
       it = paths_.erase(it);
     } else {
       ++it;
@@ -753,8 +687,8 @@ void CgroupWatcher::forget_tree(const std::string& path) {
 }
 
 Expected<std::size_t> CgroupWatcher::kernel_watch_count() const {
-  std::ifstream in(fmt::format("/proc/self/fdinfo/{}", fd_));
-  if (!in) return Error{fmt::format("cannot read /proc/self/fdinfo/{}", fd_)};
+  std::ifstream in(fmt::format("/proc/self/fdinfo/{}", fd_.get()));
+  if (!in) return Error{fmt::format("cannot read /proc/self/fdinfo/{}", fd_.get())};
   std::size_t count = 0;
   std::string line;
   while (std::getline(in, line)) {

@@ -28,6 +28,7 @@
 
 #include "base/address.hpp"
 #include "base/expected.hpp"
+#include "base/fd.hpp"
 
 namespace enforcer {
 
@@ -200,7 +201,7 @@ class CgroupWatcher {
   CgroupWatcher& operator=(const CgroupWatcher&) = delete;
   ~CgroupWatcher();
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   // Reads every pending event without blocking: adds watches for new directories (and what they
   // already contain), forgets the watches of removed ones. True when anything relevant happened
   // (a directory created or removed, a queue overflow, the root gone).
@@ -225,7 +226,7 @@ class CgroupWatcher {
   // Removes the watches of `path` and of every directory below it.
   void forget_tree(const std::string& path);
 
-  int fd_ = -1;
+  Fd fd_;
   std::string root_;
   int max_depth_ = 4;
   std::map<int, Watch> paths_;  // wd -> watched directory

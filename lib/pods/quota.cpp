@@ -21,25 +21,10 @@
 #include <sstream>
 #include <utility>
 
+#include "base/fd.hpp"
+
 namespace enforcer {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd& operator=(Fd&&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 std::vector<std::string_view> split_spaces(std::string_view line) {
   std::vector<std::string_view> out;
@@ -147,16 +132,14 @@ Expected<bool> tag_fd(int fd, bool is_dir, std::uint32_t project_id, const std::
   return true;
 }
 
-// Tags everything below the directory `dir_fd` (which it closes) on device `dev`.
-Expected<void> tag_tree(int dir_fd, const std::string& dir_path, dev_t dev,
-                        std::uint32_t project_id, ProjectTagResult& result,
-                        const std::atomic<bool>* stop) {
-  DIR* d = ::fdopendir(dir_fd);
+// Tags everything below the directory `dir` on device `dev`.
+Expected<void> tag_tree(Fd dir, const std::string& dir_path, dev_t dev, std::uint32_t project_id,
+                        ProjectTagResult& result, const std::atomic<bool>* stop) {
+  DIR* d = ::fdopendir(dir.get());
   if (d == nullptr) {
-    const int e = errno;
-    ::close(dir_fd);
-    return Error{fmt::format("reading directory {}: {}", dir_path, std::strerror(e))};
+    return Error{fmt::format("reading directory {}: {}", dir_path, std::strerror(errno))};
   }
+  dir.release();  // closedir() closes it now
   struct Closer {
     DIR* d;
     ~Closer() { ::closedir(d); }
@@ -211,7 +194,7 @@ Expected<void> tag_tree(int dir_fd, const std::string& dir_path, dev_t dev,
     if (!changed) return changed.error();
     if (*changed) ++result.changed;
     if (is_dir) {
-      auto sub = tag_tree(child.release(), path, dev, project_id, result, stop);
+      auto sub = tag_tree(std::move(child), path, dev, project_id, result, stop);
       if (!sub) return sub;
     }
   }
@@ -361,9 +344,9 @@ Expected<ProjectTagResult> set_project(const std::string& path, std::uint32_t pr
   // The tree first, `path` itself last: a walk cut short (a stop, an error) leaves the top
   // untagged, so the next look at it sees a walk is still due.
   if (recursive && is_dir) {
-    const int dup = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return Error{fmt::format("opening {}: {}", path, std::strerror(errno))};
-    auto tree = tag_tree(dup, path, st.st_dev, project_id, result, stop);
+    Fd dup(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!dup) return Error{fmt::format("opening {}: {}", path, std::strerror(errno))};
+    auto tree = tag_tree(std::move(dup), path, st.st_dev, project_id, result, stop);
     if (!tree) return tree.error();
   }
   auto changed = tag_fd(fd.get(), is_dir, project_id, path);

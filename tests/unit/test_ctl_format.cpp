@@ -65,9 +65,7 @@ TEST_CASE("enforcerctl format: measured values have 3 significant digits in the 
   CHECK(format_measured_bytes(100, false) == "100B");
 }
 
-TEST_CASE("enforcerctl format: times and remaining times", "[ctl]") {
-  CHECK(format_time_utc(0) == "1970-01-01T00:00:00Z");
-  CHECK(format_time_utc(1795000000) == "2026-11-18T11:06:40Z");
+TEST_CASE("enforcerctl format: remaining times", "[ctl]") {
   CHECK(format_remaining(45) == "45s");
   CHECK(format_remaining(12 * 60) == "12m");
   CHECK(format_remaining(3 * 3600 + 20 * 60 + 5) == "3h20m");
