@@ -1,5 +1,6 @@
-// Discovery's pure half: what a pod cgroup's name looks like, cgroup paths and globs, and
-// match(), which gives each pod to at most one experiment.
+// Which pod is whose: what a pod cgroup's name looks like, cgroup paths and globs, match() (no I/O)
+// and the log of its conflicts.
+#include <fmt/format.h>
 #include <fnmatch.h>
 
 #include <algorithm>

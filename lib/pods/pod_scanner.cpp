@@ -1,5 +1,5 @@
 // PodScanner: walks the cgroup tree for pod cgroups and finds each pod's network namespace and
-// addresses (cached per namespace).
+// addresses (read again after cache_ttl, or while a pod has none).
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
