@@ -55,18 +55,17 @@ std::int64_t ns_since_epoch(auto time_point) {
 
 // Holds `state_dir`/enforcerd.lock for the daemon's lifetime: a second daemon on the same state
 // is refused, and the lock disappears with the process however it ends.
-Expected<int> take_state_lock(const std::string& state_dir) {
+Expected<Fd> take_state_lock(const std::string& state_dir) {
   std::error_code ec;
   fs::create_directories(state_dir, ec);
   if (ec) return Error{fmt::format("cannot create state_dir {}: {}", state_dir, ec.message())};
   const std::string path = state_dir + "/enforcerd.lock";
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Error{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  Fd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) return Error{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     char pid[32] = {};
-    const ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-    close(fd);
+    const ssize_t n = pread(fd.get(), pid, sizeof pid - 1, 0);
     std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "?";
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
     if (err == EWOULDBLOCK) {
@@ -76,7 +75,7 @@ Expected<int> take_state_lock(const std::string& state_dir) {
     return Error{fmt::format("cannot lock {}: {}", path, std::strerror(err))};
   }
   const std::string pid = fmt::format("{}\n", getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+  if (ftruncate(fd.get(), 0) != 0 || pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
     log_warning("cannot write the pid to {}: {}", path, std::strerror(errno));
   }
   return fd;
@@ -101,13 +100,13 @@ Daemon::~Daemon() {
   cgroups_.reset();
   sampler_.reset();
   datapath_.reset();
-  if (lock_fd_ >= 0) close(lock_fd_);
+  lock_fd_.reset();  // last: another daemon may start only once this one has detached
 }
 
 Expected<void> Daemon::start() {
   auto lock = take_state_lock(config_.daemon.state_dir);
   if (!lock) return lock.error();
-  lock_fd_ = *lock;
+  lock_fd_ = std::move(*lock);
   // Cheap checks first, so that a typo fails before anything is set up.
   if (auto found = interface_indexes(config_.network.interfaces); !found) return found.error();
 

@@ -13,6 +13,7 @@
 
 #include "bandwidth/limiter.hpp"
 #include "bandwidth/sampler.hpp"
+#include "base/fd.hpp"
 #include "config/config.hpp"
 #include "config/reload_plan.hpp"
 #include "control_server.hpp"
@@ -27,9 +28,9 @@
 
 namespace enforcer {
 
-// Holds `state_dir`/enforcerd.lock (returns its fd; the lock goes with the fd or the process):
+// Holds `state_dir`/enforcerd.lock (returns its fd; the lock goes with the Fd or the process):
 // one daemon per state. An error names the pid of the daemon holding it.
-Expected<int> take_state_lock(const std::string& state_dir);
+Expected<Fd> take_state_lock(const std::string& state_dir);
 
 class Daemon {
  public:
@@ -75,7 +76,7 @@ class Daemon {
   std::uint64_t snapshot_errors_ = 0;
   std::uint64_t next_snapshot_tick_ = 0;
 
-  int lock_fd_ = -1;
+  Fd lock_fd_;
   ExperimentTable table_;
   UnattributedTotals unattributed_;
   TickStats tick_stats_;

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <iostream>
 
-#include "base/fd.hpp"
 #include "base/log.hpp"
 #include "base/version.hpp"
 #include "config/config.hpp"
@@ -19,12 +18,11 @@ namespace {
 // enforcerd --uninstall: what a clean stop removes, for a daemon that did not stop cleanly.
 int run_uninstall(const enforcer::Config& config) {
   using namespace enforcer;
-  auto lock = take_state_lock(config.daemon.state_dir);
+  const auto lock = take_state_lock(config.daemon.state_dir);  // held until this returns
   if (!lock) {
     log_error("--uninstall needs the daemon stopped: {}", lock.error().message);
     return 1;
   }
-  const Fd held_lock(*lock);  // released when this function returns
   const UninstallReport report =
       uninstall_datapath(config.daemon.bpf_pin_dir, config.network.interfaces);
   for (const auto& line : report.removed) std::printf("removed: %s\n", line.c_str());

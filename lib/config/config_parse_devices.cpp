@@ -3,6 +3,7 @@
 #include <limits>
 #include <map>
 
+#include "base/text.hpp"
 #include "base/units.hpp"
 #include "config/config_parse.hpp"
 
@@ -11,8 +12,8 @@ namespace {
 
 // A byte rate: a size per second, "200MB/s" (or "200MB"; a bare number is bytes/s).
 Expected<std::uint64_t> parse_byte_rate(std::string_view text) {
-  std::string_view s = text;
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  // Trimming the left too changes nothing: parse_size_bytes trims its own blanks.
+  std::string_view s = trim_blanks(text);
   if (s.size() >= 2 && s.substr(s.size() - 2) == "/s") s.remove_suffix(2);
   auto v = parse_size_bytes(s);
   if (!v) {

@@ -16,6 +16,8 @@ std::vector<std::string> split_cmdline(std::string_view text) {
   bool in_token = false;
   bool quoted = false;
   for (char c : text) {
+    // The kernel's isspace(), not base's is_space(): \v and \f separate parameters too, and a
+    // boot loader's command line may hold them, so base's trim would not split the same way.
     const bool blank = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
     if (blank && !quoted) {
       if (in_token) out.push_back(std::move(current));

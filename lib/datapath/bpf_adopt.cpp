@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "account.skel.h"
+#include "base/fd.hpp"
 #include "base/log.hpp"
 #include "base/text.hpp"
 #include "datapath/bpf_datapath.hpp"
@@ -22,14 +23,12 @@ namespace {
 
 // The id of the program pinned at `path`, or 0.
 std::uint32_t pinned_prog_id(const std::string& path) {
-  const int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) return 0;
+  const Fd fd(bpf_obj_get(path.c_str()));
+  if (!fd) return 0;
   bpf_prog_info info{};
   std::uint32_t len = sizeof info;
-  std::uint32_t id = 0;
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) id = info.id;
-  close(fd);
-  return id;
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return 0;
+  return info.id;
 }
 
 // Maps a previous instance of an older build may not have pinned: adopting the others goes on,
@@ -73,29 +72,29 @@ Expected<std::vector<BpfDatapath::Leftover>> BpfDatapath::find_leftovers(
   return leftovers;
 }
 
-std::vector<int> BpfDatapath::adoptable_maps(std::string& why_not) const {
-  std::vector<int> fds;
+std::vector<Fd> BpfDatapath::adoptable_maps(std::string& why_not) const {
+  std::vector<Fd> fds;
+  // The maps opened so far close with `fds`.
   auto give_up = [&](std::string why) {
-    for (int fd : fds) close(fd);
-    fds.clear();
     why_not = std::move(why);
-    return fds;
+    return std::vector<Fd>{};
   };
   for (auto [name, map] : map_pins()) {
     const std::string path = options_.pin_dir + "/" + name;
-    const int fd = bpf_obj_get(path.c_str());
-    if (fd < 0 && errno == ENOENT && added_later(name)) {
-      fds.push_back(-1);
+    Fd fd(bpf_obj_get(path.c_str()));
+    if (!fd && errno == ENOENT && added_later(name)) {
+      fds.emplace_back();
       continue;
     }
-    if (fd < 0) {
+    if (!fd) {
       return give_up(errno == ENOENT ? fmt::format("{} is missing", path)
                                      : fmt::format("cannot open {}: {}", path, errno_text(errno)));
     }
-    fds.push_back(fd);
+    const int map_fd = fd.get();
+    fds.push_back(std::move(fd));
     bpf_map_info info{};
     std::uint32_t len = sizeof info;
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
+    if (bpf_obj_get_info_by_fd(map_fd, &info, &len) != 0) {
       return give_up(fmt::format("cannot read what {} is: {}", path, errno_text(errno)));
     }
     // What the kernel would refuse to share with the new programs (libbpf checks the same at
@@ -121,16 +120,16 @@ Expected<void> BpfDatapath::adopt_or_remove(const std::vector<Leftover>& leftove
   // state and address maps, so enforcement never stops and counters go on; its filters are then
   // swapped for ours in place (attach). Maps that do not fit this build are rebuilt instead.
   std::string why_not;
-  std::vector<int> adopt = adoptable_maps(why_not);
+  std::vector<Fd> adopt = adoptable_maps(why_not);
   if (!adopt.empty()) {
     const auto pins = map_pins();
     for (std::size_t i = 0; i < pins.size(); ++i) {
-      if (adopt[i] < 0) {
+      if (!adopt[i]) {
         created_on_adoption_.push_back(pins[i].first);
         continue;
       }
-      const int err = bpf_map__reuse_fd(pins[i].second, adopt[i]);
-      close(adopt[i]);
+      // libbpf keeps a duplicate of the fd; ours closes with `adopt`.
+      const int err = bpf_map__reuse_fd(pins[i].second, adopt[i].get());
       if (err) {
         return Error{fmt::format("cannot reuse the pinned map {}/{}: {}", options_.pin_dir,
                                  pins[i].first, errno_text(err))};

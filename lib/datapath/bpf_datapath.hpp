@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/expected.hpp"
+#include "base/fd.hpp"
 #include "config/config.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/qdisc.hpp"
@@ -177,9 +178,9 @@ class BpfDatapath final : public Datapath {
   // filters and pins.
   Expected<void> adopt_or_remove(const std::vector<Leftover>& leftovers);
   // Open fds of the pinned maps, in map_pins() order, when all are there and fit this build
-  // (-1 for a map of added_later() that is not there: it is created); otherwise none, and
-  // `why_not` says why.
-  std::vector<int> adoptable_maps(std::string& why_not) const;
+  // (an empty Fd for a map of added_later() that is not there: it is created); otherwise none,
+  // and `why_not` says why.
+  std::vector<Fd> adoptable_maps(std::string& why_not) const;
 
   // The uplinks' tc filters (tc_hooks.cpp).
   Expected<void> attach(const std::string& interface);

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "base/fd.hpp"
 #include "base/text.hpp"
 #include "datapath/bpf_datapath.hpp"
 #include "datapath/bpf_internal.hpp"
@@ -20,14 +21,12 @@ namespace {
 
 // The name the kernel gives the program with this id ("" when it is gone).
 std::string prog_name(std::uint32_t id) {
-  const int fd = bpf_prog_get_fd_by_id(id);
-  if (fd < 0) return {};
+  const Fd fd(bpf_prog_get_fd_by_id(id));
+  if (!fd) return {};
   bpf_prog_info info{};
   std::uint32_t len = sizeof info;
-  std::string name;
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
-  close(fd);
-  return name;
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) return {};
+  return info.name;
 }
 
 bool is_tc_program_name(const std::string& name) {

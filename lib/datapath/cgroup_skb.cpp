@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "account.skel.h"
+#include "base/fd.hpp"
 #include "base/log.hpp"
 #include "base/text.hpp"
 #include "datapath/bpf_datapath.hpp"
@@ -68,22 +69,18 @@ Expected<void> BpfDatapath::attach_cgroup(std::uint32_t experiment_id,
                              options_.max_experiments)};
   }
   const std::string path = normal_cgroup_path(cgroup_path);
-  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
+  const Fd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
     const int err = errno;
     return Error{fmt::format("cgroup {} of experiment id {}: {}{}", path, experiment_id,
                              errno_text(err), err == ENOENT ? " (it vanished)" : "")};
   }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { close(fd); }
-  } closer{fd};
   struct statfs sfs {};
-  if (fstatfs(fd, &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+  if (fstatfs(fd.get(), &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) {
     return Error{fmt::format(
         "{} is not a cgroup v2 directory (cgroup_skb programs attach to cgroup2 only)", path)};
   }
-  auto id = cgroup_id_of(fd, path);
+  auto id = cgroup_id_of(fd.get(), path);
   if (!id) return id.error();
 
   for (const CgroupAttachment& c : cgroups_) {
@@ -113,7 +110,7 @@ Expected<void> BpfDatapath::attach_cgroup(std::uint32_t experiment_id,
   for (auto [prog, link, where] :
        {std::tuple{skel_->progs.cgroup_egress, &c.egress, "egress"},
         std::tuple{skel_->progs.cgroup_ingress, &c.ingress, "ingress"}}) {
-    *link = bpf_program__attach_cgroup(prog, fd);
+    *link = bpf_program__attach_cgroup(prog, fd.get());
     if (!*link) {
       const int err = errno;
       if (c.egress) bpf_link__destroy(c.egress);

@@ -11,7 +11,7 @@
 # Under ASan this test once took over 290 s (38 s plain): each rescan matched every experiment
 # against every pod with fnmatch, half a million instrumented calls with 1,000 experiments and
 # 500 pods, and pods come and go every round. match() now looks literal globs up by path
-# (lib/pods/discovery.cpp, GlobIndex): 118 s under ASan, 87 s plain (CI, 2026-12-06).
+# (lib/pods/discovery_match.cpp, GlobIndex): 118 s under ASan, 87 s plain (CI, 2026-12-06).
 source "$(dirname "$0")/lib.sh"
 
 N=${CHURN_EXPERIMENTS:-1000}
