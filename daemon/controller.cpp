@@ -177,10 +177,10 @@ void Controller::apply(const ExperimentConfig& x, ExperimentState* state,
   const EffectiveAllocation e = effective(x, overrides);
   // The bandwidth policy's inputs: read by the limiter (and resize_windows) at the next tick.
   if (state) {
-    state->overrides.bandwidth_bits.store(e.allocation.bandwidth_bits, kRelaxed);
-    state->overrides.min_rate_bits.store(e.allocation.min_rate_bits(), kRelaxed);
-    state->overrides.window_ns.store(e.allocation.window.count(), kRelaxed);
-    state->overrides.pinned_bits.store(e.pinned_bits, kRelaxed);
+    state->applied.bandwidth_bits.store(e.allocation.bandwidth_bits, kRelaxed);
+    state->applied.min_rate_bits.store(e.allocation.min_rate_bits(), kRelaxed);
+    state->applied.window_ns.store(e.allocation.window.count(), kRelaxed);
+    state->applied.pinned_bits.store(e.pinned_bits, kRelaxed);
   }
   CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
   if (id >= pushed_.size()) pushed_.resize(id + 1);

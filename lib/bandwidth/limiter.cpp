@@ -58,22 +58,14 @@ RateLimit rate_limit_for(const LimiterSettings& s,
 }
 
 DirectionPolicy direction_policy(const LimiterSettings& s, const ExperimentState& x) {
-  const Allocation& a = x.allocation;
-  const std::uint64_t bandwidth_override =
-      x.overrides.bandwidth_bits.load(std::memory_order_relaxed);
-  const std::uint64_t bandwidth = bandwidth_override ? bandwidth_override : a.bandwidth_bits;
-  Allocation effective = a;
-  effective.bandwidth_bits = bandwidth;
-  const std::uint64_t min_rate_override = x.overrides.min_rate_bits.load(std::memory_order_relaxed);
-
+  const EffectiveLimits limits = effective_limits(x);
   DirectionPolicy p;
-  p.allocation_bytes_per_second = bandwidth / 8;
+  p.allocation_bytes_per_second = limits.bandwidth_bits / 8;
   p.tick = s.tick;
   p.window_ticks = x.direction[0]->window.slots();
-  p.min_rate_bytes_per_second =
-      (min_rate_override ? min_rate_override : effective.min_rate_bits()) / 8;
+  p.min_rate_bytes_per_second = limits.min_rate_bits / 8;
   p.link_rate_bytes_per_second = s.link_rate_bits / 8;
-  p.pinned_bytes_per_second = x.overrides.pinned_bits.load(std::memory_order_relaxed) / 8;
+  p.pinned_bytes_per_second = limits.pinned_bits / 8;
   return p;
 }
 

@@ -41,7 +41,7 @@ RateLimit rate_limit_for(const LimiterSettings& settings,
 std::array<std::uint64_t, 2> budget_totals(const std::array<std::uint64_t, 2>& charged,
                                            const std::array<std::uint64_t, 2>& path_speed_bytes);
 
-// The policy inputs of one experiment and direction, overrides applied.
+// The policy inputs of one experiment and direction, from its effective_limits().
 DirectionPolicy direction_policy(const LimiterSettings& settings, const ExperimentState& x);
 
 class Limiter {

@@ -4,6 +4,8 @@
 
 #include <array>
 #include <limits>
+#include <optional>
+#include <string>
 
 #include "base/json_text.hpp"
 #include "base/text.hpp"
@@ -129,24 +131,34 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-ParsedRequest parse_object(const json& j) {
-  json id = nullptr;
-  if (const auto it = j.find("id"); it != j.end()) {
-    if (!it->is_string() && !it->is_number_integer()) {
-      return fail(error_code::kBadRequest,
-                  fmt::format("\"id\" must be a string or an integer, not {}", it->type_name()));
-    }
-    id = *it;
-  }
-  auto bad = [&](std::string message) {
-    return fail(error_code::kBadRequest, std::move(message), id);
-  };
+// A phase's verdict on a request: the response to send when the request is wrong, nothing when
+// the phase found it right.
+using Failure = std::optional<ParsedRequest>;
 
+ParsedRequest bad(std::string message, const json& id) {
+  return fail(error_code::kBadRequest, std::move(message), id);
+}
+
+// "id" is read before anything else, so that every later error can echo it.
+Failure read_id(const json& j, json& id) {
+  const auto it = j.find("id");
+  if (it == j.end()) return std::nullopt;
+  if (!it->is_string() && !it->is_number_integer()) {
+    return fail(error_code::kBadRequest,
+                fmt::format("\"id\" must be a string or an integer, not {}", it->type_name()));
+  }
+  id = *it;
+  return std::nullopt;
+}
+
+// "v" and "cmd": which table entry the rest of the request is checked against.
+Failure read_command(const json& j, const json& id, const CommandSpec*& out) {
   const auto v = j.find("v");
-  if (v == j.end()) return bad("\"v\" is missing: the protocol version (1)");
+  if (v == j.end()) return bad("\"v\" is missing: the protocol version (1)", id);
   if (!v->is_number_integer()) {
     return bad(
-        fmt::format("\"v\" must be an integer (the protocol version, 1), not {}", v->type_name()));
+        fmt::format("\"v\" must be an integer (the protocol version, 1), not {}", v->type_name()),
+        id);
   }
   if (!v->is_number_unsigned() || v->get<std::uint64_t>() != kProtocolVersion) {
     return fail(error_code::kUnsupportedVersion,
@@ -154,11 +166,13 @@ ParsedRequest parse_object(const json& j) {
                             dump(*v), kProtocolVersion),
                 id);
   }
-
   const auto cmd = j.find("cmd");
-  if (cmd == j.end()) return bad(fmt::format("\"cmd\" is missing (one of: {})", command_names()));
-  if (!cmd->is_string())
-    return bad(fmt::format("\"cmd\" must be a string, not {}", cmd->type_name()));
+  if (cmd == j.end()) {
+    return bad(fmt::format("\"cmd\" is missing (one of: {})", command_names()), id);
+  }
+  if (!cmd->is_string()) {
+    return bad(fmt::format("\"cmd\" must be a string, not {}", cmd->type_name()), id);
+  }
   const auto command = parse_command(cmd->get_ref<const std::string&>());
   if (!command) {
     return fail(error_code::kUnknownCommand,
@@ -166,15 +180,13 @@ ParsedRequest parse_object(const json& j) {
                             cmd->get_ref<const std::string&>(), command_names()),
                 id);
   }
-  const CommandSpec& s = spec(*command);
+  out = &spec(*command);
+  return std::nullopt;
+}
 
-  Request r;
-  r.version = kProtocolVersion;
-  r.command = *command;
-  r.id = id;
-
-  // Unknown fields first: a misspelt field must be named as such, not as a missing one.
-  unsigned present = 0;
+// Runs before the required fields are checked: a misspelt field must be named as such, not as a
+// missing one.
+Failure read_field_names(const json& j, const CommandSpec& s, const json& id, unsigned& present) {
   for (const auto& [key, value] : j.items()) {
     if (key == "v" || key == "cmd" || key == "id") continue;
     unsigned field = 0;
@@ -183,111 +195,148 @@ ParsedRequest parse_object(const json& j) {
     }
     if (field == 0 || !(s.allowed & field)) {
       return bad(
-          fmt::format("unknown field \"{}\" for {} (allowed: {})", key, s.name, allowed_fields(s)));
+          fmt::format("unknown field \"{}\" for {} (allowed: {})", key, s.name, allowed_fields(s)),
+          id);
     }
     present |= field;
   }
+  return std::nullopt;
+}
 
-  // Types and sizes.
-  auto string_field = [&](const char* key, std::size_t max_bytes,
-                          std::string& out) -> std::optional<ParsedRequest> {
-    const auto it = j.find(key);
-    if (it == j.end()) return std::nullopt;
-    if (!it->is_string()) {
-      return bad(fmt::format("\"{}\" must be a string, not {}", key, it->type_name()));
-    }
-    const auto& str = it->get_ref<const std::string&>();
-    if (str.size() > max_bytes) {
-      return bad(fmt::format("\"{}\" is longer than {} bytes", key, max_bytes));
-    }
-    out = str;
-    return std::nullopt;
-  };
+Failure read_string(const json& j, const char* key, std::size_t max_bytes, const json& id,
+                    std::string& out) {
+  const auto it = j.find(key);
+  if (it == j.end()) return std::nullopt;
+  if (!it->is_string()) {
+    return bad(fmt::format("\"{}\" must be a string, not {}", key, it->type_name()), id);
+  }
+  const auto& str = it->get_ref<const std::string&>();
+  if (str.size() > max_bytes) {
+    return bad(fmt::format("\"{}\" is longer than {} bytes", key, max_bytes), id);
+  }
+  out = str;
+  return std::nullopt;
+}
+
+// The fields whose text is only checked for type and size here and read by a later phase.
+struct FieldTexts {
   std::string resource;
   std::string for_text;
-  if (auto e = string_field("experiment", kMaxExperimentBytes, r.experiment)) return *e;
-  if (auto e = string_field("resource", kMaxValueBytes, resource)) return *e;
-  if (auto e = string_field("value", kMaxValueBytes, r.value)) return *e;
-  if (auto e = string_field("for", kMaxValueBytes, for_text)) return *e;
-  if (auto e = string_field("reason", kMaxReasonBytes, r.reason)) return *e;
   std::optional<json> until;
+};
+
+Failure read_field_types(const json& j, const json& id, Request& r, FieldTexts& t) {
+  if (auto e = read_string(j, "experiment", kMaxExperimentBytes, id, r.experiment)) return e;
+  if (auto e = read_string(j, "resource", kMaxValueBytes, id, t.resource)) return e;
+  if (auto e = read_string(j, "value", kMaxValueBytes, id, r.value)) return e;
+  if (auto e = read_string(j, "for", kMaxValueBytes, id, t.for_text)) return e;
+  if (auto e = read_string(j, "reason", kMaxReasonBytes, id, r.reason)) return e;
   if (const auto it = j.find("until"); it != j.end()) {
     if (!it->is_number_integer()) {
       return bad(
-          fmt::format("\"until\" must be an integer (Unix seconds), not {}", it->type_name()));
+          fmt::format("\"until\" must be an integer (Unix seconds), not {}", it->type_name()), id);
     }
-    until = *it;
+    t.until = *it;
   }
+  return std::nullopt;
+}
 
-  // Required fields.
+Failure check_required(const CommandSpec& s, unsigned present, const json& id, Request& r) {
   for (const auto& f : kFieldNames) {
     if ((s.required & f.field) && !(present & f.field)) {
-      return bad(fmt::format("{} needs \"{}\"", s.name, f.name));
+      return bad(fmt::format("{} needs \"{}\"", s.name, f.name), id);
     }
   }
   if ((present & kExperiment) && r.experiment.empty()) {
-    return bad("\"experiment\" must not be empty");
+    return bad("\"experiment\" must not be empty", id);
   }
-  if ((present & kValue) && trim(r.value).empty()) return bad("\"value\" must not be empty");
+  if ((present & kValue) && trim(r.value).empty()) return bad("\"value\" must not be empty", id);
   if (s.allowed & kReason) {
     r.reason = std::string(trim(r.reason));
     if (r.reason.empty()) {
       return bad(
-          fmt::format("{} changes the daemon: \"reason\" must say why (it is audited)", s.name));
+          fmt::format("{} changes the daemon: \"reason\" must say why (it is audited)", s.name),
+          id);
     }
   }
+  return std::nullopt;
+}
 
-  // Values.
+Failure read_resource(const CommandSpec& s, const std::string& text, const json& id, Request& r) {
+  const auto res = parse_resource(text);
+  if (res == Resource::kThrottle) {
+    return fail(error_code::kUnknownResource,
+                fmt::format("\"throttle\" is not a resource of {}: use the throttle and release "
+                            "commands",
+                            s.name),
+                id);
+  }
+  if (!res) {
+    return fail(error_code::kUnknownResource,
+                fmt::format("unknown resource \"{}\" (known: {})", text, override_resource_names()),
+                id);
+  }
+  r.resource = *res;
+  return std::nullopt;
+}
+
+Failure read_for(const std::string& text, const json& id, Request& r) {
+  auto d = parse_duration(text);
+  if (!d) return fail(error_code::kBadValue, fmt::format("\"for\": {}", d.error().message), id);
+  if (d->count() <= 0) {
+    return fail(error_code::kBadValue, fmt::format("\"for\" \"{}\" must be above 0", text), id);
+  }
+  if (*d > kMaxFor) {
+    return fail(error_code::kBadValue,
+                fmt::format("\"for\" \"{}\" is longer than {}", text, format_duration(kMaxFor)),
+                id);
+  }
+  r.for_duration = *d;
+  return std::nullopt;
+}
+
+Failure read_until(const json& until, const json& id, Request& r) {
+  std::optional<std::int64_t> seconds;
+  if (until.is_number_unsigned()) {
+    if (until.get<std::uint64_t>() <= static_cast<std::uint64_t>(kMaxUntil)) {
+      seconds = static_cast<std::int64_t>(until.get<std::uint64_t>());
+    }
+  }
+  if (!seconds) {
+    return fail(
+        error_code::kBadValue,
+        fmt::format("\"until\" {} must be Unix seconds from 0 to {}", dump(until), kMaxUntil), id);
+  }
+  r.until_unix_seconds = *seconds;
+  return std::nullopt;
+}
+
+// The phases in the order their errors take precedence: the envelope, the field names, their
+// types and sizes, the required ones, then the values.
+ParsedRequest parse_object(const json& j) {
+  json id = nullptr;
+  if (auto e = read_id(j, id)) return *e;
+  const CommandSpec* s = nullptr;
+  if (auto e = read_command(j, id, s)) return *e;
+  Request r;
+  r.version = kProtocolVersion;
+  r.command = s->command;
+  r.id = id;
+  unsigned present = 0;
+  if (auto e = read_field_names(j, *s, id, present)) return *e;
+  FieldTexts t;
+  if (auto e = read_field_types(j, id, r, t)) return *e;
+  if (auto e = check_required(*s, present, id, r)) return *e;
   if (present & kResource) {
-    const auto res = parse_resource(resource);
-    if (res == Resource::kThrottle) {
-      return fail(error_code::kUnknownResource,
-                  fmt::format("\"throttle\" is not a resource of {}: use the throttle and release "
-                              "commands",
-                              s.name),
-                  id);
-    }
-    if (!res) {
-      return fail(
-          error_code::kUnknownResource,
-          fmt::format("unknown resource \"{}\" (known: {})", resource, override_resource_names()),
-          id);
-    }
-    r.resource = *res;
+    if (auto e = read_resource(*s, t.resource, id, r)) return *e;
   }
-  if ((present & kFor) && (present & kUntil)) {
-    return bad("give \"for\" or \"until\", not both");
-  }
+  if ((present & kFor) && (present & kUntil)) return bad("give \"for\" or \"until\", not both", id);
   if (present & kFor) {
-    auto d = parse_duration(for_text);
-    if (!d) return fail(error_code::kBadValue, fmt::format("\"for\": {}", d.error().message), id);
-    if (d->count() <= 0) {
-      return fail(error_code::kBadValue, fmt::format("\"for\" \"{}\" must be above 0", for_text),
-                  id);
-    }
-    if (*d > kMaxFor) {
-      return fail(
-          error_code::kBadValue,
-          fmt::format("\"for\" \"{}\" is longer than {}", for_text, format_duration(kMaxFor)), id);
-    }
-    r.for_duration = *d;
+    if (auto e = read_for(t.for_text, id, r)) return *e;
   }
-  if (until) {
-    std::optional<std::int64_t> seconds;
-    if (until->is_number_unsigned()) {
-      if (until->get<std::uint64_t>() <= static_cast<std::uint64_t>(kMaxUntil)) {
-        seconds = static_cast<std::int64_t>(until->get<std::uint64_t>());
-      }
-    }
-    if (!seconds) {
-      return fail(
-          error_code::kBadValue,
-          fmt::format("\"until\" {} must be Unix seconds from 0 to {}", dump(*until), kMaxUntil),
-          id);
-    }
-    r.until_unix_seconds = *seconds;
+  if (t.until) {
+    if (auto e = read_until(*t.until, id, r)) return *e;
   }
-
   ParsedRequest p;
   p.request = std::move(r);
   return p;

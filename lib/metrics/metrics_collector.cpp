@@ -64,10 +64,7 @@ DirectionSample sample(const ExperimentState& x, Direction d, double tick_second
   const WindowRing::Snapshot w = s.window.snapshot();
   out.window_bytes = static_cast<double>(w.sum);
   out.window_seconds = static_cast<double>(w.filled) * tick_seconds;
-  const std::uint64_t bandwidth_override =
-      x.overrides.bandwidth_bits.load(std::memory_order_relaxed);
-  out.allocation = static_cast<double>(
-      (bandwidth_override ? bandwidth_override : x.allocation.bandwidth_bits) / 8);
+  out.allocation = static_cast<double>(effective_limits(x).bandwidth_bits / 8);
   const bool is_throttled = s.throttled.load(std::memory_order_relaxed);
   out.throttled = is_throttled ? 1 : 0;
   out.rate_limit = is_throttled ? relaxed(s.limit_bytes_per_second) : 0;

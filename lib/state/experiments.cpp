@@ -10,7 +10,7 @@ ExperimentState::ExperimentState(std::uint32_t id_, const ExperimentConfig& conf
                                  std::uint32_t window_slots)
     : id(id_), name(config.name), addresses(config.addresses), allocation(config.allocation) {
   for (auto& d : direction) d = std::make_unique<DirectionState>(window_slots);
-  overrides.pinned_bits.store(config.pinned_rate_bits, std::memory_order_relaxed);
+  applied.pinned_bits.store(config.pinned_rate_bits, std::memory_order_relaxed);
 }
 
 ExperimentState::ExperimentState(const ExperimentState& from, std::uint32_t window_slots)
@@ -36,16 +36,34 @@ ExperimentState::ExperimentState(const ExperimentState& from, std::uint32_t wind
     s->throttle_events.store(f.throttle_events.load(kRelaxed), kRelaxed);
     direction[d] = std::move(s);
   }
-  overrides.bandwidth_bits.store(from.overrides.bandwidth_bits.load(kRelaxed), kRelaxed);
-  overrides.min_rate_bits.store(from.overrides.min_rate_bits.load(kRelaxed), kRelaxed);
-  overrides.pinned_bits.store(from.overrides.pinned_bits.load(kRelaxed), kRelaxed);
-  overrides.window_ns.store(from.overrides.window_ns.load(kRelaxed), kRelaxed);
+  applied.bandwidth_bits.store(from.applied.bandwidth_bits.load(kRelaxed), kRelaxed);
+  applied.min_rate_bits.store(from.applied.min_rate_bits.load(kRelaxed), kRelaxed);
+  applied.pinned_bits.store(from.applied.pinned_bits.load(kRelaxed), kRelaxed);
+  applied.window_ns.store(from.applied.window_ns.load(kRelaxed), kRelaxed);
+}
+
+EffectiveLimits effective_limits(const ExperimentState& x) {
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  const Allocation& configured = x.allocation;
+  EffectiveLimits e;
+  const std::uint64_t bandwidth = x.applied.bandwidth_bits.load(kRelaxed);
+  e.bandwidth_bits = bandwidth ? bandwidth : configured.bandwidth_bits;
+  const std::uint64_t min_rate = x.applied.min_rate_bits.load(kRelaxed);
+  if (min_rate) {
+    e.min_rate_bits = min_rate;
+  } else {
+    Allocation in_force = configured;
+    in_force.bandwidth_bits = e.bandwidth_bits;
+    e.min_rate_bits = in_force.min_rate_bits();
+  }
+  const std::int64_t window_ns = x.applied.window_ns.load(kRelaxed);
+  e.window = window_ns > 0 ? std::chrono::nanoseconds(window_ns) : configured.window;
+  e.pinned_bits = x.applied.pinned_bits.load(kRelaxed);
+  return e;
 }
 
 std::uint32_t window_slots(const ExperimentState& x, std::chrono::nanoseconds tick) {
-  const std::int64_t override_ns = x.overrides.window_ns.load(std::memory_order_relaxed);
-  const std::chrono::nanoseconds window =
-      override_ns > 0 ? std::chrono::nanoseconds(override_ns) : x.allocation.window;
+  const std::chrono::nanoseconds window = effective_limits(x).window;
   // Config validation keeps W >= 2 ticks; an override below that still gets a working ring.
   return static_cast<std::uint32_t>(std::max<std::int64_t>(2, window / tick));
 }

@@ -58,9 +58,12 @@ struct ResourceState {
   std::atomic<std::uint64_t> disk_limit_bytes{0};
 };
 
-// Adjustments an operator makes at run time (the control socket sets them; the limiter applies
-// them at the next tick). 0 means "none" for each.
-struct RuntimeOverrides {
+// The bandwidth policy's limits as the controller last applied them (daemon/controller.cpp,
+// apply(): the configured allocation with the operator's overrides, and the pinned rate); the
+// limiter and resize_windows() take them at the next tick. 0 in bandwidth, min_rate or window
+// means "not applied yet", and the configured allocation holds (effective_limits()); 0 in pinned
+// means no pinned rate.
+struct AppliedLimits {
   std::atomic<std::uint64_t> bandwidth_bits{0};
   std::atomic<std::uint64_t> min_rate_bits{0};
   std::atomic<std::uint64_t> pinned_bits{0};  // a manual throttle: the rate, whatever the budget
@@ -69,8 +72,8 @@ struct RuntimeOverrides {
 
 struct ExperimentState {
   ExperimentState(std::uint32_t id, const ExperimentConfig& config, std::uint32_t window_slots);
-  // A copy of `from` (totals, decisions, overrides, counters' baselines) whose window rings have
-  // `window_slots` slots and keep `from`'s newest ticks. Writer thread only.
+  // A copy of `from` (totals, decisions, applied limits, counters' baselines) whose window rings
+  // have `window_slots` slots and keep `from`'s newest ticks. Writer thread only.
   ExperimentState(const ExperimentState& from, std::uint32_t window_slots);
 
   const std::uint32_t id;
@@ -78,7 +81,7 @@ struct ExperimentState {
   const std::vector<Prefix> addresses;
   const Allocation allocation;
   std::array<std::unique_ptr<DirectionState>, 2> direction;
-  RuntimeOverrides overrides;
+  AppliedLimits applied;
   std::shared_ptr<ResourceState> resources = std::make_shared<ResourceState>();
 
   // Sampler-only: the datapath's cumulative counters at the previous tick.
@@ -91,11 +94,21 @@ struct ExperimentState {
 using ExperimentList = std::vector<std::shared_ptr<ExperimentState>>;
 
 class ExperimentTable;
-// Gives every experiment whose window (its override, or its allocation's) no longer matches its
-// rings' length new rings of the right length, by publishing a new set in which it is replaced
-// by a copy (readers holding the old set keep the old state until they let go). Returns how many
-// were resized. Writer thread only (the daemon's loop, before sampling).
+// Gives every experiment whose window (effective_limits()) no longer matches its rings' length
+// new rings of the right length, by publishing a new set in which it is replaced by a copy
+// (readers holding the old set keep the old state until they let go). Returns how many were
+// resized. Writer thread only (the daemon's loop, before sampling).
 std::size_t resize_windows(ExperimentTable& table, std::chrono::nanoseconds tick);
+// The limits an experiment is held to now: what the controller applied, else the configured
+// allocation (min_rate then a share of the bandwidth in force, not of the configured one).
+struct EffectiveLimits {
+  std::uint64_t bandwidth_bits = 0;
+  std::uint64_t min_rate_bits = 0;
+  std::chrono::nanoseconds window{0};
+  std::uint64_t pinned_bits = 0;  // 0: none
+};
+EffectiveLimits effective_limits(const ExperimentState& x);
+
 // The window length in ticks an experiment should have now.
 std::uint32_t window_slots(const ExperimentState& x, std::chrono::nanoseconds tick);
 

@@ -143,15 +143,15 @@ TEST_CASE("the limiter pushes every limit once, then only what changed, in one b
 TEST_CASE("overrides and a pinned rate take effect at the next tick", "[limiter]") {
   Fixture f;
   REQUIRE(f.limiter->apply().ok());
-  f.x(1).overrides.pinned_bits.store(10'000'000);
+  f.x(1).applied.pinned_bits.store(10'000'000);
   REQUIRE(f.limiter->apply().ok());
   CHECK(f.dp.limits[2].bytes_per_second[kEgress] == 1'250'000);
   CHECK(f.dp.limits[2].bytes_per_second[kIngress] == 1'250'000);
   CHECK(f.dp.limits[2].budget_bytes_total[kEgress] == 0);  // a pinned rate has no budget part
   CHECK(f.x(1).direction[kIngress]->throttled.load());
 
-  f.x(1).overrides.pinned_bits.store(0);
-  f.x(1).overrides.bandwidth_bits.store(2'000'000'000);  // B = 2.5 GB over 10 s
+  f.x(1).applied.pinned_bits.store(0);
+  f.x(1).applied.bandwidth_bits.store(2'000'000'000);  // B = 2.5 GB over 10 s
   REQUIRE(f.limiter->apply().ok());
   CHECK(f.dp.limits[2].bytes_per_second[kEgress] == 250'000'000);  // the new allocation
   CHECK(f.dp.limits[2].budget_bytes_total[kEgress] == 2'250'000'000);
@@ -180,8 +180,8 @@ TEST_CASE("a window override resizes the rings at the next tick, keeping the new
   CHECK(resize_windows(f.table, 1s) == 0);  // nothing asked: nothing changes
   CHECK(f.table.snapshot() == old_snapshot);
 
-  old_x1.overrides.window_ns.store(std::chrono::nanoseconds(4s).count());
-  old_x1.overrides.bandwidth_bits.store(8'000'000);
+  old_x1.applied.window_ns.store(std::chrono::nanoseconds(4s).count());
+  old_x1.applied.bandwidth_bits.store(8'000'000);
   CHECK(resize_windows(f.table, 1s) == 1);
   ExperimentState& x1 = f.x(0);
   CHECK(&x1 != &old_x1);
@@ -192,7 +192,7 @@ TEST_CASE("a window override resizes the rings at the next tick, keeping the new
   CHECK(w.tick == 9);
   CHECK(w.filled == 4);
   CHECK(x1.direction[kEgress]->bytes_total.load() == 10'000'000);
-  CHECK(x1.overrides.bandwidth_bits.load() == 8'000'000);
+  CHECK(x1.applied.bandwidth_bits.load() == 8'000'000);
   // Readers of the old snapshot still see the old rings, intact.
   CHECK(old_x1.direction[kEgress]->window.snapshot().sum == 10'000'000);
 
@@ -202,14 +202,14 @@ TEST_CASE("a window override resizes the rings at the next tick, keeping the new
   CHECK(x1.direction[kEgress]->allowance_bytes.load() == 1'000'000);
 
   // Growing keeps what there is; older ticks are unknown and count as zero.
-  x1.overrides.window_ns.store(std::chrono::nanoseconds(20s).count());
+  x1.applied.window_ns.store(std::chrono::nanoseconds(20s).count());
   CHECK(resize_windows(f.table, 1s) == 1);
   CHECK(f.x(0).direction[kEgress]->window.slots() == 20);
   CHECK(f.x(0).direction[kEgress]->window.snapshot().sum == 4'000'000);
   CHECK(f.x(0).direction[kIngress]->window.slots() == 20);
 
   // Clearing the override goes back to the allocation's window.
-  f.x(0).overrides.window_ns.store(0);
+  f.x(0).applied.window_ns.store(0);
   CHECK(resize_windows(f.table, 1s) == 1);
   CHECK(f.x(0).direction[kEgress]->window.slots() == 10);
 }

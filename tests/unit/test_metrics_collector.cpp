@@ -370,7 +370,7 @@ TEST_CASE("cgroup and quota figures: exported once read, in seconds and bytes", 
   r.disk_known = true;
   r.pod_conflicts = 1;
   // wehe: not discovered yet, nothing read.
-  wehe->overrides.bandwidth_bits = 800'000'000;  // the allocation gauge follows an override
+  wehe->applied.bandwidth_bits = 800'000'000;  // the allocation gauge follows an override
 
   UnattributedTotals unattributed;
   TickStats ticks;
@@ -462,7 +462,7 @@ TEST_CASE("scrapes on other threads while the writer records, resizes and republ
       // Alternate the window of x1 between 20 ticks and its allocation's: resize_windows
       // publishes a copy.
       auto x1 = (*table.snapshot())[0];
-      x1->overrides.window_ns.store(tick % 100 == 0 ? 0 : std::chrono::nanoseconds(2s).count());
+      x1->applied.window_ns.store(tick % 100 == 0 ? 0 : std::chrono::nanoseconds(2s).count());
       resize_windows(table, 100ms);
     }
   }
