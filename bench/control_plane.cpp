@@ -28,7 +28,7 @@
 
 #include "bandwidth/sampler.hpp"
 #include "config/config.hpp"
-#include "datapath/datapath.hpp"
+#include "datapath/null_datapath.hpp"
 #include "metrics/metrics_collector.hpp"
 #include "metrics/tick_stats.hpp"
 #include "state/experiments.hpp"
@@ -42,20 +42,10 @@ constexpr std::uint32_t kSlots = 300;  // window 5 min / tick 1 s
 
 // Cumulative counters that advance on every read, by a different amount per experiment and
 // tick, as if every experiment moved traffic all the time.
-class FakeDatapath final : public Datapath {
+class FakeDatapath final : public NullDatapath {
  public:
   explicit FakeDatapath(std::uint32_t n) : counters_(n + 1) {}
 
-  Expected<void> add_experiment(std::uint32_t, const std::vector<Prefix>&) override { return {}; }
-  Expected<void> remove_experiment(std::uint32_t, const std::vector<Prefix>&) override {
-    return {};
-  }
-  // The experiment-set calls: not what the benchmark measures.
-  bool adopted() const override { return false; }
-  Expected<void> keep_experiment(std::uint32_t, const std::vector<Prefix>&) override { return {}; }
-  Expected<void> remove_addresses(const std::vector<Prefix>&) override { return {}; }
-  std::size_t prune_addresses() override { return 0; }
-  void detach_cgroups(std::uint32_t) override {}
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override {
     ++reads_;
     out.resize(max_id + 1);
@@ -70,7 +60,6 @@ class FakeDatapath final : public Datapath {
     }
     return {};
   }
-  Expected<void> set_limits(const std::vector<LimitUpdate>&) override { return {}; }
 
  private:
   std::vector<CounterSample> counters_;

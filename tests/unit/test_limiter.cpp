@@ -5,6 +5,7 @@
 #include <map>
 
 #include "bandwidth/limiter.hpp"
+#include "datapath/null_datapath.hpp"
 
 #include "rate.h"  // the datapath's own rate arithmetic (C for the BPF programs)
 
@@ -13,22 +14,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class RecordingDatapath : public Datapath {
+class RecordingDatapath : public NullDatapath {
  public:
-  Expected<void> add_experiment(std::uint32_t, const std::vector<Prefix>&) override { return {}; }
-  Expected<void> remove_experiment(std::uint32_t, const std::vector<Prefix>&) override {
-    return {};
-  }
-  // The experiment-set calls: not what these tests are about.
-  bool adopted() const override { return false; }
-  Expected<void> keep_experiment(std::uint32_t, const std::vector<Prefix>&) override { return {}; }
-  Expected<void> remove_addresses(const std::vector<Prefix>&) override { return {}; }
-  std::size_t prune_addresses() override { return 0; }
-  void detach_cgroups(std::uint32_t) override {}
-  Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override {
-    out.assign(max_id + 1, CounterSample{});
-    return {};
-  }
   Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override {
     ++batches;
     last_batch = updates;

@@ -9,7 +9,7 @@
 
 #include "bandwidth/sampler.hpp"
 #include "config/config.hpp"
-#include "datapath/datapath.hpp"
+#include "datapath/null_datapath.hpp"
 #include "state/experiments.hpp"
 
 using namespace enforcer;
@@ -17,7 +17,7 @@ using namespace enforcer;
 namespace {
 
 // A datapath whose cumulative counters the test sets directly.
-class FakeDatapath : public Datapath {
+class FakeDatapath : public NullDatapath {
  public:
   Expected<void> add_experiment(std::uint32_t id, const std::vector<Prefix>& addresses) override {
     added[id] = addresses;
@@ -29,12 +29,6 @@ class FakeDatapath : public Datapath {
     counters.erase(id);
     return {};
   }
-  // The experiment-set calls: not what these tests are about.
-  bool adopted() const override { return false; }
-  Expected<void> keep_experiment(std::uint32_t, const std::vector<Prefix>&) override { return {}; }
-  Expected<void> remove_addresses(const std::vector<Prefix>&) override { return {}; }
-  std::size_t prune_addresses() override { return 0; }
-  void detach_cgroups(std::uint32_t) override {}
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override {
     ++reads;
     last_max_id = max_id;
