@@ -1,0 +1,177 @@
+// kernel tier: EDT pacing through BPF_PROG_TEST_RUN: departure stamps, the horizon, other
+// traffic in line behind TCP, small packets jumping the headroom, the bounded queue. Needs root.
+#include <catch2/catch.hpp>
+
+#include "bpf_test_frames.hpp"
+
+using namespace enforcer;
+using namespace enforcer::bpf_test;
+
+TEST_CASE("EDT pacing stamps departures one frame time apart and never drops within the horizon",
+          "[kernel][bpf][rate]") {
+  Fixture fx;
+  const Frame f = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
+  fx.pace_edt();  // 1 ms per 1,000-byte frame, 2 s horizon
+  std::vector<std::uint64_t> stamps;
+  for (int i = 0; i < 8; ++i) {
+    __sk_buff ctx{};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .ctx_in = &ctx,
+                .ctx_out = &ctx, .ctx_size_in = sizeof ctx, .ctx_size_out = sizeof ctx,
+                .repeat = 1);
+    REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kEgressEdt), &opts) == 0);
+    CHECK(static_cast<int>(opts.retval) == TC_ACT_UNSPEC);
+    stamps.push_back(ctx.tstamp);
+  }
+  // An idle schedule restarts 2 ms in the past (the catch-up credit), so the first frames (at
+  // most 3 of 1 ms) leave at once, unstamped; from then on each is stamped 1 ms after the last.
+  std::size_t first = 0;
+  while (first < stamps.size() && stamps[first] == 0) ++first;
+  CHECK(first >= 1);
+  CHECK(first <= 3);
+  REQUIRE(first + 2 < stamps.size());
+  for (std::size_t i = first + 1; i < stamps.size(); ++i) {
+    INFO("frame " << i);
+    CHECK(stamps[i] - stamps[i - 1] == 1'000'000);
+  }
+  CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
+}
+
+// Sends `repeat` copies of `f` through the EDT egress program; the verdict of the last, and its
+// departure stamp (0 when it may leave at once) in *stamp.
+int send_edt(Fixture& fx, const Frame& f, int repeat, std::uint64_t* stamp = nullptr) {
+  __sk_buff ctx{};
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+              .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = repeat);
+  if (stamp) {
+    opts.ctx_in = &ctx;
+    opts.ctx_out = &ctx;
+    opts.ctx_size_in = opts.ctx_size_out = sizeof ctx;
+  }
+  REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kEgressEdt), &opts) == 0);
+  if (stamp) *stamp = ctx.tstamp;
+  return static_cast<int>(opts.retval);
+}
+
+TEST_CASE("EDT: other traffic waits in line behind TCP's schedule and never cuts it back",
+          "[kernel][bpf][rate]") {
+  // Paced TCP runs the schedule up to the horizon ahead. A ping sent meanwhile takes the next
+  // slot, as behind a FIFO shaper: it was once dropped (other traffic could only be scheduled 64
+  // of its own packets ahead), and before that it cut TCP's schedule back, handing TCP's debt
+  // back (2x the rate passed).
+  Fixture fx;
+  const Frame tcp = tcp_frame("198.18.0.10");
+  const Frame ping = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
+  fx.pace_edt();           // 1 ms per 1,000-byte frame, 2 s horizon
+  send_edt(fx, tcp, 500);  // TCP's schedule now runs ~500 ms ahead (within the 2 s horizon)
+  std::uint64_t before = 0, other = 0, after = 0;
+  REQUIRE(send_edt(fx, tcp, 1, &before) == TC_ACT_UNSPEC);
+  CHECK(send_edt(fx, ping, 1, &other) == TC_ACT_UNSPEC);
+  REQUIRE(send_edt(fx, tcp, 1, &after) == TC_ACT_UNSPEC);
+  INFO("TCP stamps " << before << " then " << after << ", the ping between them " << other);
+  CHECK(other - before == 1'000'000);  // the ping's slot: right after TCP's
+  CHECK(after - other == 1'000'000);   // and TCP's next one after the ping's
+  CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
+}
+
+TEST_CASE("EDT: a small packet other than TCP leaves at once beside TCP's schedule, still charged",
+          "[kernel][bpf][rate]") {
+  // A ping beside the experiment's paced TCP once waited for everything TCP had in fq (136 ms
+  // at 10 Mbit/s in the vm). It leaves now, and TCP's next slot moves back by its cost.
+  Fixture fx;
+  const Frame tcp = tcp_frame("198.18.0.10");
+  const Frame ping = ipv4("198.18.0.10", "198.18.0.1", 98 - 34);  // ping's 84 IP bytes
+  fx.pace_edt();           // 1 ms per 1,000-byte frame, 2 s horizon
+  send_edt(fx, tcp, 500);  // TCP's schedule now runs ~500 ms ahead
+  std::uint64_t before = 0, other = 1, after = 0;
+  REQUIRE(send_edt(fx, tcp, 1, &before) == TC_ACT_UNSPEC);
+  CHECK(send_edt(fx, ping, 1, &other) == TC_ACT_UNSPEC);
+  REQUIRE(send_edt(fx, tcp, 1, &after) == TC_ACT_UNSPEC);
+  INFO("TCP stamps " << before << " then " << after << ", the ping " << other);
+  CHECK(other == 0);                            // not held: fq sends it at once
+  CHECK(after - before == 1'000'000 + 98'000);  // TCP's next slot pays for the ping's 98 bytes
+  CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
+}
+
+TEST_CASE("EDT: small packets jump only the headroom's worth, then wait in line, then are dropped",
+          "[kernel][bpf][rate]") {
+  // 16 KiB of small packets may leave at once (a second schedule at the rate); the rest wait in
+  // line behind TCP, at most 64 of them; beyond that they are dropped and not charged.
+  Fixture fx;
+  const Frame tcp = tcp_frame("198.18.0.10");
+  const Frame small = ipv4("198.18.0.10", "198.18.0.1", 500 - 34);  // 0.5 ms each
+  fx.pace_edt();  // 1 ms per 1,000-byte frame, 2 s horizon
+  send_edt(fx, tcp, 500);
+  std::uint64_t before = 0, after = 0;
+  REQUIRE(send_edt(fx, tcp, 1, &before) == TC_ACT_UNSPEC);
+  int jumped = 0, waited = 0, dropped = 0;
+  int jumped_since = 0;  // since the last frame that waited
+  bool jumped_between = false;
+  std::uint64_t last_stamp = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 200; ++i) {
+    // Halfway through those that wait, 3 ms refill the headroom by 6 frames: those jump again.
+    if (i == 33 + 32) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    std::uint64_t stamp = 0;
+    if (send_edt(fx, small, 1, &stamp) == TC_ACT_SHOT) {
+      ++dropped;
+      continue;
+    }
+    INFO("frame " << i << " stamped " << stamp << " after " << last_stamp);
+    if (stamp == 0) {
+      ++jumped;  // also later, one frame per 0.5 ms the loop takes
+      ++jumped_since;
+    } else {
+      CHECK(stamp > before);
+      // The next slot of the schedule, after any frame that jumped meanwhile (charged too).
+      if (last_stamp != 0) {
+        CHECK(stamp - last_stamp == 500'000 * static_cast<std::uint64_t>(1 + jumped_since));
+        jumped_between = jumped_between || jumped_since > 0;
+      }
+      last_stamp = stamp;
+      jumped_since = 0;
+      ++waited;
+    }
+  }
+  const auto loop_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  INFO("jumped " << jumped << ", waited " << waited << ", dropped " << dropped << " in " << loop_us
+                 << " us");
+  // 16,384 bytes are 32.8 frames of 500 (a GCRA admits while the schedule is within the
+  // headroom: 33 frames); while the loop runs the headroom refills one frame per 0.5 ms.
+  CHECK(jumped >= 33 + 6);
+  CHECK(jumped <= 33 + 1 + loop_us / 500);
+  CHECK(jumped_between);
+  CHECK(waited >= 64);
+  CHECK(waited <= 64 + 2);
+  CHECK(jumped + waited + dropped == 200);
+  CHECK(fx.counters()[1].dropped_packets[kEgress] == static_cast<std::uint64_t>(dropped));
+  // Every frame that passed, and none that was dropped, moved TCP's schedule on.
+  REQUIRE(send_edt(fx, tcp, 1, &after) == TC_ACT_UNSPEC);
+  CHECK(after - before == 1'000'000 + static_cast<std::uint64_t>(jumped + waited) * 500'000);
+}
+
+TEST_CASE("EDT: traffic other than TCP may have at most 64 packets waiting, TCP still passes",
+          "[kernel][bpf][rate]") {
+  // fq drops what exceeds its per-flow limit (100) after we admitted it, wasting the schedule:
+  // a flood that is not TCP (no TCP Small Queues to hold it back) is dropped here beyond 64.
+  Fixture fx;
+  const Frame udp = ipv4("198.18.0.10", "198.18.0.1", 1000 - 34);
+  fx.pace_edt();  // 1 ms per 1,000-byte frame, 2 s horizon
+  CHECK(send_edt(fx, udp, 200) == TC_ACT_SHOT);
+  const auto c = fx.counters()[1];
+  // The first frames of an idle schedule leave at once (2 ms catch-up credit): they do not wait.
+  INFO("passed " << c.packets[kEgress] << ", dropped " << c.dropped_packets[kEgress]);
+  CHECK(c.packets[kEgress] >= 64);
+  CHECK(c.packets[kEgress] <= 64 + 3);
+  CHECK(c.packets[kEgress] + c.dropped_packets[kEgress] == 200);
+  // TCP of the same experiment is not held back by the other traffic's queue, only by the
+  // schedule: its frame gets the slot after the flood's last.
+  std::uint64_t stamp = 0;
+  CHECK(send_edt(fx, tcp_frame("198.18.0.10"), 1, &stamp) == TC_ACT_UNSPEC);
+  CHECK(stamp > 0);
+  // Once the waiting frames have left (64 ms at 1 ms each), the flood is admitted again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(send_edt(fx, udp, 1) == TC_ACT_UNSPEC);
+}
