@@ -9,16 +9,13 @@
 
 #include "base/fd.hpp"
 #include "base/text.hpp"
+#include "base/time_text.hpp"
 
 namespace enforcer {
 namespace {
 
 // State files hold at most a few thousand small entries; anything far larger is not ours.
 constexpr std::size_t kMaxFileBytes = 64 << 20;
-
-std::int64_t unix_seconds_of(WallClock::time_point t) {
-  return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -53,7 +50,7 @@ Expected<std::string> read_file(const std::string& path, bool& missing) {
 
 // <path>.<what>-<unix seconds>, with "-N" added when that name is taken.
 std::string name_aside(const std::string& path, std::string_view what, WallClock::time_point now) {
-  const std::string base = fmt::format("{}.{}-{}", path, what, unix_seconds_of(now));
+  const std::string base = fmt::format("{}.{}-{}", path, what, to_unix_seconds(now));
   std::string target = base;
   for (int n = 1; n < 100; ++n) {
     struct stat st;

@@ -8,6 +8,7 @@
 
 #include "base/json_text.hpp"
 #include "base/state_file.hpp"
+#include "base/time_text.hpp"
 #include "control/overrides.hpp"
 #include "control/overrides_internal.hpp"
 
@@ -19,15 +20,6 @@ using overrides_detail::live;
 
 // Unix seconds that fit a system_clock time_point (nanoseconds in 64 bits) with room to spare.
 constexpr std::int64_t kMaxUnixSeconds = 9'000'000'000;
-
-std::int64_t to_unix_seconds(WallClock::time_point t) {
-  return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
-WallClock::time_point from_unix_seconds(std::int64_t s) {
-  return WallClock::time_point(
-      std::chrono::duration_cast<WallClock::duration>(std::chrono::seconds(s)));
-}
 
 // Unix seconds in [0, kMaxUnixSeconds] from a JSON integer.
 std::optional<std::int64_t> unix_seconds(const json& j) {
