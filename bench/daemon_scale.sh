@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/daemon_scale.sh: the real enforcerd with 10, 1,000 and 10,000 configured experiments,
-# attached to the uplink of the kernel tier's topology (tests/kernel/lib.sh). For each size:
+# attached to the uplink of the kernel tier's topology (tests/lib/node.sh). For each size:
 #   pinned       launch until its maps are pinned: parsing and validating the config, loading the
 #                BPF object (pinning follows the load at once)
 #   startup      launch until the daemon logs that it is accounting (the above, then one trie
@@ -24,8 +24,8 @@ SELF_DIR=$(cd "$(dirname "$0")" && pwd)
 export ENFORCER_SOURCE_DIR=${ENFORCER_SOURCE_DIR:-$(dirname "$SELF_DIR")}
 export ENFORCER_BUILD_DIR=${ENFORCER_BUILD_DIR:-$ENFORCER_SOURCE_DIR/build}
 export TOPO_PREFIX=${TOPO_PREFIX:-enfbs$$}
-# shellcheck source=../tests/kernel/lib.sh
-source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
+# shellcheck source=../tests/lib/node.sh
+source "$ENFORCER_SOURCE_DIR/tests/lib/node.sh"
 trap topo_down EXIT
 trap 'exit 130' INT TERM HUP
 
@@ -70,7 +70,6 @@ tick_histogram() {
 }
 field() { awk -v k="$1" '$1 == k { print $2 }'; }
 
-median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
 maps_memlock() {
   local total=0 m b
@@ -89,19 +88,20 @@ for n in $SIZES; do
   [ ! -e "$PIN_DIR/counters" ] || fail "$PIN_DIR/counters exists before the daemon started"
   # Not daemon_start: its 10 s limit is too short for 10,000 experiments, and its readiness
   # check (the metrics endpoint) answers before the experiments are loaded.
-  t0=$(date +%s.%N)
+  t0=$EPOCHREALTIME
   nsenter --net="/run/netns/$NODE" "$ENFORCERD" --config "$WORK/enforcer.toml" >"$WORK/enforcerd.log" 2>&1 &
   DAEMON_PID=$!
+  FAIL_LOGS=("$WORK/enforcerd.log")
   tp=
-  for _ in $(seq 2400); do
-    [ -z "$tp" ] && [ -e "$PIN_DIR/counters" ] && tp=$(date +%s.%N)
-    grep -q 'accounting .* experiment' "$WORK/enforcerd.log" && break
-    kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/enforcerd.log" >&2; fail "enforcerd exited"; }
-    sleep 0.025
-  done
-  t1=$(date +%s.%N)
-  grep -q 'accounting .* experiment' "$WORK/enforcerd.log" ||
-    { cat "$WORK/enforcerd.log" >&2; fail "enforcerd not ready within 60 s"; }
+  # Ready: the line the daemon logs once every experiment is attached; tp: the maps are pinned.
+  attached_or_gone() {
+    [ -n "$tp" ] || [ ! -e "$PIN_DIR/counters" ] || tp=$EPOCHREALTIME
+    log_has ' enforcing [0-9]* experiment' || ! daemon_alive
+  }
+  WAIT_INTERVAL=0.025 wait_until 60 attached_or_gone || true
+  t1=$EPOCHREALTIME
+  daemon_alive || fail "enforcerd exited"
+  log_has ' enforcing [0-9]* experiment' || fail "enforcerd not ready within 60 s"
   pinned=$(awk -v a="$t0" -v b="${tp:-$t1}" 'BEGIN { printf "%.2f s", b - a }')
   startup=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f s", b - a }')
   sleep 2.5  # two more ticks

@@ -12,7 +12,7 @@
 # The table is on the console and in shapers.md of the results folder. run-vm-test passes only
 # ENFORCER_* variables into the guest: ENFORCER_BENCH_RATES ("10 50 100"), ENFORCER_BENCH_SHAPERS
 # ("enforcer-edt enforcer tbf htb"), ENFORCER_BENCH_ROUNDS (1), ENFORCER_BENCH_RTT_MS (a delay on
-the world's side: 20 and 80 are a WAN's), ENFORCER_BENCH_RUN_SECONDS (15; the
+# the world's side: 20 and 80 are a WAN's), ENFORCER_BENCH_RUN_SECONDS (15; the
 # window is second 2 to 12: starting a process takes 0.1-1 s in the guest). About 45 s per rate,
 # shaper and round, plus the boot: ~10 minutes. The guest's CPU is the bottleneck: a host busy with
 # other work shows as rates below the limit for every shaper (compare goodput_mbit in the raw

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/shapers.sh: enforcer's rate limit beside Linux's own shapers, tbf and htb, at the same
 # rate on the same path: the egress of an experiment (a macvlan on the node's veth uplink eth0,
-# in its own namespace; the kernel tier's topology from tests/kernel/lib.sh) towards the world
+# in its own namespace; the kernel tier's topology from tests/lib/node.sh) towards the world
 # namespace. One shaper at a time, nothing else attached:
 #   enforcer      enforcerd with `pinned_rate` = the rate on the experiment and network.enforcement
 #                 "police": the GCRA policer of tc_egress on eth0's clsact hook drops; the root
@@ -55,8 +55,8 @@ SELF_DIR=$(cd "$(dirname "$0")" && pwd)
 export ENFORCER_SOURCE_DIR=${ENFORCER_SOURCE_DIR:-$(dirname "$SELF_DIR")}
 export ENFORCER_BUILD_DIR=${ENFORCER_BUILD_DIR:-$ENFORCER_SOURCE_DIR/build}
 export TOPO_PREFIX=${TOPO_PREFIX:-enfbq$$}
-# shellcheck source=../tests/kernel/lib.sh
-source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
+# shellcheck source=../tests/lib/node.sh
+source "$ENFORCER_SOURCE_DIR/tests/lib/node.sh"
 trap topo_down EXIT
 trap 'exit 130' INT TERM HUP
 

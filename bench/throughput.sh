@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/throughput.sh: iperf3 TCP throughput over the veth uplink of the kernel tier's topology
-# (tests/kernel/lib.sh), bare and with enforcerd's accounting attached, alternating in the same
+# (tests/lib/node.sh), bare and with enforcerd's accounting attached, alternating in the same
 # invocation. One experiment (macvlan on the node's eth0, in its own namespace) talks to the
 # iperf3 server in the "world" namespace: egress = experiment -> world, ingress = world ->
 # experiment (iperf3 -R). Rounds alternate the order (bare first, then enforcerd first, ...) so
@@ -14,8 +14,8 @@ SELF_DIR=$(cd "$(dirname "$0")" && pwd)
 export ENFORCER_SOURCE_DIR=${ENFORCER_SOURCE_DIR:-$(dirname "$SELF_DIR")}
 export ENFORCER_BUILD_DIR=${ENFORCER_BUILD_DIR:-$ENFORCER_SOURCE_DIR/build}
 export TOPO_PREFIX=${TOPO_PREFIX:-enfbt$$}
-# shellcheck source=../tests/kernel/lib.sh
-source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
+# shellcheck source=../tests/lib/node.sh
+source "$ENFORCER_SOURCE_DIR/tests/lib/node.sh"
 trap topo_down EXIT
 trap 'exit 130' INT TERM HUP
 
@@ -105,7 +105,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 avg_skb() { tr ' ' '\n' | grep "^$1:" | cut -d: -f2 | awk '{s+=$1; n++} END {if (n) printf "%.0f", s/n}'; }
 
 printf 'iperf3 TCP (one stream, %s s per run, %s runs each way, alternating), experiment '"'"'a'"'"' (macvlan on the\n' "$RUN_SECONDS" "$ROUNDS"

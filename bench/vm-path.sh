@@ -2,7 +2,7 @@
 # bench/vm-path.sh: what the vm tier's guest can carry at all, with no enforcer: the topology of
 # vm.rate_limit_edt (ipvlan experiment on an eth0 with root qdisc fq) without daemon or programs,
 # one TCP flow, 8 TCP flows and a UDP flood (iperf3 -b 1000M), egress and ingress, measured on the
-# wire as the rate tests measure it (tests/kernel/lib.sh: wire_sample). The guest is emulated (TCG):
+# wire as the rate tests measure it (tests/lib/node.sh: wire_sample). The guest is emulated (TCG):
 # its capacity swings from run to run with the host's other work (bare UDP measured 67 and 146
 # Mbit/s an hour apart on the same idle-looking host), so a rate test in the guest at a rate near
 # these figures says nothing about enforcer. Run it from the host, just before such a test:
@@ -14,7 +14,7 @@ set -euo pipefail
 [ "${ENFORCER_VM:-}" = 1 ] || { echo "run this through tests/vm/run-vm-test (see its header)" >&2; exit 1; }
 modprobe -a veth ipvlan sch_fq sch_ingress cls_u32
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq
-source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
+source "$ENFORCER_SOURCE_DIR/tests/lib/node.sh"
 trap topo_down EXIT
 SECONDS_RUN=${ENFORCER_BENCH_RUN_SECONDS:-10}
 

@@ -5,7 +5,7 @@
 # vm.rate_limit_edt (ipvlan experiment on an eth0 with root qdisc fq); one run with no enforcer,
 # then one per pinned rate: egress from the experiment's net1 (paced, EDT), ingress from the
 # world's wan0 (policed). Prints what pktgen offered, what arrived on the wire over the window
-# (tests/kernel/lib.sh: wire_sample) and what the limit dropped. Run it from the host:
+# (tests/lib/node.sh: wire_sample) and what the limit dropped. Run it from the host:
 #
 #   ENFORCER_BUILD_DIR=$PWD/build tests/vm/run-vm-test bench/vm-pktgen.sh --timeout 300
 #
@@ -16,7 +16,7 @@ set -euo pipefail
 [ "${ENFORCER_VM:-}" = 1 ] || { echo "run this through tests/vm/run-vm-test (see its header)" >&2; exit 1; }
 modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf cls_u32 pktgen
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq
-source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
+source "$ENFORCER_SOURCE_DIR/tests/lib/node.sh"
 trap topo_down EXIT
 RATES=${ENFORCER_BENCH_RATES:-"50 200"}
 SECONDS_RUN=${ENFORCER_BENCH_RUN_SECONDS:-10}

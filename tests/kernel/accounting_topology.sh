@@ -9,7 +9,7 @@
 # which sends everything the uplink receives: the runs are one experiment at a time, nothing is
 # dropped, so its delta is what went to that experiment (and a few ARP/NDP frames, the slack).
 # The vm tier runs this same script with EXP_LINK_KIND=ipvlan on an eth0 with root qdisc fq.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 topo_up

@@ -11,7 +11,7 @@
 #     2 × B / (bare speed) + one tick of its first byte (measured every 10 ms on the receiving
 #     interface), then is held: over 3 s no more than 1.05 × B arrives. Before: 8 s.
 # Costs about 25 s.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 FLOW_SECONDS=${FLOW_SECONDS:-2}

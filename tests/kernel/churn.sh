@@ -12,7 +12,7 @@
 # against every pod with fnmatch, half a million instrumented calls with 1,000 experiments and
 # 500 pods, and pods come and go every round. match() now looks literal globs up by path
 # (lib/pods/discovery_match.cpp, GlobIndex): 118 s under ASan, 87 s plain (CI, 2026-12-06).
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 
 N=${CHURN_EXPERIMENTS:-1000}
 ROUNDS=${CHURN_ROUNDS:-3}  # 3: two to warm the allocator up, one to measure; ~45 s on an idle 2-core host

@@ -10,7 +10,7 @@
 #   - a torn overrides file at start is reported and set aside, and the daemon serves;
 #   - a stored override the configuration no longer accepts is set aside, logged and audited;
 #   - every change is in the audit file with its reason.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 TOLERANCE_PCT=${TOLERANCE_PCT:-10}

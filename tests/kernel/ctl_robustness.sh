@@ -9,7 +9,7 @@
 #     and flooding: the daemon answers throughout, keeps ticking, and the rate stays pinned;
 #   - 17 reader uids try to take every client slot and pipeline status: each holds at most 64,
 #     the last 64 slots stay root's, and root throttles meanwhile.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 GROUP=enftest$$
 cleanup() {
   daemon_stop  # the group must outlive the daemon's socket, and go before topo_down ends

@@ -2,7 +2,7 @@
 # kernel tier (issue "ops control plane", acceptance 6): `enforcerctl top` in a real terminal
 # (tmux): it lists every experiment, follows a change (a throttle shows up within a few ticks),
 # and quits on q, leaving the terminal usable.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 SESSION=enftop$$
 cleanup() {
   tmux kill-session -t "$SESSION" 2>/dev/null || true
@@ -25,11 +25,9 @@ daemon_start "$WORK/enforcer.toml"
 tmux new-session -d -s "$SESSION" -x 160 -y 40 "$ENFORCERCTL --socket $WORK/run/control.sock top"
 screen() { tmux capture-pane -p -t "$SESSION"; }
 # wait_screen PATTERN WHAT: the pane shows PATTERN within 5 s.
+screen_shows() { screen | grep -qE -- "$1"; }
 wait_screen() {
-  for _ in $(seq 50); do
-    screen | grep -qE -- "$1" && return 0
-    sleep 0.1
-  done
+  wait_until 5 screen_shows "$1" && return 0
   screen
   fail "top never showed $2"
 }
@@ -41,10 +39,7 @@ wait_screen '^ *b .*THROTTLED' "b's throttle"
 screen | grep -qE '^ *a .*THROTTLED' && { screen; fail "top shows a throttled too"; }
 log "ok: top shows b's throttle: $(screen | grep -E '^ *b ' | head -1 | tr -s ' ')"
 tmux send-keys -t "$SESSION" q
-for _ in $(seq 30); do
-  tmux has-session -t "$SESSION" 2>/dev/null || break
-  sleep 0.1
-done
-! tmux has-session -t "$SESSION" 2>/dev/null || { screen; fail "top did not quit on q"; }
+top_gone() { ! tmux has-session -t "$SESSION" 2>/dev/null; }
+wait_until 3 top_gone || { screen; fail "top did not quit on q"; }
 log "ok: top quit on q"
 log PASS

@@ -8,11 +8,8 @@ set -euo pipefail
 prefix=enfdemo$$
 out=$(mktemp /tmp/enfdemo-test.XXXX)
 trap 'rm -f "$out"' EXIT
-fail() {
-  printf 'FAIL: %s\n' "$*" >&2
-  exit 1
-}
-log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
+# shellcheck source=../lib/common.sh
+source "$ENFORCER_SOURCE_DIR/tests/lib/common.sh"
 
 rc=0
 TOPO_PREFIX=$prefix DEMO_WINDOW=10 timeout 150 "$ENFORCER_SOURCE_DIR/scripts/demo" </dev/null >"$out" 2>&1 || rc=$?

@@ -8,7 +8,7 @@
 # that times ceil(E / W), +10 %: about 25 MB for the usual 7-8 s, where a flow at line rate passes
 # gigabytes. E is measured, not assumed: on a loaded machine iperf3 takes seconds longer to end,
 # and the window then frees the budget once more. About 20 s.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 FLOW_SECONDS=6

@@ -11,7 +11,7 @@
 # egress is paced there, and a paced sender waits instead of being dropped.
 # Bounds: FLOW_SECONDS of the rate, plus the policer's burst (500 ms of the rate), +10 %; at least
 # half of the rate's worth must be charged to a. About 15 s.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 
 FLOW_SECONDS=4
 RATE_MBIT=20

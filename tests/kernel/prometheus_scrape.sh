@@ -7,7 +7,7 @@
 # dashboard use is exported). The same Prometheus loads config/prometheus/enforcer.rules.yml:
 # a recording rule has a value and the throttle alert is pending. Then a newer pod puts b's address
 # into its own namespace: b's limits stay on b's pod, and the conflict is counted and alerted.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 PROM_PID=
 POD_PID=
 CG=/sys/fs/cgroup/unified/$P  # the hybrid layout of the build machines; else the cgroup2 mount
@@ -73,11 +73,9 @@ query() {  # prints the value of the instant query $1, or nothing
     jq -r '.data.result[0].value[1] // empty'
 }
 log "waiting for Prometheus to scrape the daemon"
-for _ in $(seq 150); do
-  [ "$(query 'up{job="enforcer"}')" = 1 ] && break
-  kill -0 "$PROM_PID" 2>/dev/null || { cat "$WORK/prometheus.log"; fail "prometheus exited"; }
-  sleep 0.2
-done
+target_up_or_prometheus_gone() { [ "$(query 'up{job="enforcer"}')" = 1 ] || ! kill -0 "$PROM_PID" 2>/dev/null; }
+wait_until 30 target_up_or_prometheus_gone || true
+kill -0 "$PROM_PID" 2>/dev/null || { cat "$WORK/prometheus.log"; fail "prometheus exited"; }
 [ "$(query 'up{job="enforcer"}')" = 1 ] || { tail "$WORK/prometheus.log"; fail "target never up"; }
 
 SENT=$((200 * 1000 * 1000))
@@ -99,12 +97,12 @@ within "$sent" $((daemon_value - before)) 0.5 2048 "daemon's count of the bytes 
 
 sel='enforcer_experiment_bytes_total{experiment="a",direction="egress"}'
 log "waiting for Prometheus to see the traffic"
-prom_value=
-for _ in $(seq 100); do
+prometheus_caught_up() {
   prom_value=$(query "$sel")
-  if [ -n "$prom_value" ] && [ "${prom_value%.*}" -ge "$daemon_value" ]; then break; fi
-  sleep 0.2
-done
+  [ -n "$prom_value" ] && [ "${prom_value%.*}" -ge "$daemon_value" ]
+}
+prom_value=
+wait_until 20 prometheus_caught_up || true
 [ -n "$prom_value" ] || fail "Prometheus has no $sel"
 # The experiment is idle now: what Prometheus stored is what the daemon reports (ARP slack).
 within "$daemon_value" "${prom_value%.*}" 0 2048 "Prometheus' $sel"
@@ -150,13 +148,13 @@ log "every metric the rules and the dashboard use is in the live scrape"
   fail "the rules or the dashboard use a metric the daemon does not export"
 
 log "the rules in Prometheus: a recording rule's value, b's throttle alert pending"
-ratio= pending=
-for _ in $(seq 100); do
+rules_evaluated() {
   ratio=$(query 'experiment:enforcer_experiment_window_use:ratio{experiment="a",direction="egress"}')
   pending=$(query 'ALERTS{alertname="PlatformCluster_ExperimentThrottled",alertstate="pending",experiment="b",direction="egress"}')
-  [ -z "$ratio" ] || [ -z "$pending" ] || break
-  sleep 0.2
-done
+  [ -n "$ratio" ] && [ -n "$pending" ]
+}
+ratio= pending=
+wait_until 20 rules_evaluated || true
 [ -n "$ratio" ] || fail "no experiment:enforcer_experiment_window_use:ratio for a in Prometheus"
 [ "$pending" = 1 ] || fail "PlatformCluster_ExperimentThrottled is not pending for b"
 log "ok: a's window use ratio $ratio; b's throttle alert pending"

@@ -12,7 +12,7 @@
 # what is measured (lib.sh: wire_sample), where the packets arrive: the world's wan0 for egress
 # (after the policer or fq's paced release), the experiment's net1 for ingress. skb->len, the
 # interface counters' unit, is 2-5 % less for bulk TCP.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 RATES=${RATES:-"10 50 200"}          # Mbit/s
@@ -50,13 +50,9 @@ PORT=5200
 DROP_WAIT_SECONDS=3
 # wait_for_drop DIRECTION DROPS0 SECONDS: until a's dropped packets in DIRECTION exceed DROPS0, at
 # most SECONDS (a flow that never reaches the limit is then measured as it is).
+dropped_more() { [ "$(dropped_packets a "$1")" -gt "$2" ]; }
 wait_for_drop() {
-  local until=$((SECONDS + $3))
-  while [ "$SECONDS" -lt "$until" ]; do
-    [ "$(dropped_packets a "$1")" -le "$2" ] || return 0
-    sleep 0.2
-  done
-  log "$1: no drop $3 s into the flow; measuring anyway"
+  wait_until "$3" dropped_more "$1" "$2" || log "$1: no drop $3 s into the flow; measuring anyway"
 }
 # The UDP flood is udp_flood (a GSO sender, up to 44 datagrams per send): iperf3's UDP makes a
 # syscall per datagram and offers only 40-146 Mbit/s in the vm's emulated guest.

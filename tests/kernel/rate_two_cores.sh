@@ -6,7 +6,7 @@
 # per-CPU counters prove that both CPUs carried a real share of the traffic, and the wire must
 # carry the pinned rate within ±5 % over MEASURE_SECONDS (lib.sh: wire_sample): a lost update
 # would let more through, a stuck one less. The vm tier runs it too (EDT on fq, ipvlan).
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 RATE=${RATE:-50}                     # Mbit/s

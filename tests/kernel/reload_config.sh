@@ -4,7 +4,7 @@
 # the running configuration keeps being enforced; changed allocations and pinned rates apply by
 # the next tick; experiments are added and removed without disturbing the others (issue 7,
 # acceptance 3).
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 topo_up

@@ -6,7 +6,7 @@
 # enforced (c's addresses back in the LPM map, nothing of b's or d's there, the same number of
 # entries as before), a's counters go on, enforcer_config_last_reload_successful is 0. The same
 # reload without d then succeeds.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 topo_up

@@ -15,7 +15,7 @@
 # Allocation 10 Mbit/s over a 20 s window (B = 25 MB), a UDP flood at 100 Mbit/s: the budget is
 # gone after ~2.5 s, then the limit is min_rate (1 %) until the burst leaves the window ~17 s
 # later; the whole kill/restart sequence fits in that stretch.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 ALLOC_MBIT=10
@@ -54,12 +54,9 @@ FLOOD_PID=$!
 LOW=$((ALLOC_MBIT * 1000000 / 8 * 2))  # bytes/s: twice the allocation
 limit() { metric enforcer_experiment_rate_limit_bytes_per_second "$EG"; }
 low_limit() { local l; l=$(limit); [ "$l" -gt 0 ] && [ "$l" -le "$LOW" ]; }  # 0: unthrottled
-for ((i = 0; ; i++)); do
-  low_limit && break
-  [ "$i" -lt 150 ] || fail "the flood was not throttled within 15 s (limit $(limit) B/s)"
-  sleep 0.1
-done
-log "throttled after ~$((i / 10)) s of flood"
+t_flood=$EPOCHREALTIME
+wait_until 15 low_limit || fail "the flood was not throttled within 15 s (limit $(limit) B/s)"
+log "throttled after $(seconds_since "$t_flood") s of flood"
 throttled=$(rate_over 1)
 log "throttled rate: $throttled bit/s (allocation $((ALLOC_MBIT * 1000000)))"
 [ "$throttled" -lt $((FLOOD_MBIT * 400000)) ] || fail "the throttled flood still reaches $throttled bit/s"

@@ -2,7 +2,7 @@
 # kernel tier, acceptance: starting twice, a missing interface, an unknown config key, a non-root
 # run, a metrics port in use: each a clear error and a non-zero exit, with nothing left attached.
 # Also: a daemon killed with SIGKILL leaves its datapath behind, and the next start takes over.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 topo_up

@@ -4,7 +4,7 @@
 # refused with the reason (and not applied), the stored overrides and the window snapshot stay
 # whole and readable, no temporary file is left, and the daemon goes on enforcing; with space
 # again, changes are stored again.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 cleanup() {
   daemon_stop
   umount "$WORK/state" 2>/dev/null || true

@@ -4,7 +4,7 @@
 # first enforcement pass is done (after it logged that it is enforcing), WATCHDOG=1 from the
 # event loop every third of WATCHDOG_USEC, RELOADING=1 then READY=1 around a SIGHUP, STOPPING=1
 # on SIGTERM. Also: systemd/enforcerd.service passes `systemd-analyze verify`.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 topo_up
@@ -15,9 +15,9 @@ name = "a"
 addresses = ["198.18.0.11", "2001:db8::11"]'
 
 "$BUILD/tests/kernel/notify_listener" "$WORK/notify" 30 >"$WORK/notify.log" &
-for _ in $(seq 50); do [ -S "$WORK/notify" ] && break; sleep 0.1; done
+wait_until 5 test -S "$WORK/notify" || fail "notify_listener did not make its socket"
 NOTIFY_SOCKET=$WORK/notify WATCHDOG_USEC=600000 daemon_start "$WORK/enforcer.toml"
-for _ in $(seq 50); do grep -q 'READY=1' "$WORK/notify.log" && break; sleep 0.1; done
+wait_until 5 grep -q 'READY=1' "$WORK/notify.log" || true
 grep -q 'READY=1|STATUS=enforcing 1 experiment(s)' "$WORK/notify.log" || { cat "$WORK/notify.log"; fail "no READY=1"; }
 log "ok: READY=1 with STATUS: $(grep -m1 READY "$WORK/notify.log")"
 sleep 3
@@ -26,7 +26,8 @@ pets=$(grep -c 'WATCHDOG=1' "$WORK/notify.log" || true)
 [ "$pets" -ge 10 ] && [ "$pets" -le 40 ] || { cat "$WORK/notify.log"; fail "$pets WATCHDOG=1 in about 3 s"; }
 log "ok: $pets WATCHDOG=1 in about 3 s (WATCHDOG_USEC 600 ms)"
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 50); do [ "$(grep -c 'READY=1' "$WORK/notify.log")" -ge 2 ] && break; sleep 0.1; done
+ready_twice() { [ "$(grep -c 'READY=1' "$WORK/notify.log")" -ge 2 ]; }
+wait_until 5 ready_twice || true
 grep -A1000 'RELOADING=1' "$WORK/notify.log" | grep -q 'READY=1' || { cat "$WORK/notify.log"; fail "no RELOADING=1 then READY=1 on SIGHUP"; }
 log "ok: SIGHUP: RELOADING=1, then READY=1"
 daemon_stop

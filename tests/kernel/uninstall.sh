@@ -5,7 +5,7 @@
 # the uplink's clsact hooks (a filter of someone else's on the same hooks stays, and so do the
 # root qdisc and the clsact qdisc), removes the pins, says what it removed, and exits 0. Run again
 # it finds nothing and still exits 0.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 UPLINK_QDISC=${UPLINK_QDISC:-htb}  # an operator's root qdisc (fq in the vm tier): it must stay

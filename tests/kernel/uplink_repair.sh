@@ -4,7 +4,7 @@
 # alone (the egress program follows it: policed here, where the host has no fq; the EDT <-> police
 # swap is proven in the vm tier, tests/vm/tests/qdisc_switch.sh); an uplink that disappears is
 # reported, and when an interface of its name comes back it is attached again and counts.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
 topo_up
@@ -22,15 +22,8 @@ attached() { in_node tc filter show dev eth0 "$1" 2>/dev/null | grep 'handle 0xe
 wait_for() {
   local what=$1
   shift
-  for _ in $(seq 30); do
-    if "$@"; then
-      log "ok: $what"
-      return 0
-    fi
-    sleep 0.1
-  done
-  cat "$WORK/enforcerd.log"
-  fail "$what: not within 3 s"
+  wait_until 3 "$@" || fail "$what: not within 3 s"
+  log "ok: $what"
 }
 both_attached() { [ "$(attached egress)" = tc_egress ] && [ "$(attached ingress)" = tc_ingress ]; }
 logged() { grep -q -- "$1" "$WORK/enforcerd.log"; }

@@ -20,11 +20,8 @@ SUITE=bookworm
 TARBALL=$CACHE/$SUITE-minbase.tar
 ARCHIVES=$CACHE/apt-archives-$SUITE
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
-fail() {
-  printf 'FAIL: %s\n' "$*" >&2
-  exit 1
-}
+# shellcheck source=../lib/common.sh
+source "$SRC/tests/lib/common.sh"
 
 [ "$(id -u)" = 0 ] || fail "this test needs root (debootstrap, chroot, mount)"
 for tool in cpack debootstrap dpkg-shlibdeps curl tar; do

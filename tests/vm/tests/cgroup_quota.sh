@@ -12,8 +12,8 @@
 # CAP_SYS_RESOURCE: ext4 lets that capability exceed hard limits).
 # vm-timeout: 300
 set -euo pipefail
-# shellcheck source=../lib/replica.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/replica.sh"
+# shellcheck source=../../lib/replica.sh
+source "$ENFORCER_SOURCE_DIR/tests/lib/replica.sh"
 
 bin=$ENFORCER_BUILD_DIR/tests/vm/enforcer_vm_cgroup_quota
 [ -x "$bin" ] || { echo "FAIL - $bin not built (cmake --build: enforcer_vm_cgroup_quota)"; exit 1; }

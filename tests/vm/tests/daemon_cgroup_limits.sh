@@ -15,13 +15,15 @@
 #    tree from before the daemon is tagged by its walk; a directory and a file reset to project 0
 #    are tagged again at the next check and counted as drift.
 set -euo pipefail
-# shellcheck source=../lib/replica.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/replica.sh"
+# shellcheck source=../../lib/replica.sh
+source "$ENFORCER_SOURCE_DIR/tests/lib/replica.sh"
+# The daemon runs in the replica's node namespace; its log, config and state are in WORK.
+NODE=node WORK=/tmp/enforcer-vm CONTROL_SOCKET=/run/enforcer/control.sock
+# shellcheck source=../../lib/daemon.sh
+source "$ENFORCER_SOURCE_DIR/tests/lib/daemon.sh"
 modprobe -a sch_ingress cls_bpf  # clsact lives in sch_ingress
 
 TICK_MS=500
-fail() { echo "FAIL: $*" >&2; [ -f /tmp/enforcerd.log ] && tail -30 /tmp/enforcerd.log >&2; exit 1; }
-log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 
 replica_up
 replica_add_experiment ndt 198.18.0.10 2001:db8::10
@@ -33,11 +35,11 @@ echo before >/cache/data/ndt/old/sub/file  # there before the daemon: tagged by 
 replica_bg ndt sleep 1000
 replica_bg wehe sleep 1000
 
-mkdir -p /etc/enforcer
-cat >/etc/enforcer/enforcer.toml <<EOF
+mkdir -p "$WORK"
+cat >"$WORK/enforcer.toml" <<EOF
 [daemon]
 tick = "${TICK_MS}ms"
-state_dir = "/tmp/enforcer-state"
+state_dir = "$WORK/state"
 bpf_pin_dir = "/sys/fs/bpf/enforcer-vm"
 metrics_listen = "127.0.0.1:9724"
 cgroup_root = "/sys/fs/cgroup"
@@ -68,16 +70,12 @@ path = "$REPLICA_XFS_LOOP"
 read_bps = "400MB/s"
 write_bps = "100MB/s"
 EOF
-replica_bg node "$ENFORCER_BUILD_DIR/daemon/enforcerd" -c /etc/enforcer/enforcer.toml >/tmp/enforcerd.log 2>&1
-for _ in $(seq 100); do
-  grep -q 'experiment wehe: found in' /tmp/enforcerd.log && grep -q 'experiment ndt: found in' /tmp/enforcerd.log && break
-  sleep 0.2
-done
-grep -q 'experiment ndt: found in' /tmp/enforcerd.log || fail "ndt's pod was not found"
-grep -q 'experiment wehe: found in' /tmp/enforcerd.log || fail "wehe's pod was not found"
+replica_defer daemon_stop
+daemon_start "$WORK/enforcer.toml"
+wait_log 20 'experiment ndt: found in' 'experiment wehe: found in'
 ndt_pod=$(replica_pod_cgroup ndt)
 wehe_pod=$(replica_pod_cgroup wehe)
-grep -q "experiment ndt: found in $ndt_pod" /tmp/enforcerd.log || fail "ndt was found elsewhere than $ndt_pod"
+log_has "experiment ndt: found in $ndt_pod" || fail "ndt was found elsewhere than $ndt_pod"
 
 read -r v <"$ndt_pod/cpu.max"; [ "$v" = "100000 100000" ] || fail "ndt cpu.max is '$v'"
 read -r v <"$wehe_pod/cpu.max"; [ "$v" = "50000 100000" ] || fail "wehe cpu.max is '$v'"
@@ -85,10 +83,11 @@ read -r v <"$ndt_pod/memory.max"; [ "$v" = 268435456 ] || fail "ndt memory.max i
 read -r v <"$ndt_pod/memory.swap.max"; [ "$v" = 0 ] || fail "ndt memory.swap.max is '$v'"
 log "ok: limits written: cpu.max 1.0 and 0.5 cores, memory.max 256 MiB, no swap"
 
-scrape() { nsenter --net=/run/netns/node curl -sf http://127.0.0.1:9724/metrics; }
-metric() {  # NAME LABELS
-  scrape | awk -v want="$1{$2}" '$1 == want { printf "%.0f\n", $2; found = 1 } END { exit !found }'
-}
+drift_corrections() { metric enforcer_cgroup_drift_corrections_total ''; }
+# holds FILE VALUE: FILE's first line is VALUE. wait_holds FILE VALUE SECONDS: until it is, polled
+# every 50 ms (the times below are measured by it).
+holds() { local v; read -r v <"$1" && [ "$v" = "$2" ]; }
+wait_holds() { WAIT_INTERVAL=0.05 wait_until "$3" holds "$1" "$2"; }
 usage_usec() { local k v; while read -r k v; do [ "$k" = usage_usec ] && { echo "$v"; return; }; done <"$1/cpu.stat"; }
 
 # CPU: 4 busy loops in each pod's container; usage over 5 s.
@@ -114,7 +113,7 @@ awk -v c="$wehe_cores" 'BEGIN { exit !(c >= 0.3) }' || fail "wehe used only $weh
 log "ok: CPU held to the allocation"
 
 # Disk I/O: a direct-I/O writer in ndt is held to 10 % of the device's configured 100 MB/s.
-grep -q 'io.max' /tmp/enforcerd.log || fail "no io.max was applied"
+log_has 'io.max' || fail "no io.max was applied"
 t0=$EPOCHREALTIME
 replica_exec ndt dd if=/dev/zero of=/cache/data/ndt/io bs=1M count=12 oflag=direct status=none ||
   fail "the direct-I/O writer failed"
@@ -152,43 +151,31 @@ rmdir /sys/fs/cgroup/outside 2>/dev/null || true
 log "ok: memory: OOM-killed in ndt (exit $rc, oom_kill $oom_events, metric $oom0 -> $oom1); outside unaffected"
 
 # Drift: someone lifts ndt's CPU limit; it is back within a tick (two, for the scheduling).
-drift0=$(metric enforcer_cgroup_drift_corrections_total '') || drift0=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+drift0=$(drift_corrections)
 echo "max 100000" >"$ndt_pod/cpu.max"
 t_drift=$EPOCHREALTIME
-restored=
-for _ in $(seq 40); do
-  read -r v <"$ndt_pod/cpu.max"
-  [ "$v" = "100000 100000" ] && { restored=1; break; }
-  sleep 0.05
-done
-[ -n "$restored" ] || fail "cpu.max rewritten by hand was not restored within 2 s (holds '$v')"
-took=$(awk -v a="$t_drift" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+wait_holds "$ndt_pod/cpu.max" "100000 100000" 2 ||
+  fail "cpu.max rewritten by hand was not restored within 2 s (holds '$(cat "$ndt_pod/cpu.max")')"
+took=$(seconds_since "$t_drift")
 # Within a tick, plus the emulated guest's scheduling and this loop's own reads (0.3 s).
-awk -v s="$took" -v t="$TICK_MS" 'BEGIN { exit !(s <= t / 1000 + 0.3) }' ||
+at_most "$took" "$(awk -v t="$TICK_MS" 'BEGIN { print t / 1000 + 0.3 }')" ||
   fail "cpu.max was restored after $took s, more than a tick"
-drift1=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
-[ "$drift1" -gt "${drift0:-0}" ] || fail "the drift correction was not counted ($drift0 -> $drift1)"
+drift1=$(drift_corrections)
+[ "$drift1" -gt "$drift0" ] || fail "the drift correction was not counted ($drift0 -> $drift1)"
 log "ok: drift: cpu.max restored after $took s (tick $TICK_MS ms), corrections $drift0 -> $drift1"
 
 # Overrides through the control socket (enforcerctl, as root): written to the pod by the next
 # tick, not counted as drift, and undone by clearing them.
-ctl() { "$ENFORCER_BUILD_DIR/cli/enforcerctl" --socket /run/enforcer/control.sock "$@"; }
 # wait_value FILE VALUE WHAT: FILE holds VALUE within two ticks (+0.3 s).
+TWO_TICKS=$(awk -v t="$TICK_MS" 'BEGIN { print 2 * t / 1000 + 0.3 }')
 wait_value() {
-  local t0=$EPOCHREALTIME v
-  for _ in $(seq 40); do
-    read -r v <"$1"
-    [ "$v" = "$2" ] && break
-    sleep 0.05
-  done
-  [ "$v" = "$2" ] || fail "$3: $1 holds '$v', not '$2'"
-  local took
-  took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-  awk -v s="$took" -v t="$TICK_MS" 'BEGIN { exit !(s <= 2 * t / 1000 + 0.3) }' ||
-    fail "$3: took $took s, more than two ticks"
+  local t0=$EPOCHREALTIME took
+  wait_holds "$1" "$2" 2 || fail "$3: $1 holds '$(cat "$1")', not '$2'"
+  took=$(seconds_since "$t0")
+  at_most "$took" "$TWO_TICKS" || fail "$3: took $took s, more than two ticks"
   log "ok: $3: $1 = $2 after $took s"
 }
-drift0=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+drift0=$(drift_corrections)
 ctl override set wehe cpu 0.25 --reason "vm test: cpu" >/dev/null || fail "override set wehe cpu"
 wait_value "$wehe_pod/cpu.max" "25000 100000" "override cpu 0.25"
 ctl override set wehe memory 128MiB --for 1h --reason "vm test: memory" >/dev/null || fail "override set wehe memory"
@@ -198,37 +185,29 @@ ctl show wehe --json | jq -e '.allocation.cpu_cores == 0.25 and .allocation.memo
 ctl override clear wehe --reason "vm test: clear" >/dev/null || fail "override clear wehe"
 wait_value "$wehe_pod/cpu.max" "50000 100000" "override cleared: cpu"
 wait_value "$wehe_pod/memory.max" 268435456 "override cleared: memory"
-drift1=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+drift1=$(drift_corrections)
 [ "$drift1" = "$drift0" ] || fail "overrides were counted as drift ($drift0 -> $drift1)"
-grep -q '"reason":"vm test: memory"' /tmp/enforcer-state/audit.log || fail "the memory override is not audited"
+grep -q '"reason":"vm test: memory"' "$WORK/state/audit.log" || fail "the memory override is not audited"
 log "ok: cpu and memory overrides applied and cleared, not counted as drift"
 
 # The pod is deleted and re-created under a new uid, with a new sandbox in the same namespace.
 kill "$(cat "$ndt_pod"/*/cgroup.procs 2>/dev/null)" 2>/dev/null || true
-echo 1 >"$ndt_pod/cgroup.kill"
-for _ in $(seq 50); do rmdir "$ndt_pod"/*.scope 2>/dev/null; rmdir "$ndt_pod" 2>/dev/null && break; sleep 0.1; done
-[ ! -d "$ndt_pod" ] || fail "could not remove ndt's pod"
+replica_remove_cgroup "$ndt_pod" || fail "could not remove ndt's pod"
 new_pod=${ndt_pod%pod*}pod0000aaaa_bbbb_cccc_dddd_eeeeffff0000.slice
 mkdir -p "$new_pod/cri-containerd-0000.scope"
 echo "+cpu +memory +io +pids" >"$new_pod/cgroup.subtree_control"
 t_new=$EPOCHREALTIME
 (echo "$BASHPID" >"$new_pod/cri-containerd-0000.scope/cgroup.procs"; exec nsenter --net=/run/netns/exp-ndt sleep 1000) &
 sandbox=$!
-back=
-for _ in $(seq 40); do
-  read -r c <"$new_pod/cpu.max"; read -r m <"$new_pod/memory.max"
-  [ "$c" = "100000 100000" ] && [ "$m" = 268435456 ] && { back=1; break; }
-  sleep 0.05
-done
-t_back=$EPOCHREALTIME
+limits_back() { holds "$new_pod/cpu.max" "100000 100000" && holds "$new_pod/memory.max" 268435456; }
+back=0
+WAIT_INTERVAL=0.05 wait_until 2 limits_back || back=$?
+took=$(seconds_since "$t_new")
 kill "$sandbox" 2>/dev/null || true
-[ -n "$back" ] || fail "the re-created pod did not get its limits within 2 s (cpu.max '$c', memory.max '$m')"
-took=$(awk -v a="$t_new" -v b="$t_back" 'BEGIN { printf "%.2f", b - a }')
-awk -v s="$took" -v t="$TICK_MS" 'BEGIN { exit !(s <= 2 * t / 1000 + 0.3) }' ||
-  fail "the re-created pod got its limits after $took s, more than two ticks"
+[ "$back" = 0 ] || fail "the re-created pod did not get its limits within 2 s (cpu.max '$(cat "$new_pod/cpu.max")', memory.max '$(cat "$new_pod/memory.max")')"
+at_most "$took" "$TWO_TICKS" || fail "the re-created pod got its limits after $took s, more than two ticks"
 log "ok: the re-created pod got its limits after $took s (tick $TICK_MS ms)"
-echo 1 >"$new_pod/cgroup.kill" 2>/dev/null || true
-for _ in $(seq 50); do rmdir "$new_pod"/*.scope 2>/dev/null; rmdir "$new_pod" 2>/dev/null && break; sleep 0.1; done
+replica_remove_cgroup "$new_pod" || true
 
 # Disk: the quota on ndt's data_dir, as xfs_quota sees it.
 dd if=/dev/zero of=/cache/data/ndt/f bs=1M count=4 status=none conv=fsync
@@ -253,28 +232,25 @@ log "ok: override disk 32MiB: xfs_quota's hard limit is $q_limit"
 lsproj() { xfs_io -c lsproj "$1" | awk '{ print $NF }'; }
 [ "$(lsproj /cache/data/ndt/old/sub/file)" = 10001 ] ||
   fail "a file from before the daemon has project $(lsproj /cache/data/ndt/old/sub/file), not 10001"
-grep -q "experiment ndt: [0-9]* files and directories below /cache/data/ndt tagged with project 10001" /tmp/enforcerd.log ||
+log_has "experiment ndt: [0-9]* files and directories below /cache/data/ndt tagged with project 10001" ||
   fail "the first walk of ndt's data_dir is not logged"
 # Its owner resets a directory's and a file's project id to 0 (and the directory's inherit flag):
 # what is written there would be outside the quota. The next check (quota_check_interval = 2s)
 # tags them again and counts them as drift.
-drift0=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+drift0=$(drift_corrections)
 # (No look at the reset ids: the next check may already have tagged them again. The drift count
 # below proves the reset and the re-tagging both happened.)
 xfs_io -c 'chproj 0' -c 'chattr -P' /cache/data/ndt/old/sub
 xfs_io -c 'chproj 0' /cache/data/ndt/old/sub/file
-for _ in $(seq 50); do
-  [ "$(lsproj /cache/data/ndt/old/sub/file)" = 10001 ] && [ "$(lsproj /cache/data/ndt/old/sub)" = 10001 ] && break
-  sleep 0.2
-done
-[ "$(lsproj /cache/data/ndt/old/sub)" = 10001 ] && [ "$(lsproj /cache/data/ndt/old/sub/file)" = 10001 ] ||
+tagged_again() { [ "$(lsproj /cache/data/ndt/old/sub/file)" = 10001 ] && [ "$(lsproj /cache/data/ndt/old/sub)" = 10001 ]; }
+WAIT_INTERVAL=0.2 wait_until 10 tagged_again ||
   fail "the reset project ids were not tagged again within 10 s"
 xfs_io -c 'lsattr' /cache/data/ndt/old/sub | grep -q P || xfs_io -c 'lsattr -v' /cache/data/ndt/old/sub | grep -q inherit ||
   fail "the directory's inherit flag is not back: $(xfs_io -c 'lsattr -v' /cache/data/ndt/old/sub)"
 sleep 1  # the tick that collects the walk's outcome
-drift1=$(scrape | awk '$1 == "enforcer_cgroup_drift_corrections_total" { printf "%.0f", $2 }')
+drift1=$(drift_corrections)
 [ "$((drift1 - drift0))" -ge 2 ] || fail "drift corrections went from $drift0 to $drift1, not up by 2"
-grep -q "experiment ndt: [0-9]* files or directories below /cache/data/ndt had lost project id 10001" /tmp/enforcerd.log ||
+log_has "experiment ndt: [0-9]* files or directories below /cache/data/ndt had lost project id 10001" ||
   fail "the re-tagging is not logged"
 log "ok: the data_dir's tree was tagged at start; 2 entries reset to project 0 were tagged again and counted"
 log "PASS"

@@ -13,7 +13,7 @@
 set -euo pipefail
 modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf cls_u32  # clsact lives in sch_ingress
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq UPLINK_QUEUES=4
-source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
+source "$ENFORCER_SOURCE_DIR/tests/lib/node.sh"
 trap topo_down EXIT
 
 RATE=${RATE:-20}  # Mbit/s
@@ -27,13 +27,10 @@ daemon_start "$WORK/enforcer.toml"
 egress_prog() { in_node tc filter show dev eth0 egress | grep 'handle 0xe4f0' | grep -o 'tc_[a-z_]*' | head -1; }
 root_qdisc() { in_node tc qdisc show dev eth0 root | awk '{print $2; exit}'; }
 # wait_prog NAME: up to 3 s for the egress program to become NAME.
+egress_runs() { [ "$(egress_prog)" = "$1" ]; }
 wait_prog() {
-  for _ in $(seq 30); do
-    [ "$(egress_prog)" = "$1" ] && { log "ok: egress runs $1 under root qdisc $(root_qdisc)"; return 0; }
-    sleep 0.1
-  done
-  cat "$WORK/enforcerd.log"
-  fail "egress runs '$(egress_prog)', expected $1 (root qdisc $(root_qdisc))"
+  wait_until 3 egress_runs "$1" || fail "egress runs '$(egress_prog)', expected $1 (root qdisc $(root_qdisc))"
+  log "ok: egress runs $1 under root qdisc $(root_qdisc)"
 }
 # What the world received in wire bytes (the limit's unit; the root qdisc, which would count
 # them on the sending side, is what this test swaps).

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# vm tier: the M-Lab replica is what it claims to be (see tests/vm/lib/replica.sh).
+# vm tier: the M-Lab replica is what it claims to be (see tests/lib/replica.sh).
 # Asserts: cgroup2 controllers at the root and in each pod, fq as eth0's root qdisc, ipvlan
 # experiments, v4 + v6 ping both ways between experiments and the world, XFS with project quotas
 # on /cache/data, and that replica_down leaves nothing behind. Reports iperf3 rates (experiment
 # <-> world) when iperf3 is installed. (Processes are dear under TCG: checks use builtins.)
 # vm-timeout: 240
 set -euo pipefail
-# shellcheck source=../lib/replica.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/replica.sh"
+# shellcheck source=../../lib/replica.sh
+source "$ENFORCER_SOURCE_DIR/tests/lib/replica.sh"
 
 failures=0
 check() { # DESCRIPTION CMD...

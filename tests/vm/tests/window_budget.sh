@@ -18,7 +18,7 @@
 set -euo pipefail
 modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf  # clsact lives in sch_ingress
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq
-source "$ENFORCER_SOURCE_DIR/tests/kernel/lib.sh"
+source "$ENFORCER_SOURCE_DIR/tests/lib/node.sh"
 trap topo_down EXIT
 
 A_BIT=40000000

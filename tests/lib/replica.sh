@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # An M-Lab node in miniature, for tests of the vm tier (run inside the guest, as root).
 #
-#   source "$ENFORCER_SOURCE_DIR/tests/vm/lib/replica.sh"
+#   source "$ENFORCER_SOURCE_DIR/tests/lib/replica.sh"   # and common.sh with it
 #   replica_up                                  # world + node namespaces, eth0 with root fq
 #   replica_add_experiment ndt 198.18.0.10 2001:db8::10
 #   replica_xfs_up                              # /cache/data: XFS with prjquota on a loop device
@@ -29,6 +29,8 @@
 #   replica_down                        tear everything down (idempotent; also runs the commands
 #                                       given to replica_defer, last first)
 #   replica_defer COMMAND...            run COMMAND at replica_down, before the teardown
+#   replica_remove_cgroup PATH          kill what runs in the cgroup PATH, remove it and the
+#                                       cgroups directly below it (a pod slice and its scopes)
 #   replica_exec NAME CMD...            CMD in exp-NAME's netns and container cgroup
 #   replica_node CMD...                 CMD in the node's netns (nsenter --net: the mount
 #                                       namespace stays, so /sys/fs/bpf and cgroup2 are there)
@@ -50,6 +52,9 @@
 #   REPLICA_ALLOW_HOST=1 (replica_up refuses to run outside the guest otherwise),
 #   REPLICA_STATE_DIR (/run/replica: the XFS image lives there, in the guest's RAM),
 #   REPLICA_XFS_MOUNT (/cache/data).
+
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 REPLICA_CONTROLLERS=${REPLICA_CONTROLLERS:-cpu memory io pids}
 REPLICA_STATE_DIR=${REPLICA_STATE_DIR:-/run/replica}
@@ -131,18 +136,15 @@ replica_bg() { # WHERE CMD...: node, world or an experiment's name; sets REPLICA
   REPLICA_BG_PIDS+=("$REPLICA_BG_PID")
 }
 
+replica__bg_gone() {
+  local pid
+  for pid in "${REPLICA_BG_PIDS[@]}"; do ! kill -0 "$pid" 2>/dev/null || return 1; done
+}
 replica__stop_bg() { # SIGTERM to what replica_bg started, SIGKILL to what is left after 5 s
-  local pid alive i
+  local pid
   [ "${#REPLICA_BG_PIDS[@]}" -gt 0 ] || return 0
   kill -TERM "${REPLICA_BG_PIDS[@]}" 2>/dev/null || true
-  for i in $(seq 50); do
-    alive=0
-    for pid in "${REPLICA_BG_PIDS[@]}"; do
-      kill -0 "$pid" 2>/dev/null && alive=1
-    done
-    [ "$alive" = 1 ] || break
-    sleep 0.1
-  done
+  wait_until 5 replica__bg_gone || true
   kill -KILL "${REPLICA_BG_PIDS[@]}" 2>/dev/null || true
   for pid in "${REPLICA_BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   REPLICA_BG_PIDS=()
@@ -158,12 +160,9 @@ replica_ping() { # NETNS ADDRESS
   fi
 }
 
+replica__listens() { [ -n "$(replica__ns_run "$1" ss -Htln "sport = :$2")" ]; }
 replica_wait_port() { # NETNS PORT [SECONDS]
-  local ns=$1 port=$2 deadline=$((SECONDS + ${3:-10}))
-  while [ -z "$(replica__ns_run "$ns" ss -Htln "sport = :$port")" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || replica__die "nothing listens on TCP port $port in $ns" || return
-    sleep 0.2
-  done
+  wait_until "${3:-10}" replica__listens "$1" "$2" || replica__die "nothing listens on TCP port $2 in $1"
 }
 
 replica_defer() { # COMMAND...
@@ -319,14 +318,17 @@ replica_xfs_down() {
   return "$ok"
 }
 
-replica__rmdir_cgroup() { # PATH: kill what is inside, then remove it
-  local dir=$1 i
+# replica_remove_cgroup PATH: kills what is in PATH and its children, then removes them (up to 5 s).
+replica__rmdir_tree() { # PATH: rmdir children first; true once PATH is gone
+  local child
+  for child in "$1"/*/; do [ ! -d "$child" ] || rmdir "$child" 2>/dev/null || true; done
+  rmdir "$1" 2>/dev/null || [ ! -d "$1" ]
+}
+replica_remove_cgroup() {
+  local dir=$1
   [ -d "$dir" ] || return 0
   [ ! -e "$dir/cgroup.kill" ] || echo 1 >"$dir/cgroup.kill" 2>/dev/null || true
-  for i in $(seq 50); do
-    rmdir "$dir" 2>/dev/null && return 0
-    sleep 0.1
-  done
+  wait_until 5 replica__rmdir_tree "$dir" && return 0
   replica__warn "cannot remove cgroup $dir"
   return 1
 }
@@ -341,16 +343,16 @@ replica_down() {
   replica__stop_bg
   replica_xfs_down || ok=1
   for name in "${REPLICA_EXPERIMENT_NAMES[@]}"; do
-    [ -z "${REPLICA_SCOPE[$name]:-}" ] || replica__rmdir_cgroup "${REPLICA_SCOPE[$name]}" || ok=1
-    [ -z "${REPLICA_POD[$name]:-}" ] || replica__rmdir_cgroup "${REPLICA_POD[$name]}" || ok=1
+    [ -z "${REPLICA_SCOPE[$name]:-}" ] || replica_remove_cgroup "${REPLICA_SCOPE[$name]}" || ok=1
+    [ -z "${REPLICA_POD[$name]:-}" ] || replica_remove_cgroup "${REPLICA_POD[$name]}" || ok=1
   done
   for ns in "${REPLICA_EXPERIMENT_NAMES[@]/#/exp-}" node world; do
     [ -e "/run/netns/$ns" ] || continue
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
     ip netns del "$ns" || { replica__warn "ip netns del $ns failed"; ok=1; }
   done
-  replica__rmdir_cgroup "$REPLICA_QOS_SLICE" || ok=1
-  replica__rmdir_cgroup "$REPLICA_KUBEPODS" || ok=1
+  replica_remove_cgroup "$REPLICA_QOS_SLICE" || ok=1
+  replica_remove_cgroup "$REPLICA_KUBEPODS" || ok=1
   REPLICA_EXPERIMENT_NAMES=()
   REPLICA_IPV4=() REPLICA_IPV6=() REPLICA_SCOPE=() REPLICA_POD=()
   REPLICA_IS_UP=0

@@ -1,0 +1,131 @@
+# shellcheck shell=bash
+# enforcerd under test: its configuration, starting and stopping it, enforcerctl on its socket,
+# and its metrics. Sourced by node.sh; a vm test on the replica sources it beside replica.sh and
+# sets NODE=node (the namespace the daemon runs in) and WORK (a folder for its log and state).
+#
+# Settings, read when a function runs: DAEMON_NETNS (default $NODE), DAEMON_LOG
+# ($WORK/enforcerd.log), CONTROL_SOCKET ($WORK/run/control.sock), METRICS_ADDR (127.0.0.1:9724).
+
+BUILD=${ENFORCER_BUILD_DIR:?ENFORCER_BUILD_DIR must point at the build folder}
+ENFORCERD=${ENFORCERD:-$BUILD/daemon/enforcerd}
+ENFORCERCTL=${ENFORCERCTL:-$BUILD/cli/enforcerctl}
+DAEMON_PID=
+SANITIZER_REPORT=
+
+# write_config FILE [extra TOML appended]: a config for this topology's uplink. The extra TOML
+# follows the [defaults] table's keys, so it may add defaults (min_rate = ...) before its tables.
+# experiment_toml NAME V4 V6: an [[experiment]] block with those two addresses (for write_config).
+experiment_toml() {
+  printf '\n[[experiment]]\nname = "%s"\naddresses = ["%s", "%s"]' "$1" "$2" "$3"
+}
+# pinned_config FILE MBIT: a config whose one experiment, a (198.18.0.11, 2001:db8::11), is
+# pinned at MBIT Mbit/s each way.
+pinned_config() {
+  write_config "$1" "$(experiment_toml a 198.18.0.11 2001:db8::11)
+pinned_rate = \"${2}Mbit\""
+}
+
+write_config() {
+  local file=$1
+  cat >"$file" <<TOML
+[daemon]
+tick = "${TICK:-100ms}"
+state_dir = "$WORK/state"
+control_socket = "$WORK/run/control.sock"
+control_group = "${CONTROL_GROUP:-}"
+bpf_pin_dir = "$PIN_DIR"
+metrics_listen = "127.0.0.1:9724"
+
+[network]
+interfaces = ["eth0"]
+link_rate = "${LINK_RATE:-10Gbit}"
+
+[defaults]
+window = "${WINDOW:-10s}"
+bandwidth = "${BANDWIDTH:-1Tbit}"  # accounting tests: an allocation nothing here can spend
+TOML
+  if [ $# -gt 1 ]; then printf '%s\n' "$2" >>"$file"; fi
+}
+
+
+daemon_log() { echo "${DAEMON_LOG:-$WORK/enforcerd.log}"; }
+metrics_answer() { nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" curl -sf -o /dev/null "http://${METRICS_ADDR:-127.0.0.1:9724}/metrics"; }
+daemon_ready() { grep -qs ' enforcing [0-9]* experiment' "$(daemon_log)" && metrics_answer; }
+daemon_alive() { kill -0 "$DAEMON_PID" 2>/dev/null; }
+daemon_ready_or_gone() { daemon_ready || ! daemon_alive; }
+
+# daemon_start CONFIG [ARGS...]: runs enforcerd in the node namespace (network namespace only, so
+# that /sys/fs/bpf and cgroup2 stay the host's) and waits until it has attached (its log line)
+# and serves metrics.
+daemon_start() {
+  local config=$1 log
+  shift
+  log=$(daemon_log)
+  nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" "$ENFORCERD" --config "$config" "$@" >"$log" 2>&1 &
+  DAEMON_PID=$!
+  [[ " ${FAIL_LOGS[*]} " == *" $log "* ]] || FAIL_LOGS+=("$log")
+  wait_until 10 daemon_ready_or_gone
+  daemon_alive || { cat "$log"; fail "enforcerd exited at start"; }
+  daemon_ready || { cat "$log"; fail "enforcerd's metrics endpoint did not answer within 10 s"; }
+}
+
+daemon_stop() {
+  if [ -n "$DAEMON_PID" ] && daemon_alive; then
+    kill -TERM "$DAEMON_PID"
+    wait_until 10 eval '! daemon_alive' || true
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+    wait "$DAEMON_PID" 2>/dev/null || true
+  fi
+  DAEMON_PID=
+  # A sanitizer build's daemon reports in its log (leaks only at exit). The test fails at
+  # topo_down, after cleaning up (a later daemon_start overwrites the log, so note it now).
+  local log
+  log=$(daemon_log)
+  if [ -z "$SANITIZER_REPORT" ] && [ -f "$log" ] && grep -qE 'Sanitizer|runtime error:' "$log"; then
+    SANITIZER_REPORT=1
+    printf 'FAIL: the daemon reported a sanitizer finding:\n' >&2
+    cat "$log" >&2
+  fi
+}
+
+# wait_log SECONDS PATTERN...: waits until the daemon's log has a line matching each (grep -E)
+# PATTERN; fails naming the first that is missing.
+log_has() { grep -qE -- "$1" "$(daemon_log)"; }
+wait_log() {
+  local seconds=$1 pattern
+  shift
+  for pattern in "$@"; do
+    wait_until "$seconds" log_has "$pattern" || fail "the daemon did not log '$pattern' within $seconds s"
+  done
+}
+
+# Waits until the daemon has sampled at least twice more (tick is short in tests).
+wait_ticks() { sleep "${1:-0.5}"; }
+
+# ctl ARGS...: enforcerctl on this test's daemon.
+ctl() { "$ENFORCERCTL" --socket "${CONTROL_SOCKET:-$WORK/run/control.sock}" "$@"; }
+
+scrape() { nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" curl -sf "http://${METRICS_ADDR:-127.0.0.1:9724}/metrics"; }
+
+# metric NAME LABELS: the value of one series, e.g. metric enforcer_experiment_bytes_total
+# 'direction="egress",experiment="a"' (LABELS empty for a series without labels); fails when the
+# series is not exported.
+metric() {
+  local name=$1 labels=$2 want v
+  want=$name${labels:+"{$labels}"}
+  v=$(scrape | awk -v want="$want" '$1 == want { printf "%.0f\n", $2 }')
+  [ -n "$v" ] || fail "metric $want not exported"
+  echo "$v"
+}
+
+# dropped_packets EXP DIRECTION: the packets EXP's limit has dropped in DIRECTION (the metric).
+dropped_packets() { metric enforcer_experiment_dropped_packets_total "direction=\"$2\",experiment=\"$1\""; }
+
+# Fails unless the uplink's root qdisc is still the one the topology set up (never replaced).
+assert_root_qdisc() {
+  [ -n "$UPLINK_QDISC" ] || return 0
+  local root
+  root=$(tc -n "${DAEMON_NETNS:-$NODE}" qdisc show dev eth0 root | awk '{print $2; exit}')
+  [ "$root" = "$UPLINK_QDISC" ] || fail "$1: root qdisc of eth0 is '$root', expected $UPLINK_QDISC"
+  log "ok: $1: eth0's root qdisc is still $UPLINK_QDISC"
+}
