@@ -41,11 +41,8 @@ attached() { tc -n "$NODE" filter show dev eth0 "$1" 2>/dev/null | grep -q 'hand
 
 with_on() {
   daemon_start "$WORK/enforcer.toml"
-  for _ in $(seq 100); do
-    attached egress && attached ingress && return 0
-    sleep 0.1
-  done
-  fail "enforcerd did not attach its programs to eth0 within 10 s"
+  both_attached() { attached egress && attached ingress; }
+  wait_until 10 both_attached || fail "enforcerd did not attach its programs to eth0 within 10 s"
 }
 with_off() {
   daemon_stop
