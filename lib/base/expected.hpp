@@ -1,6 +1,11 @@
-// Errors as values: Expected<T> holds either a T or an Error with a human-readable message.
+// Errors as values: Expected<T> holds either a T or an Error with a human-readable message and,
+// when a system call failed, its errno (so that a caller can tell "gone" from "refused" without
+// reading the text).
 #pragma once
 
+#include <fmt/format.h>
+
+#include <cstring>
 #include <string>
 #include <utility>
 #include <variant>
@@ -9,7 +14,19 @@ namespace enforcer {
 
 struct Error {
   std::string message;
+  int code = 0;  // the errno of the failed system call (positive); 0 when the error is not one
 };
+
+// errno_error(err, "cannot open {}", path): the message "cannot open PATH: <strerror(err)>" and
+// code err. A negative err (libbpf's -errno) is read as its absolute value. The arguments are
+// evaluated before the call, so errno is read before anything formats.
+template <typename... Args>
+Error errno_error(int err, fmt::format_string<Args...> what, Args&&... args) {
+  const int code = err < 0 ? -err : err;
+  return Error{
+      fmt::format("{}: {}", fmt::format(what, std::forward<Args>(args)...), std::strerror(code)),
+      code};
+}
 
 template <typename T>
 class [[nodiscard]] Expected {

@@ -30,7 +30,7 @@ Expected<NetlinkBatch> parse_netlink_batch(std::span<const char> batch,
       nlmsgerr e{};
       if (nh.nlmsg_len < NLMSG_LENGTH(sizeof e)) return Error{"truncated NLMSG_ERROR"};
       std::memcpy(&e, batch.data() + NLMSG_HDRLEN, sizeof e);
-      if (e.error != 0) return Error{errno_text(e.error)};
+      if (e.error != 0) return Error{errno_text(e.error), -e.error};
     } else if (auto r = on_message(NetlinkMessage{nh, batch.first(nh.nlmsg_len)}); !r) {
       return r.error();
     }
@@ -61,7 +61,7 @@ Expected<void> dump_once(int sock, const NetlinkDumpRequest& request, std::uint3
   kernel.nl_family = AF_NETLINK;
   while (::sendto(sock, message.data(), message.size(), 0,
                   reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel) < 0) {
-    if (errno != EINTR) return Error{fmt::format("{}: {}", request.what, errno_text(errno))};
+    if (errno != EINTR) return errno_error(errno, "{}", request.what);
   }
 
   interrupted = false;
@@ -71,7 +71,7 @@ Expected<void> dump_once(int sock, const NetlinkDumpRequest& request, std::uint3
     const ssize_t n = ::recv(sock, buf.data(), buf.size(), MSG_TRUNC);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Error{fmt::format("{}: {}", request.what, errno_text(errno))};
+      return errno_error(errno, "{}", request.what);
     }
     if (static_cast<std::size_t>(n) > buf.size()) {
       return Error{fmt::format("{}: a reply of {} bytes, more than the {} expected", request.what,

@@ -29,7 +29,7 @@ Expected<std::string> read_file(const std::string& path, bool& missing) {
       missing = true;
       return std::string{};
     }
-    return Error{fmt::format("cannot open it: {}", errno_text(err))};
+    return errno_error(err, "cannot open it");
   }
   std::string out;
   char buf[65536];
@@ -37,7 +37,7 @@ Expected<std::string> read_file(const std::string& path, bool& missing) {
     const ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Error{fmt::format("cannot read it: {}", errno_text(errno))};
+      return errno_error(errno, "cannot read it");
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
@@ -63,7 +63,7 @@ std::string name_aside(const std::string& path, std::string_view what, WallClock
 Expected<std::string> set_aside(const std::string& path, WallClock::time_point now) {
   const std::string target = name_aside(path, "bad", now);
   if (::rename(path.c_str(), target.c_str()) != 0) {
-    return Error{fmt::format("could not move it to {}: {}", target, errno_text(errno))};
+    return errno_error(errno, "could not move it to {}", target);
   }
   return target;
 }
@@ -72,7 +72,7 @@ Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_vie
   const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
   auto fail = [&](std::string_view what, int err, bool unlink_tmp) -> Expected<WrittenFile> {
     if (unlink_tmp) ::unlink(tmp.c_str());
-    return Error{fmt::format("cannot write {}: {}: {}", path, what, errno_text(err))};
+    return errno_error(err, "cannot write {}: {}", path, what);
   };
   auto not_durable = [&](std::string_view what, int err) -> Expected<WrittenFile> {
     return WrittenFile{fmt::format("{} was written but may not survive a power loss: {}: {}", path,

@@ -131,8 +131,8 @@ Expected<void> BpfDatapath::adopt_or_remove(const std::vector<Leftover>& leftove
       // libbpf keeps a duplicate of the fd; ours closes with `adopt`.
       const int err = bpf_map__reuse_fd(pins[i].second, adopt[i].get());
       if (err) {
-        return Error{fmt::format("cannot reuse the pinned map {}/{}: {}", options_.pin_dir,
-                                 pins[i].first, errno_text(err))};
+        return errno_error(err, "cannot reuse the pinned map {}/{}", options_.pin_dir,
+                           pins[i].first);
       }
     }
     adopted_ = true;

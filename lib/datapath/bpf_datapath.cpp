@@ -18,8 +18,9 @@ Expected<std::vector<int>> interface_indexes(const std::vector<std::string>& nam
   for (const auto& name : names) {
     const unsigned idx = if_nametoindex(name.c_str());
     if (idx == 0) {
+      const int err = errno;
       return Error{
-          fmt::format("uplink interface \"{}\" does not exist ({})", name, errno_text(errno))};
+          fmt::format("uplink interface \"{}\" does not exist ({})", name, errno_text(err)), err};
     }
     out.push_back(static_cast<int>(idx));
   }

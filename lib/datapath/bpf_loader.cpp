@@ -29,10 +29,10 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
   if (auto r = open_skeleton(); !r) return r;
   if (auto r = adopt_or_remove(leftovers); !r) return r;
   if (int err = account__load(skel_.get()); err) {
-    return Error{
-        fmt::format("cannot load the BPF programs: {} (the kernel's verifier log is "
-                    "above)",
-                    errno_text(err))};
+    return Error{fmt::format("cannot load the BPF programs: {} (the kernel's verifier log is "
+                             "above)",
+                             errno_text(err)),
+                 -err};
   }
   if (auto r = pin_all(); !r) return r;
   if (auto r = read_prog_ids(); !r) return r;
@@ -52,10 +52,10 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
 // Open and configure: the maps' sizes follow max_experiments.
 Expected<void> BpfDatapath::open_skeleton() {
   ncpus_ = libbpf_num_possible_cpus();
-  if (ncpus_ <= 0) return Error{fmt::format("cannot count CPUs: {}", errno_text(ncpus_))};
+  if (ncpus_ <= 0) return errno_error(ncpus_, "cannot count CPUs");
 
   skel_.reset(account__open());
-  if (!skel_) return Error{fmt::format("cannot open the BPF object: {}", errno_text(errno))};
+  if (!skel_) return errno_error(errno, "cannot open the BPF object");
   const std::uint32_t ids = options_.max_experiments + 1;  // id 0 is unattributed
   const std::uint32_t prefixes = std::max<std::uint32_t>(1024, options_.max_experiments * 8);
   bpf_map__set_max_entries(skel_->maps.counters, ids);
@@ -85,8 +85,7 @@ Expected<void> BpfDatapath::pin_all() {
   }
   auto pin = [&](const char* name, int err_or_zero) -> Expected<void> {
     if (err_or_zero) {
-      return Error{
-          fmt::format("cannot pin {}/{}: {}", options_.pin_dir, name, errno_text(err_or_zero))};
+      return errno_error(err_or_zero, "cannot pin {}/{}", options_.pin_dir, name);
     }
     pinned_.push_back(options_.pin_dir + "/" + name);
     return {};
@@ -116,7 +115,7 @@ Expected<void> BpfDatapath::read_prog_ids() {
     bpf_prog_info info{};
     std::uint32_t len = sizeof info;
     if (int err = bpf_obj_get_info_by_fd(program_fd(program), &info, &len); err) {
-      return Error{fmt::format("cannot read the loaded programs' ids: {}", errno_text(err))};
+      return errno_error(err, "cannot read the loaded programs' ids");
     }
     prog_ids_[static_cast<int>(program)] = info.id;
   }

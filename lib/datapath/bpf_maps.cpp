@@ -54,8 +54,7 @@ Expected<void> BpfDatapath::set_limits(const std::vector<LimitUpdate>& updates) 
   // Kernels without batch updates for arrays: one update per experiment.
   for (std::size_t i = 0; i < updates.size(); ++i) {
     if (bpf_map_update_elem(fd, &keys_[i], &values[i], BPF_ANY) != 0) {
-      return Error{fmt::format("cannot set the rate limit of experiment id {}: {}", keys_[i],
-                               errno_text(errno))};
+      return errno_error(errno, "cannot set the rate limit of experiment id {}", keys_[i]);
     }
   }
   return {};
@@ -68,8 +67,7 @@ Expected<void> BpfDatapath::zero_shaper(std::uint32_t id) {
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.shapers), &id, &zero, BPF_ANY) != 0 ||
       bpf_map_update_elem(bpf_map__fd(skel_->maps.limits), &id, &none, BPF_ANY) != 0 ||
       bpf_map_update_elem(bpf_map__fd(skel_->maps.charged), &id, &nothing, BPF_ANY) != 0) {
-    return Error{
-        fmt::format("cannot reset the rate state of experiment id {}: {}", id, errno_text(errno))};
+    return errno_error(errno, "cannot reset the rate state of experiment id {}", id);
   }
   return {};
 }
@@ -77,8 +75,7 @@ Expected<void> BpfDatapath::zero_shaper(std::uint32_t id) {
 Expected<void> BpfDatapath::zero_counters(std::uint32_t id) {
   std::vector<enforcer_counters> zero(static_cast<std::size_t>(ncpus_));
   if (bpf_map_update_elem(counters_fd(), &id, zero.data(), BPF_ANY) != 0) {
-    return Error{
-        fmt::format("cannot reset counters of experiment id {}: {}", id, errno_text(errno))};
+    return errno_error(errno, "cannot reset counters of experiment id {}", id);
   }
   return {};
 }
@@ -116,8 +113,7 @@ Expected<void> BpfDatapath::write_addresses(std::uint32_t id,
       written_v4_.insert(key_bytes(key));
     }
     if (err) {
-      return Error{fmt::format("cannot add address {} of experiment id {}: {}", to_string(p), id,
-                               errno_text(errno))};
+      return errno_error(errno, "cannot add address {} of experiment id {}", to_string(p), id);
     }
   }
   return {};
@@ -196,7 +192,7 @@ Expected<void> BpfDatapath::lookup_array(int fd, std::uint32_t want, void* out,
   // Kernels without batch support for arrays: one lookup per id.
   for (std::uint32_t id = 0; id < want; ++id) {
     if (bpf_map_lookup_elem(fd, &id, static_cast<std::uint8_t*>(out) + id * value_size) != 0) {
-      return Error{fmt::format("cannot read the {} of id {}: {}", what, id, errno_text(errno))};
+      return errno_error(errno, "cannot read the {} of id {}", what, id);
     }
   }
   return {};
@@ -254,8 +250,8 @@ Expected<void> BpfDatapath::set_pod_cgroups(const std::map<std::uint64_t, std::u
   for (const auto& [cgroup_id, id] : wanted) {
     if (bpf_map_update_elem(fd, &cgroup_id, &id, BPF_ANY) != 0) {
       if (!first) {
-        first = Error{fmt::format("cannot register pod cgroup {} of experiment id {}: {}",
-                                  cgroup_id, id, errno_text(errno))};
+        first =
+            errno_error(errno, "cannot register pod cgroup {} of experiment id {}", cgroup_id, id);
       }
       continue;
     }

@@ -24,8 +24,8 @@ Expected<void> ensure_bpffs(const std::string& pin_dir) {
   const std::string standard = "/sys/fs/bpf";
   if (pin_dir.rfind(standard + "/", 0) == 0 && !is_bpffs(standard)) {
     if (mount("bpf", standard.c_str(), "bpf", 0, "mode=0700") != 0) {
-      return Error{fmt::format("{} is not a BPF filesystem and mounting one there failed: {}",
-                               standard, errno_text(errno))};
+      return errno_error(errno, "{} is not a BPF filesystem and mounting one there failed",
+                         standard);
     }
     log_info("mounted a BPF filesystem at {}", standard);
   }

@@ -55,7 +55,7 @@ Expected<std::uint64_t> cgroup_id_of(int fd, const std::string& path) {
   }
   struct stat st {};
   if (fstat(fd, &st) != 0) {
-    return Error{fmt::format("cannot read the id of cgroup {}: {}", path, errno_text(errno))};
+    return errno_error(errno, "cannot read the id of cgroup {}", path);
   }
   return static_cast<std::uint64_t>(st.st_ino);
 }
@@ -73,7 +73,8 @@ Expected<void> BpfDatapath::attach_cgroup(std::uint32_t experiment_id,
   if (!fd) {
     const int err = errno;
     return Error{fmt::format("cgroup {} of experiment id {}: {}{}", path, experiment_id,
-                             errno_text(err), err == ENOENT ? " (it vanished)" : "")};
+                             errno_text(err), err == ENOENT ? " (it vanished)" : ""),
+                 err};
   }
   struct statfs sfs {};
   if (fstatfs(fd.get(), &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) {
@@ -100,8 +101,7 @@ Expected<void> BpfDatapath::attach_cgroup(std::uint32_t experiment_id,
   // The id goes into the map first, so that the programs attribute the very first packet.
   const int map_fd = bpf_map__fd(skel_->maps.cgroup_ids);
   if (bpf_map_update_elem(map_fd, &*id, &experiment_id, BPF_ANY) != 0) {
-    return Error{fmt::format("cannot register cgroup {} of experiment id {}: {}", path,
-                             experiment_id, errno_text(errno))};
+    return errno_error(errno, "cannot register cgroup {} of experiment id {}", path, experiment_id);
   }
   CgroupAttachment c;
   c.experiment_id = experiment_id;
@@ -115,12 +115,14 @@ Expected<void> BpfDatapath::attach_cgroup(std::uint32_t experiment_id,
       const int err = errno;
       if (c.egress) bpf_link__destroy(c.egress);
       bpf_map_delete_elem(map_fd, &*id);
-      return Error{fmt::format(
-          "cannot attach the cgroup_skb {} program to cgroup {} (experiment id {}): {}{}", where,
-          path, experiment_id, errno_text(err),
-          err == EPERM    ? " (a program attached there without BPF_F_ALLOW_MULTI excludes others)"
-          : err == ENOENT ? " (it vanished)"
-                          : "")};
+      return Error{
+          fmt::format(
+              "cannot attach the cgroup_skb {} program to cgroup {} (experiment id {}): {}{}",
+              where, path, experiment_id, errno_text(err),
+              err == EPERM ? " (a program attached there without BPF_F_ALLOW_MULTI excludes others)"
+              : err == ENOENT ? " (it vanished)"
+                              : ""),
+          err};
     }
   }
   cgroups_.push_back(c);

@@ -74,9 +74,10 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
   bpf_tc_hook hook = clsact_hook(a.ifindex);
   const int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) {
-    return Error{fmt::format("interface {}: cannot add the clsact qdisc: {}{}", interface,
-                             errno_text(err),
-                             err == -ENOENT ? " (is the sch_ingress module loaded?)" : "")};
+    return Error{
+        fmt::format("interface {}: cannot add the clsact qdisc: {}{}", interface, errno_text(err),
+                    err == -ENOENT ? " (is the sch_ingress module loaded?)" : ""),
+        -err};
   }
   a.created_clsact = err == 0;
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "base/log.hpp"
 
@@ -351,7 +352,15 @@ void CgroupEnforcer::assign(Tracked& t, const PodInfo* pod) {
   // An experiment without addresses of its own is counted and limited through its cgroup.
   if (t.spec.addresses.empty() && hooks_.attach) {
     if (auto a = hooks_.attach(t.id, path); !a) {
-      log_error("experiment {}: bandwidth accounting on {}: {}", t.name, path, a.error().message);
+      if (a.error().code == ENOENT) {
+        // Pods come and go: this one went between the scan and the attach. The drift check
+        // forgets it, and the next scan finds its successor.
+        log_info("experiment {}: pod cgroup {} vanished before its traffic could be counted",
+                 t.name, path);
+        scanned_ = false;
+      } else {
+        log_error("experiment {}: bandwidth accounting on {}: {}", t.name, path, a.error().message);
+      }
     } else {
       t.host_network = true;
     }
