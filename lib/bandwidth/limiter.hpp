@@ -15,11 +15,10 @@ namespace enforcer {
 struct LimiterSettings {
   std::chrono::nanoseconds tick{std::chrono::seconds(1)};
   std::uint64_t link_rate_bits = 10'000'000'000ULL;
-  // A policer admits bursts of max(rate × police_burst_time, police_burst_min_bytes) bytes.
-  // Measured with tests/kernel/rate_limit.sh (veth, 64 KiB GSO packets, Cubic): 84 ms of burst
-  // held one TCP flow at 50 Mbit/s to 23 Mbit/s and 128 KiB held one at 10 Mbit/s to 5 Mbit/s;
-  // with 500 ms and 512 KiB every case (1 and 8 TCP flows, UDP at 5x; 10, 50, 200 Mbit/s; both
-  // directions) lands within 1.1 % of the rate over 10 s. Pacing (EDT, fq) needs no burst.
+  // A policer admits bursts of max(rate × police_burst_time, police_burst_min_bytes) bytes. A
+  // smaller bucket than a TCP flow's bursts (64 KiB GSO aggregates, a window's worth at once)
+  // holds the flow far below the rate; docs/performance.md ("Policer bucket") has the sizes tried
+  // and what each gave. Pacing (EDT, fq) needs no burst.
   std::chrono::nanoseconds police_burst_time = std::chrono::milliseconds(500);
   std::uint64_t police_burst_min_bytes = 512 * 1024;
   // A paced packet that would wait longer than this in fq is dropped instead.
