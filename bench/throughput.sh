@@ -27,10 +27,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
-TICK=100ms write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+TICK=100ms write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 
 # The server outlives every run but not the script (bounded by time as well).
 in_world timeout $((ROUNDS * 4 * (RUN_SECONDS + 15) + 60)) iperf3 -s -p 5201 >"$WORK/server.log" 2>&1 &

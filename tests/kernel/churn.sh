@@ -40,10 +40,7 @@ mkdir -p "$PODS"
 # The [daemon] additions go into write_config's [daemon] table.
 config() {  # config FILE COUNT
   local file=$1 count=$2 i
-  TICK=200ms WINDOW=10s write_config "$file" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+  TICK=200ms WINDOW=10s write_config "$file" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
   sed -i "s|^\[daemon\]\$|[daemon]\nmax_experiments = 2048\ncgroup_root = \"$CG_ROOT\"|" "$file"
   for ((i = 2; i <= count; i++)); do
     if ((i <= HOSTNET + 1)); then

@@ -18,10 +18,7 @@ topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 
-TICK=100ms WINDOW=10s BANDWIDTH=1Tbit write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+TICK=100ms WINDOW=10s BANDWIDTH=1Tbit write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 daemon_start "$WORK/enforcer.toml"
 
 field() { ctl show a --json | jq -r "$1"; }
@@ -125,10 +122,7 @@ log "ok: a torn overrides file is set aside: $(grep -o 'overrides:.*' "$WORK/enf
 # (logged, audited, kept in overrides.json.rejected-*); the one it still accepts stays.
 ctl override set a bandwidth 5Gbit --reason "ctl test: above the next link rate" >/dev/null
 ctl override set a cpu 2 --reason "ctl test: kept" >/dev/null
-TICK=100ms WINDOW=10s BANDWIDTH=1Tbit LINK_RATE=1Gbit write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+TICK=100ms WINDOW=10s BANDWIDTH=1Tbit LINK_RATE=1Gbit write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 daemon_stop  # [network] is not reloadable: a new link rate comes with a restart
 daemon_start "$WORK/enforcer.toml"
 kept=$(ctl override list --json | jq -c '[.overrides[].resource]')

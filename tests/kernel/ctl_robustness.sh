@@ -28,10 +28,7 @@ chmod 0711 "$WORK"  # other uids reach $WORK/run only through the daemon's own p
 # daemon starts; the daemon must still let the group's members in.
 install -d -m 0750 -o root -g root "$WORK/run"
 
-CONTROL_GROUP=$GROUP TICK=100ms write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+CONTROL_GROUP=$GROUP TICK=100ms write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 daemon_start "$WORK/enforcer.toml"
 
 # Permissions on disk.

@@ -13,10 +13,7 @@ trap cleanup EXIT
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 topo_add_experiment b 198.18.0.12 2001:db8::12
-TICK=200ms write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]
+TICK=200ms write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"'
 [[experiment]]
 name = "b"
 addresses = ["198.18.0.12", "2001:db8::12"]'

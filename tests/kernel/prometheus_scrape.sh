@@ -40,10 +40,7 @@ mkdir -p "$POD/cri-containerd-1.scope"
 ip netns exec "$P-b" sleep 600 &
 POD_PID=$!
 echo "$POD_PID" >"$POD/cri-containerd-1.scope/cgroup.procs"
-write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]
+write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"'
 
 [[experiment]]
 name = "b"

@@ -27,10 +27,7 @@ topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
 
-TICK=100ms WINDOW=20s BANDWIDTH=${ALLOC_MBIT}Mbit write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+TICK=100ms WINDOW=20s BANDWIDTH=${ALLOC_MBIT}Mbit write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 daemon_start "$WORK/enforcer.toml"
 
 wan_rx() { netdev_bytes "$WORLD" wan0 rx; }

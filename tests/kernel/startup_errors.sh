@@ -7,10 +7,7 @@ trap topo_down EXIT
 
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
-EXP='
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+EXP="$(experiment_toml a 198.18.0.11 2001:db8::11)"
 
 nothing_attached() {
   local what=$1

@@ -16,10 +16,7 @@ topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 mkdir -p "$WORK/state"
 mount -t tmpfs -o size=512k,mode=0750 enforcer-test-state "$WORK/state"
-TICK=100ms write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+TICK=100ms write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 daemon_start "$WORK/enforcer.toml"
 
 ctl override set a bandwidth 20Mbit --reason "before the disk filled" >/dev/null

@@ -9,10 +9,7 @@ trap topo_down EXIT
 
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
-TICK=100ms write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+TICK=100ms write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 
 "$BUILD/tests/kernel/notify_listener" "$WORK/notify" 30 >"$WORK/notify.log" &
 wait_until 5 test -S "$WORK/notify" || fail "notify_listener did not make its socket"

@@ -11,10 +11,7 @@ trap topo_down EXIT
 UPLINK_QDISC=${UPLINK_QDISC:-htb}  # an operator's root qdisc (fq in the vm tier): it must stay
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
-write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 daemon_start "$WORK/enforcer.toml"
 # Someone else's filter on the same hook (another priority; a BPF program that passes all): it
 # must survive.

@@ -9,10 +9,7 @@ trap topo_down EXIT
 
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
-TICK=100ms write_config "$WORK/enforcer.toml" '
-[[experiment]]
-name = "a"
-addresses = ["198.18.0.11", "2001:db8::11"]'
+TICK=100ms write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 daemon_start "$WORK/enforcer.toml"
 
 # attached HOOK: enforcer's filter (handle 0xe4f0) is on eth0's HOOK; prints its program's name.
