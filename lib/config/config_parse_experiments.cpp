@@ -66,6 +66,7 @@ struct Owned {
   std::string where;
   const toml::node* node;
   std::string key;  // "addresses", or "index" for derived addresses
+  int position;     // the experiment's (1-based): drop-ins come after the main file
 };
 
 // No address may belong to two experiments. Sorted by first address, a prefix overlaps an
@@ -81,7 +82,8 @@ void check_overlaps(Parser& p, std::vector<Owned>& owned) {
   std::array<std::uint8_t, 16> cover_end{};
   for (const Owned& o : owned) {
     if (cover && cover->prefix.v6 == o.prefix.v6 && o.prefix.bytes <= cover_end) {
-      const bool later = o.node->source().begin.line >= cover->node->source().begin.line;
+      const bool later = std::pair(o.position, o.node->source().begin.line) >=
+                         std::pair(cover->position, cover->node->source().begin.line);
       const Owned& at = later ? o : *cover;
       const Owned& other = later ? *cover : o;
       p.error(at.node, at.where + "." + at.key,
@@ -150,6 +152,7 @@ void ExperimentsReader::read(const toml::table& t, int index) {
   Table e{t, index, ExperimentConfig{}, fmt::format("experiment[{}]", index), ""};
   e.x.id = static_cast<std::uint32_t>(index);
   e.x.line = static_cast<int>(t.source().begin.line);
+  if (const auto& path = t.source().path) e.x.file = *path;
   e.x.allocation = c_.defaults;
   std::set<std::string_view> known = kAllocationKeys;
   known.insert({"name", "addresses", "wide_prefixes", "index", "pinned_rate", "cgroup", "data_dir",
@@ -180,7 +183,7 @@ void ExperimentsReader::finish(const toml::node& node) {
 void ExperimentsReader::read_name(Table& e) {
   const toml::node* name = e.t.get("name");
   if (!name) {
-    p_.error_at(e.x.line, e.where + ".name", fmt::format("{} has no name", e.where));
+    p_.error(&e.t, e.where + ".name", fmt::format("{} has no name", e.where));
   } else if (!name->is_string() || !valid_experiment_name(name->as_string()->get())) {
     p_.error(name, e.where + ".name",
              fmt::format("{}.name = {}: use 1-63 letters, digits, '-', '_' or '.'", e.where,
@@ -251,7 +254,7 @@ void ExperimentsReader::read_address(Table& e, const toml::node& item) {
                          where, to_string(*prefix), shortest));
     return;
   }
-  owned_.push_back(Owned{*prefix, e.x.name, where, &item, "addresses"});
+  owned_.push_back(Owned{*prefix, e.x.name, where, &item, "addresses", e.index});
   e.x.addresses.push_back(*prefix);
 }
 
@@ -303,7 +306,7 @@ void ExperimentsReader::read_index(Table& e) {
     p_.error(ix, k, fmt::format("{} = {}: {}", k, n, derived.error().message));
   } else {
     for (const Prefix& prefix : *derived) {
-      owned_.push_back(Owned{prefix, e.x.name, e.where, ix, "index"});
+      owned_.push_back(Owned{prefix, e.x.name, e.where, ix, "index", e.index});
       e.x.addresses.push_back(prefix);
     }
   }
