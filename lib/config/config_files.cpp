@@ -118,16 +118,16 @@ void apply_dropins(toml::table& doc, const std::string& dir, bool dir_given,
                    const ConfigFileAccess& access, ConfigResult& r) {
   const auto listing = access.list_dir(dir);
   if (!listing) {
-    r.errors.push_back(ConfigError{dir, 0, "",
-                                   fmt::format("cannot list the drop-in directory {}: {}", dir,
-                                               listing.error().message)});
+    r.errors.push_back(ConfigError{
+        dir, 0, "",
+        fmt::format("cannot list the drop-in directory {}: {}", dir, listing.error().message)});
     return;
   }
   if (!listing->exists) {
     // enforcer.d beside the main file is optional; a directory asked for must be there.
     if (dir_given) {
-      r.errors.push_back(ConfigError{
-          dir, 0, "", fmt::format("the drop-in directory {} does not exist", dir)});
+      r.errors.push_back(
+          ConfigError{dir, 0, "", fmt::format("the drop-in directory {} does not exist", dir)});
     }
     return;
   }

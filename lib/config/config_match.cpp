@@ -22,13 +22,14 @@ int first_line(const toml::node& node) {
 }
 
 // `hostnames`: a non-empty list of well-formed globs (empty when it is not one).
-std::vector<std::string> read_hostnames(const toml::table& match, std::vector<ConfigError>& errors) {
+std::vector<std::string> read_hostnames(const toml::table& match,
+                                        std::vector<ConfigError>& errors) {
   std::vector<std::string> globs;
   for (auto&& [key, value] : match) {
     if (key.str() != "hostnames") {
-      errors.push_back(error_at(value, fmt::format("match.{}", key.str()),
-                                fmt::format("unknown key \"{}\" in [match] (known keys: hostnames)",
-                                            key.str())));
+      errors.push_back(error_at(
+          value, fmt::format("match.{}", key.str()),
+          fmt::format("unknown key \"{}\" in [match] (known keys: hostnames)", key.str())));
     }
   }
   const toml::node* n = match.get("hostnames");
@@ -44,10 +45,10 @@ std::vector<std::string> read_hostnames(const toml::table& match, std::vector<Co
     const std::string glob = item.is_string() ? item.as_string()->get() : std::string();
     const std::string problem = item.is_string() ? glob_problem(glob) : "expected a string";
     if (!problem.empty()) {
-      errors.push_back(error_at(item, "match.hostnames",
-                                fmt::format("match.hostnames: {}: {}",
-                                            item.is_string() ? "\"" + glob + "\"" : "an item",
-                                            problem)));
+      errors.push_back(
+          error_at(item, "match.hostnames",
+                   fmt::format("match.hostnames: {}: {}",
+                               item.is_string() ? "\"" + glob + "\"" : "an item", problem)));
     }
     globs.push_back(glob);
   }
@@ -124,7 +125,8 @@ bool dropin_applies(toml::table& dropin, const HostnameSource& hostname,
     if (::fnmatch(glob.c_str(), host->c_str(), FNM_CASEFOLD) == 0) return true;
     list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", glob);
   }
-  why = fmt::format("host name \"{}\" matches none of [{}] ([match] at line {})", *host, list, line);
+  why =
+      fmt::format("host name \"{}\" matches none of [{}] ([match] at line {})", *host, list, line);
   return false;
 }
 

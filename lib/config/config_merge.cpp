@@ -97,7 +97,8 @@ void merge_dropin(toml::table& into, toml::table& dropin, std::vector<ConfigErro
         continue;
       }
     } else if (old && old->is_table() && value.is_table()) {
-      for (auto&& [sub, v] : *value.as_table()) old->as_table()->insert_or_assign(sub, std::move(v));
+      for (auto&& [sub, v] : *value.as_table())
+        old->as_table()->insert_or_assign(sub, std::move(v));
       continue;
     }
     into.insert_or_assign(key, std::move(value));

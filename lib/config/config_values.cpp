@@ -20,10 +20,10 @@ namespace {
 // Keys whose values are rates: a bare number read for them is bit/s.
 const std::set<std::string_view> kRateKeys = {"bandwidth", "pinned_rate", "link_rate", "min_rate"};
 // Keys whose values are numbers (integers, or for cpu any number).
-const std::set<std::string_view> kNumberKeys = {
-    "cpu",   "max_experiments", "project_id_base", "project_id", "read_iops",
-    "index", "write_iops",      "memory",          "disk",       "read_bps",
-    "write_bps"};
+const std::set<std::string_view> kNumberKeys = {"cpu",        "max_experiments", "project_id_base",
+                                                "project_id", "read_iops",       "index",
+                                                "write_iops", "memory",          "disk",
+                                                "read_bps",   "write_bps"};
 // Keys that choose what the rest means, read before values are: written as they are.
 const std::set<std::string_view> kLiteralKeys = {"experiment.name", "device.path",
                                                  "daemon.hostname"};
@@ -70,7 +70,8 @@ bool is_file_value(const toml::node& n) {
 
 void Resolver::table(toml::table& t, const std::string& where, std::string_view kind) {
   for (auto&& [k, v] : t) {
-    const std::string key = where.empty() ? std::string(k.str()) : where + "." + std::string(k.str());
+    const std::string key =
+        where.empty() ? std::string(k.str()) : where + "." + std::string(k.str());
     if (toml::table* sub = v.as_table()) {
       table(*sub, key, k.str());
     } else if (toml::array* arr = v.as_array()) {
