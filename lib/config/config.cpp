@@ -87,7 +87,17 @@ ConfigResult parse_config(std::string_view text, std::string_view source,
                                      "", fmt::format("TOML syntax error: {}", e.description())}},
                         {}};
   }
-  return config_parse::read_document(doc, source, read_cmdline, nullptr);
+  // `enabled = false` means the same in one text as in a file with drop-ins.
+  std::vector<ConfigError> errors;
+  ConfigSources sources;
+  config_layers::remove_disabled(doc, errors, sources.disabled);
+  ConfigResult r = config_parse::read_document(doc, source, read_cmdline, nullptr);
+  if (!errors.empty()) {
+    errors.insert(errors.end(), r.errors.begin(), r.errors.end());
+    return ConfigResult{std::nullopt, std::move(errors), std::move(sources)};
+  }
+  r.sources = std::move(sources);
+  return r;
 }
 
 namespace config_parse {

@@ -101,7 +101,19 @@ void check_overlaps(Parser& p, std::vector<Owned>& owned) {
 struct Claim {  // a cgroup glob, data_dir or project id, and who has it
   std::string experiment;
   int line;
+  std::string file;
 };
+
+std::string file_of(const toml::node& n) {
+  return n.source().path ? *n.source().path : std::string();
+}
+
+// Where a claim is, as seen from a message about `at`: its line, or its file and line when the
+// claim is in another file (a drop-in).
+std::string place(const Claim& c, const toml::node& at) {
+  if (c.file == file_of(at)) return fmt::format("line {}", c.line);
+  return fmt::format("{}:{}", c.file, c.line);
+}
 
 // One [[experiment]] table as it is read.
 struct Table {
@@ -324,10 +336,11 @@ void ExperimentsReader::read_cgroup(Table& e) {
   } else {
     e.x.cgroup = glob->as_string()->get();
     const int line = static_cast<int>(glob->source().begin.line);
-    if (auto [it, fresh] = globs_.emplace(e.x.cgroup, Claim{e.x.name, line}); !fresh) {
+    if (auto [it, fresh] = globs_.emplace(e.x.cgroup, Claim{e.x.name, line, file_of(*glob)});
+        !fresh) {
       p_.error(glob, k,
-               fmt::format("{} = {}: also the cgroup of experiment \"{}\" (line {})", k,
-                           Parser::spell(*glob), it->second.experiment, it->second.line));
+               fmt::format("{} = {}: also the cgroup of experiment \"{}\" ({})", k,
+                           Parser::spell(*glob), it->second.experiment, place(it->second, *glob)));
     }
   }
 }
@@ -358,10 +371,11 @@ void ExperimentsReader::read_data_dir(Table& e) {
   } else {
     e.x.data_dir = without_trailing_slashes(d->as_string()->get());
     const int line = static_cast<int>(d->source().begin.line);
-    if (auto [it, fresh] = data_dirs_.emplace(e.x.data_dir, Claim{e.x.name, line}); !fresh) {
+    if (auto [it, fresh] = data_dirs_.emplace(e.x.data_dir, Claim{e.x.name, line, file_of(*d)});
+        !fresh) {
       p_.error(d, k,
-               fmt::format("{} = {}: also the data_dir of experiment \"{}\" (line {})", k,
-                           Parser::spell(*d), it->second.experiment, it->second.line));
+               fmt::format("{} = {}: also the data_dir of experiment \"{}\" ({})", k,
+                           Parser::spell(*d), it->second.experiment, place(it->second, *d)));
     }
   }
 }
@@ -400,7 +414,7 @@ void ExperimentsReader::claim_project_id(Table& e, const toml::node* id) {
       id ? fmt::format("experiment \"{}\" (line {})", e.x.name, line)
          : fmt::format("experiment \"{}\" (daemon.project_id_base + its position {}, line {})",
                        e.x.name, e.index, line);
-  if (auto [it, fresh] = project_ids_.emplace(e.x.project_id, Claim{holder, line}); !fresh) {
+  if (auto [it, fresh] = project_ids_.emplace(e.x.project_id, Claim{holder, line, {}}); !fresh) {
     const std::string how =
         id ? fmt::format("{}.project_id = {}", e.where, Parser::spell(*id))
            : fmt::format("{}: project id {} (daemon.project_id_base {} + position {})", e.who,

@@ -383,3 +383,27 @@ TEST_CASE("drop-ins read from a real directory") {
   CHECK(r.sources.files.size() == 2);
   CHECK(r.sources.skipped.size() == 1);
 }
+
+TEST_CASE("a claim of another file is named with its file") {
+  FakeFiles fs;
+  fs.files[kMain] = std::string(kFleetMain) + "cgroup = \"system.slice/wehe.service\"\n";
+  fs.files[dropin("10-a.toml")] =
+      "[[experiment]]\nname = \"msak\"\naddresses = [\"198.18.0.30\"]\n"
+      "cgroup = \"system.slice/wehe.service\"\n";
+  const ConfigError e = load_error(fs);
+  CHECK(e.source == dropin("10-a.toml"));
+  CHECK(e.line == 4);
+  CHECK_THAT(e.message, Catch::Contains("also the cgroup of experiment \"wehe\" (" +
+                                        std::string(kMain) + ":12)"));
+}
+
+TEST_CASE("enabled = false in one text read by parse_config") {
+  const ConfigResult r = parse_config(
+      "[[experiment]]\nname = \"a\"\naddresses = [\"198.18.0.1\"]\nenabled = false\n\n"
+      "[[experiment]]\nname = \"b\"\naddresses = [\"198.18.0.2\"]\nenabled = true\n",
+      "one.toml");
+  REQUIRE(r.config);
+  REQUIRE(r.config->experiments.size() == 1);
+  CHECK(r.config->experiments[0].name == "b");
+  CHECK(r.sources.disabled.count("experiment \"a\"") == 1);
+}
