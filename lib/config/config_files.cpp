@@ -34,12 +34,17 @@ namespace {
 Expected<std::string> read_file(const std::string& path, std::size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error{std::strerror(errno)};
-  // One byte more than allowed tells a file that is too large (and /dev/zero is not read for
-  // ever).
-  std::string text(max_bytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return Error{std::strerror(errno)};
-  text.resize(static_cast<std::size_t>(in.gcount()));
+  // In pieces, up to one byte more than allowed: that tells a file that is too large, and
+  // /dev/zero is not read for ever (nor is the whole allowance allocated for a small file).
+  std::string text;
+  char piece[65536];
+  while (text.size() <= max_bytes) {
+    const std::size_t want = std::min(sizeof piece, max_bytes + 1 - text.size());
+    in.read(piece, static_cast<std::streamsize>(want));
+    if (in.bad()) return Error{std::strerror(errno)};
+    text.append(piece, static_cast<std::size_t>(in.gcount()));
+    if (in.eof()) break;
+  }
   if (text.size() > max_bytes) return Error{fmt::format("larger than {} bytes", max_bytes)};
   return text;
 }
