@@ -407,3 +407,22 @@ TEST_CASE("enabled = false in one text read by parse_config") {
   CHECK(r.config->experiments[0].name == "b");
   CHECK(r.sources.disabled.count("experiment \"a\"") == 1);
 }
+
+TEST_CASE("a ConfigMap mounted as the drop-in directory: its symlinks are read, its ..data not") {
+  TempDir dir;
+  const std::string main = (dir.path / "enforcer.toml").string();
+  put(main, kFleetMain);
+  // What the kubelet writes: a timestamped directory, ..data pointing at it, and a symlink per
+  // key through ..data.
+  const auto mount = dir.path / "fleet.d";
+  std::filesystem::create_directories(mount / "..2026_12_06_20_00_00.1");
+  put(mount / "..2026_12_06_20_00_00.1" / "10-site.toml", "[defaults]\ncpu = 2\n");
+  std::filesystem::create_directory_symlink("..2026_12_06_20_00_00.1", mount / "..data");
+  std::filesystem::create_symlink("..data/10-site.toml", mount / "10-site.toml");
+  ConfigFileAccess access = system_file_access();
+  const ConfigResult r = load_config(ConfigPaths{main, mount.string()}, access);
+  INFO(describe_errors(r));
+  REQUIRE(r.config);
+  CHECK(r.config->defaults.cpu_cores == 2.0);
+  CHECK(r.sources.files == std::vector<std::string>{main, (mount / "10-site.toml").string()});
+}
