@@ -81,9 +81,9 @@ Expected<Fd> take_state_lock(const std::string& state_dir) {
   return fd;
 }
 
-Daemon::Daemon(Config config, std::string config_path)
+Daemon::Daemon(Config config, ConfigPaths paths)
     : config_(std::move(config)),
-      config_path_(std::move(config_path)),
+      config_paths_(std::move(paths)),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
       timer_(io_) {}
 
@@ -271,7 +271,8 @@ void Daemon::wait_signals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     if (signo == SIGHUP) {
-      log_info("received SIGHUP, reloading {}", config_path_);
+      log_info("received SIGHUP, reloading {} and the drop-ins of {}", config_paths_.main,
+               dropin_dir_of(config_paths_));
       notifier_.reloading();
       if (auto n = reload(); !n) {
         log_error("the configuration was not reloaded; still enforcing the previous one:");
@@ -293,10 +294,10 @@ void Daemon::wait_signals() {
 }
 
 Expected<std::size_t> Daemon::reload() {
-  ConfigResult loaded = load_config(config_path_);
+  ConfigResult loaded = load_config(config_paths_, system_file_access());
   std::vector<ConfigError> errors = std::move(loaded.errors);
   if (loaded.config) {
-    auto more = resolve_devices(*loaded.config, config_path_);
+    auto more = resolve_devices(*loaded.config, config_paths_.main);
     errors.insert(errors.end(), more.begin(), more.end());
   }
   if (!errors.empty()) {

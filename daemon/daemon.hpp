@@ -15,6 +15,7 @@
 #include "bandwidth/sampler.hpp"
 #include "base/fd.hpp"
 #include "config/config.hpp"
+#include "config/config_files.hpp"
 #include "config/reload_plan.hpp"
 #include "control_server.hpp"
 #include "controller.hpp"
@@ -34,8 +35,8 @@ Expected<Fd> take_state_lock(const std::string& state_dir);
 
 class Daemon {
  public:
-  // `config_path`: where `config` was read from (a reload reads it again).
-  Daemon(Config config, std::string config_path);
+  // `paths`: where `config` was read from (a reload reads the main file and the drop-ins again).
+  Daemon(Config config, ConfigPaths paths);
   ~Daemon();
 
   // Takes the lock, opens the metrics endpoint, loads and attaches the datapath, registers the
@@ -52,9 +53,9 @@ class Daemon {
   void wait_cgroup_events();
   void wait_signals();
   void pet_watchdog();
-  // Reads the config file again and applies it: changed allocations and pinned rates, experiments
-  // added and removed, kept experiments' new addresses (lib/config/reload_plan.hpp); or returns
-  // every problem and changes nothing.
+  // Reads the config files again (the main file, the drop-ins, the "@" files) and applies them:
+  // changed allocations and pinned rates, experiments added and removed, kept experiments' new
+  // addresses (lib/config/reload_plan.hpp); or returns every problem and changes nothing.
   Expected<std::size_t> reload();
   // Carries out a reload's experiment changes (lib/lifecycle/experiment_changes.hpp) and tells
   // the cgroup side and the controller. On a failure the running configuration stays in force.
@@ -66,7 +67,7 @@ class Daemon {
   void write_snapshot();
 
   Config config_;
-  std::string config_path_;
+  ConfigPaths config_paths_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer timer_;

@@ -8,6 +8,7 @@
 #include "base/log.hpp"
 #include "base/version.hpp"
 #include "config/config.hpp"
+#include "config/config_files.hpp"
 #include "control_server.hpp"
 #include "daemon.hpp"
 #include "datapath/bpf_datapath.hpp"
@@ -49,6 +50,11 @@ int main(int argc, char** argv) {
   bool check_only = false;
   bool verbose = false;
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+  std::string config_dir;
+  app.add_option("--config-dir", config_dir,
+                 "drop-in directory: its *.toml files apply after the configuration file, in "
+                 "lexical order (default: enforcer.d beside the configuration file, if it "
+                 "exists)");
   app.add_flag("--check-config", check_only,
                "validate the configuration, print the effective configuration and exit");
   bool uninstall = false;
@@ -60,11 +66,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (verbose) log_set_level(LogLevel::kDebug);
 
-  ConfigResult loaded = load_config(config_path);
+  const ConfigPaths paths{config_path, config_dir};
+  ConfigResult loaded = load_config(paths, system_file_access());
   if (!loaded.config) {
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-    std::fprintf(stderr, "enforcerd: %zu error(s) in %s\n", loaded.errors.size(),
-                 config_path.c_str());
+    std::fprintf(stderr, "enforcerd: %zu error(s) in %s and the drop-ins of %s\n",
+                 loaded.errors.size(), config_path.c_str(), dropin_dir_of(paths).c_str());
     return 1;
   }
   // Block devices named in [[device]] must exist (io.max takes their major:minor).
@@ -74,8 +81,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check_only) {
-    std::cout << "# effective configuration of " << config_path << " (defaults applied)\n"
-              << format_config(*loaded.config);
+    std::cout << "# effective configuration of " << config_path << " with the drop-ins of "
+              << dropin_dir_of(paths) << " (defaults applied)\n"
+              << format_config(*loaded.config, &loaded.sources);
     return 0;
   }
 
@@ -93,7 +101,7 @@ int main(int argc, char** argv) {
         "(LimitNOFILE= in the unit, or ulimit -Hn)",
         limit, wanted);
   }
-  Daemon daemon(std::move(*loaded.config), config_path);
+  Daemon daemon(std::move(*loaded.config), paths);
   if (auto r = daemon.start(); !r) {
     log_error("{}", r.error().message);
     return 1;

@@ -1,4 +1,4 @@
-// The entry points (parse_config, load_config, read_cmdline_file, resolve_devices) and the
+// The entry points (parse_config, read_cmdline_file, resolve_devices) and the
 // methods of config.hpp's types; the tables themselves are read in config_parse_*.cpp.
 #include "config/config.hpp"
 
@@ -78,16 +78,34 @@ Expected<std::string> read_cmdline_file(const std::string& path) {
 
 ConfigResult parse_config(std::string_view text, std::string_view source,
                           const CmdlineReader& read_cmdline) {
-  Parser p(source);
   toml::table doc;
   try {
     doc = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
-    p.error_at(static_cast<int>(e.source().begin.line), "",
-               fmt::format("TOML syntax error: {}", e.description()));
-    return ConfigResult{std::nullopt, std::move(p.errors())};
+    return ConfigResult{std::nullopt,
+                        {ConfigError{std::string(source), static_cast<int>(e.source().begin.line),
+                                     "", fmt::format("TOML syntax error: {}", e.description())}},
+                        {}};
   }
+  // `enabled = false` means the same in one text as in a file with drop-ins.
+  std::vector<ConfigError> errors;
+  ConfigSources sources;
+  config_layers::remove_disabled(doc, errors, sources.disabled);
+  ConfigResult r = config_parse::read_document(doc, source, read_cmdline, nullptr);
+  if (!errors.empty()) {
+    errors.insert(errors.end(), r.errors.begin(), r.errors.end());
+    return ConfigResult{std::nullopt, std::move(errors), std::move(sources)};
+  }
+  r.sources = std::move(sources);
+  return r;
+}
 
+namespace config_parse {
+
+ConfigResult read_document(const toml::table& doc, std::string_view source,
+                           const CmdlineReader& read_cmdline,
+                           const config_layers::ValueFileMap* values) {
+  Parser p(source, values);
   Config c;
   p.check_keys(doc, "", {"daemon", "network", "defaults", "experiment", "device"});
   auto section = [&](std::string_view name) -> const toml::table* {
@@ -100,29 +118,17 @@ ConfigResult parse_config(std::string_view text, std::string_view source,
     return n->as_table();
   };
   // [daemon] first: the tick is needed to check windows.
-  if (const toml::table* t = section("daemon")) config_parse::parse_daemon(p, *t, c.daemon);
-  if (const toml::table* t = section("network")) config_parse::parse_network(p, *t, c.network);
-  config_parse::parse_defaults(p, section("defaults"), c);
-  if (const toml::node* n = doc.get("experiment")) {
-    config_parse::parse_experiments(p, *n, c, read_cmdline);
-  }
-  if (const toml::node* n = doc.get("device")) config_parse::parse_devices(p, *n, c);
+  if (const toml::table* t = section("daemon")) parse_daemon(p, *t, c.daemon);
+  if (const toml::table* t = section("network")) parse_network(p, *t, c.network);
+  parse_defaults(p, section("defaults"), c);
+  if (const toml::node* n = doc.get("experiment")) parse_experiments(p, *n, c, read_cmdline);
+  if (const toml::node* n = doc.get("device")) parse_devices(p, *n, c);
 
-  if (!p.errors().empty()) return ConfigResult{std::nullopt, std::move(p.errors())};
-  return ConfigResult{std::move(c), {}};
+  if (!p.errors().empty()) return ConfigResult{std::nullopt, std::move(p.errors()), {}};
+  return ConfigResult{std::move(c), {}, {}};
 }
 
-ConfigResult load_config(const std::string& path, const CmdlineReader& read_cmdline) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return ConfigResult{
-        std::nullopt,
-        {ConfigError{path, 0, "", fmt::format("cannot read {}: {}", path, std::strerror(errno))}}};
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path, read_cmdline);
-}
+}  // namespace config_parse
 
 namespace {
 
@@ -155,7 +161,7 @@ std::vector<ConfigError> resolve_devices(Config& config, std::string_view source
     DeviceConfig& d = config.devices[i];
     d.resolved = false;
     auto fail = [&](std::string message) {
-      errors.push_back(ConfigError{std::string(source), d.line,
+      errors.push_back(ConfigError{d.file.empty() ? std::string(source) : d.file, d.line,
                                    fmt::format("device \"{}\".path", d.path),
                                    fmt::format("device \"{}\": {}", d.path, message)});
     };

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,7 +82,8 @@ struct ExperimentConfig {
   // such a prefix can take the host's own traffic (ssh, the kubelet) into the experiment's limit,
   // so it must be asked for. /0 is refused always.
   bool wide_prefixes = false;
-  int line = 0;  // where its [[experiment]] table starts
+  int line = 0;      // where its [[experiment]] table starts
+  std::string file;  // the file of `line` (the main file or a drop-in)
   // The experiment's id in the datapath and the experiment table (1..daemon.max_experiments):
   // its 1-based position when the file is loaded; the daemon keeps an experiment's id across
   // reloads and restarts (lib/config/reload_plan.hpp), so it is a position only until the first
@@ -105,6 +107,9 @@ struct DaemonConfig {
   // How often each data_dir is walked again for files and directories that lost their project id
   // (a file's owner may reset it to 0 and then write without limit).
   std::chrono::nanoseconds quota_check_interval = std::chrono::minutes(10);
+  // The name drop-ins' [match] tables are matched against; empty: the kernel's (gethostname).
+  // Only the main file may set it (it chooses the drop-ins).
+  std::string hostname;
 };
 
 // A block device whose capacity the disk_io allocation shares out ([[device]] tables). Each
@@ -119,7 +124,8 @@ struct DeviceConfig {
   bool resolved = false;
   std::uint32_t major = 0;
   std::uint32_t minor = 0;
-  int line = 0;  // where its [[device]] table starts
+  int line = 0;      // where its [[device]] table starts
+  std::string file;  // the file of `line`
 };
 
 struct NetworkConfig {
@@ -147,9 +153,41 @@ struct ConfigError {
   std::string to_string() const;
 };
 
+// Where a value of the effective configuration was written: a file and line, and the file its
+// value was read from when it was written "@/path".
+struct ValueOrigin {
+  std::string file;
+  int line = 0;
+  std::string value_file;
+};
+
+// A drop-in whose [match] does not take this host, and why.
+struct SkippedDropin {
+  std::string file;
+  std::string why;
+};
+
+// What a configuration was read from (load_config, lib/config/config_files.hpp); empty for
+// parse_config of one text.
+struct ConfigSources {
+  std::string dropin_dir;          // the drop-in directory looked at (it may not exist)
+  std::vector<std::string> files;  // the main file, then each drop-in applied, in order
+  std::vector<SkippedDropin> skipped;
+  // The files "@/path" values were read from (a change to one changes the configuration). Kept
+  // also when the configuration has errors: as far as the loading got.
+  std::vector<std::string> watched_files;
+  // Experiments left out on this host by `enabled = false` (`experiment "wehe"`) -> where that
+  // was written.
+  std::map<std::string, ValueOrigin> disabled;
+  // Where each value was written, by key: "daemon.tick", "defaults.bandwidth",
+  // `experiment "ndt".bandwidth` (and `experiment "ndt"` for the table), `device "/dev/vda".path`.
+  std::map<std::string, ValueOrigin> origins;
+};
+
 struct ConfigResult {
   std::optional<Config> config;  // set exactly when errors is empty
   std::vector<ConfigError> errors;
+  ConfigSources sources;
 };
 
 // Reads the kernel command line at a path (network.kernel_cmdline). The parser calls it once, and
@@ -160,15 +198,21 @@ Expected<std::string> read_cmdline_file(const std::string& path);
 
 ConfigResult parse_config(std::string_view text, std::string_view source = "config",
                           const CmdlineReader& read_cmdline = read_cmdline_file);
+// The main file at `path`, then the drop-ins of enforcer.d beside it (lib/config/config_files.hpp
+// has the version with every file access injectable).
 ConfigResult load_config(const std::string& path,
                          const CmdlineReader& read_cmdline = read_cmdline_file);
-// The effective configuration (defaults applied) as TOML that parse_config accepts.
-std::string format_config(const Config& config);
+// The effective configuration (defaults applied) as TOML that parse_config accepts. With
+// `sources`, each value carries a comment saying where it was written (`# from FILE:LINE`, or
+// `# default`), after a header naming the files read, the drop-ins skipped and the experiments
+// disabled.
+std::string format_config(const Config& config, const ConfigSources* sources = nullptr);
 
 // Checks each [[device]] against the running system (not part of parse_config, which is pure):
 // the path must exist and be a whole block device (io.max rejects partitions); sets major and
-// minor from its st_rdev. `source` names the config file in the errors; `sysfs` is where sysfs
-// is mounted (consulted to recognise partitions; skipped where it has no entry for the device).
+// minor from its st_rdev. Errors name the device's file (`source` when it has none); `sysfs` is
+// where sysfs is mounted (consulted to recognise partitions; skipped where it has no entry for the
+// device).
 std::vector<ConfigError> resolve_devices(Config& config, std::string_view source = "config",
                                          const std::string& sysfs = "/sys");
 

@@ -7,8 +7,24 @@
 namespace enforcer::config_parse {
 
 void Parser::error(const toml::node* node, std::string key, std::string message) {
-  const int line = node ? static_cast<int>(node->source().begin.line) : 0;
-  errors_.push_back(ConfigError{source_, line, std::move(key), std::move(message)});
+  std::string file = source_;
+  int line = 0;
+  if (node && values_) {
+    if (auto it = values_->find(node); it != values_->end()) {
+      if (it->second.failed) return;  // reported when it was read
+      file = it->second.config_file;
+      line = it->second.line;
+      if (!it->second.value_file.empty()) {
+        message += fmt::format(" (the value read from {})", it->second.value_file);
+      }
+      node = nullptr;
+    }
+  }
+  if (node) {
+    line = static_cast<int>(node->source().begin.line);
+    if (const auto& path = node->source().path; path && !path->empty()) file = *path;
+  }
+  errors_.push_back(ConfigError{std::move(file), line, std::move(key), std::move(message)});
 }
 
 void Parser::error_at(int line, std::string key, std::string message) {

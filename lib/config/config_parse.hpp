@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/config_layers.hpp"
 
 namespace enforcer::config_parse {
 
@@ -24,10 +25,13 @@ inline const std::set<std::string_view> kAllocationKeys = {
 // "invalid" value some tools use.
 inline constexpr std::int64_t kMaxProjectId = 4294967294;
 
-// Collects errors while walking the document.
+// Collects errors while walking the document. An error is placed at its node's file and line (a
+// merged document holds nodes of several files); a value read from a file ("@/path", `values`)
+// at the line that named the file, and the message names that file.
 class Parser {
  public:
-  explicit Parser(std::string_view source) : source_(source) {}
+  explicit Parser(std::string_view source, const config_layers::ValueFileMap* values = nullptr)
+      : source_(source), values_(values) {}
 
   void error(const toml::node* node, std::string key, std::string message);
   void error_at(int line, std::string key, std::string message);
@@ -77,6 +81,7 @@ class Parser {
 
  private:
   std::string source_;
+  const config_layers::ValueFileMap* values_;
   std::vector<ConfigError> errors_;
 };
 
@@ -106,5 +111,11 @@ void parse_defaults(Parser& p, const toml::table* t, Config& c);
 void parse_experiments(Parser& p, const toml::node& node, Config& c,
                        const CmdlineReader& read_cmdline);         // config_parse_experiments.cpp
 void parse_devices(Parser& p, const toml::node& node, Config& c);  // config_parse_devices.cpp
+
+// The configuration a parsed (maybe merged) document gives (config.cpp); `source` names the file
+// of errors that have no node.
+ConfigResult read_document(const toml::table& doc, std::string_view source,
+                           const CmdlineReader& read_cmdline,
+                           const config_layers::ValueFileMap* values);
 
 }  // namespace enforcer::config_parse

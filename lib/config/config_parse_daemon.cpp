@@ -58,6 +58,7 @@ void read_strings(Parser& p, const toml::table& t, DaemonConfig& d) {
   p.string_value(t, "daemon", "metrics_listen", d.metrics_listen);
   p.string_value(t, "daemon", "cgroup_root", d.cgroup_root, true);
   p.string_value(t, "daemon", "control_group", d.control_group, true);
+  p.string_value(t, "daemon", "hostname", d.hostname, true);
   if (const toml::node* n = t.get("metrics_listen");
       n && n->is_string() && !valid_listen(d.metrics_listen)) {
     p.error(n, "daemon.metrics_listen",
@@ -102,7 +103,7 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
   p.check_keys(
       t, "daemon",
       {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen", "cgroup_root",
-       "max_experiments", "project_id_base", "control_group", "quota_check_interval"});
+       "max_experiments", "project_id_base", "control_group", "quota_check_interval", "hostname"});
   read_intervals(p, t, d);
   read_strings(p, t, d);
   read_limits(p, t, d);

@@ -31,8 +31,8 @@ void read_path(Parser& p, const toml::table& t, DeviceConfig& d, std::string& wh
                std::map<std::string, int>& paths) {
   const toml::node* path = t.get("path");
   if (!path) {
-    p.error_at(d.line, where + ".path",
-               fmt::format("{} has no path (the block device, e.g. \"/dev/vda\")", where));
+    p.error(&t, where + ".path",
+            fmt::format("{} has no path (the block device, e.g. \"/dev/vda\")", where));
   } else if (!path->is_string() || path->as_string()->get().empty() ||
              path->as_string()->get().front() != '/') {
     p.error(path, where + ".path",
@@ -69,10 +69,10 @@ void read_capacity(Parser& p, const toml::table& t, DeviceConfig& d, const std::
   integer_value(p, t, where, "write_iops", 1, std::numeric_limits<std::uint32_t>::max(),
                 d.write_iops);
   if (!t.get("read_bps") && !t.get("write_bps") && !t.get("read_iops") && !t.get("write_iops")) {
-    p.error_at(d.line, where,
-               fmt::format("{} has no capacity: give at least one of read_bps, write_bps, "
-                           "read_iops, write_iops",
-                           where));
+    p.error(&t, where,
+            fmt::format("{} has no capacity: give at least one of read_bps, write_bps, "
+                        "read_iops, write_iops",
+                        where));
   }
 }
 
@@ -91,6 +91,7 @@ void parse_devices(Parser& p, const toml::node& node, Config& c) {
     const toml::table& t = *e.as_table();
     DeviceConfig d;
     d.line = static_cast<int>(t.source().begin.line);
+    if (const auto& path = t.source().path) d.file = *path;
     std::string where = fmt::format("device[{}]", index);
     p.check_keys(t, where, {"path", "read_bps", "write_bps", "read_iops", "write_iops"});
     read_path(p, t, d, where, paths);

@@ -66,6 +66,7 @@ struct Owned {
   std::string where;
   const toml::node* node;
   std::string key;  // "addresses", or "index" for derived addresses
+  int position;     // the experiment's (1-based): drop-ins come after the main file
 };
 
 // No address may belong to two experiments. Sorted by first address, a prefix overlaps an
@@ -81,7 +82,8 @@ void check_overlaps(Parser& p, std::vector<Owned>& owned) {
   std::array<std::uint8_t, 16> cover_end{};
   for (const Owned& o : owned) {
     if (cover && cover->prefix.v6 == o.prefix.v6 && o.prefix.bytes <= cover_end) {
-      const bool later = o.node->source().begin.line >= cover->node->source().begin.line;
+      const bool later = std::pair(o.position, o.node->source().begin.line) >=
+                         std::pair(cover->position, cover->node->source().begin.line);
       const Owned& at = later ? o : *cover;
       const Owned& other = later ? *cover : o;
       p.error(at.node, at.where + "." + at.key,
@@ -99,7 +101,19 @@ void check_overlaps(Parser& p, std::vector<Owned>& owned) {
 struct Claim {  // a cgroup glob, data_dir or project id, and who has it
   std::string experiment;
   int line;
+  std::string file;
 };
+
+std::string file_of(const toml::node& n) {
+  return n.source().path ? *n.source().path : std::string();
+}
+
+// Where a claim is, as seen from a message about `at`: its line, or its file and line when the
+// claim is in another file (a drop-in).
+std::string place(const Claim& c, const toml::node& at) {
+  if (c.file == file_of(at)) return fmt::format("line {}", c.line);
+  return fmt::format("{}:{}", c.file, c.line);
+}
 
 // One [[experiment]] table as it is read.
 struct Table {
@@ -150,6 +164,7 @@ void ExperimentsReader::read(const toml::table& t, int index) {
   Table e{t, index, ExperimentConfig{}, fmt::format("experiment[{}]", index), ""};
   e.x.id = static_cast<std::uint32_t>(index);
   e.x.line = static_cast<int>(t.source().begin.line);
+  if (const auto& path = t.source().path) e.x.file = *path;
   e.x.allocation = c_.defaults;
   std::set<std::string_view> known = kAllocationKeys;
   known.insert({"name", "addresses", "wide_prefixes", "index", "pinned_rate", "cgroup", "data_dir",
@@ -180,7 +195,7 @@ void ExperimentsReader::finish(const toml::node& node) {
 void ExperimentsReader::read_name(Table& e) {
   const toml::node* name = e.t.get("name");
   if (!name) {
-    p_.error_at(e.x.line, e.where + ".name", fmt::format("{} has no name", e.where));
+    p_.error(&e.t, e.where + ".name", fmt::format("{} has no name", e.where));
   } else if (!name->is_string() || !valid_experiment_name(name->as_string()->get())) {
     p_.error(name, e.where + ".name",
              fmt::format("{}.name = {}: use 1-63 letters, digits, '-', '_' or '.'", e.where,
@@ -251,7 +266,7 @@ void ExperimentsReader::read_address(Table& e, const toml::node& item) {
                          where, to_string(*prefix), shortest));
     return;
   }
-  owned_.push_back(Owned{*prefix, e.x.name, where, &item, "addresses"});
+  owned_.push_back(Owned{*prefix, e.x.name, where, &item, "addresses", e.index});
   e.x.addresses.push_back(*prefix);
 }
 
@@ -303,7 +318,7 @@ void ExperimentsReader::read_index(Table& e) {
     p_.error(ix, k, fmt::format("{} = {}: {}", k, n, derived.error().message));
   } else {
     for (const Prefix& prefix : *derived) {
-      owned_.push_back(Owned{prefix, e.x.name, e.where, ix, "index"});
+      owned_.push_back(Owned{prefix, e.x.name, e.where, ix, "index", e.index});
       e.x.addresses.push_back(prefix);
     }
   }
@@ -321,10 +336,11 @@ void ExperimentsReader::read_cgroup(Table& e) {
   } else {
     e.x.cgroup = glob->as_string()->get();
     const int line = static_cast<int>(glob->source().begin.line);
-    if (auto [it, fresh] = globs_.emplace(e.x.cgroup, Claim{e.x.name, line}); !fresh) {
+    if (auto [it, fresh] = globs_.emplace(e.x.cgroup, Claim{e.x.name, line, file_of(*glob)});
+        !fresh) {
       p_.error(glob, k,
-               fmt::format("{} = {}: also the cgroup of experiment \"{}\" (line {})", k,
-                           Parser::spell(*glob), it->second.experiment, it->second.line));
+               fmt::format("{} = {}: also the cgroup of experiment \"{}\" ({})", k,
+                           Parser::spell(*glob), it->second.experiment, place(it->second, *glob)));
     }
   }
 }
@@ -355,10 +371,11 @@ void ExperimentsReader::read_data_dir(Table& e) {
   } else {
     e.x.data_dir = without_trailing_slashes(d->as_string()->get());
     const int line = static_cast<int>(d->source().begin.line);
-    if (auto [it, fresh] = data_dirs_.emplace(e.x.data_dir, Claim{e.x.name, line}); !fresh) {
+    if (auto [it, fresh] = data_dirs_.emplace(e.x.data_dir, Claim{e.x.name, line, file_of(*d)});
+        !fresh) {
       p_.error(d, k,
-               fmt::format("{} = {}: also the data_dir of experiment \"{}\" (line {})", k,
-                           Parser::spell(*d), it->second.experiment, it->second.line));
+               fmt::format("{} = {}: also the data_dir of experiment \"{}\" ({})", k,
+                           Parser::spell(*d), it->second.experiment, place(it->second, *d)));
     }
   }
 }
@@ -397,7 +414,7 @@ void ExperimentsReader::claim_project_id(Table& e, const toml::node* id) {
       id ? fmt::format("experiment \"{}\" (line {})", e.x.name, line)
          : fmt::format("experiment \"{}\" (daemon.project_id_base + its position {}, line {})",
                        e.x.name, e.index, line);
-  if (auto [it, fresh] = project_ids_.emplace(e.x.project_id, Claim{holder, line}); !fresh) {
+  if (auto [it, fresh] = project_ids_.emplace(e.x.project_id, Claim{holder, line, {}}); !fresh) {
     const std::string how =
         id ? fmt::format("{}.project_id = {}", e.where, Parser::spell(*id))
            : fmt::format("{}: project id {} (daemon.project_id_base {} + position {})", e.who,

@@ -32,91 +32,149 @@ std::string format_byte_rate(std::uint64_t bytes_per_second) {
   return format_size_bytes(bytes_per_second) + "/s";
 }
 
-void format_allocation(std::string& out, const Allocation& a) {
+// Writes `key = value` lines; with the sources, each ends with where its value was written.
+class Printer {
+ public:
+  Printer(std::string& out, const ConfigSources* sources) : out_(out), sources_(sources) {}
+
+  // Keys that follow are of this table ("daemon", `experiment "ndt"`).
+  void table(std::string where) { where_ = std::move(where); }
+  // `note`: a comment of the value's own, before the origin.
+  void line(std::string_view key, const std::string& value, const std::string& note = "") {
+    std::string comment = note;
+    if (sources_) {
+      const std::string origin = origin_of(key);
+      comment += (comment.empty() ? "" : "; ") + origin;
+    }
+    out_ += fmt::format("{} = {}{}\n", key, value, comment.empty() ? "" : "  # " + comment);
+  }
+
+ private:
+  std::string origin_of(std::string_view key) const {
+    auto it = sources_->origins.find(fmt::format("{}.{}", where_, key));
+    std::string via;
+    // An experiment's allocation key it does not set comes from [defaults].
+    if (it == sources_->origins.end() && where_.rfind("experiment ", 0) == 0) {
+      it = sources_->origins.find(fmt::format("defaults.{}", key));
+      via = "[defaults], ";
+    }
+    if (it == sources_->origins.end()) return "default";
+    const ValueOrigin& o = it->second;
+    std::string text = fmt::format("from {}{}:{}", via, o.file, o.line);
+    if (!o.value_file.empty()) text += fmt::format(" (read from {})", o.value_file);
+    return text;
+  }
+
+  std::string& out_;
+  const ConfigSources* sources_;
+  std::string where_;
+};
+
+void format_allocation(Printer& p, const Allocation& a) {
   // A float, so that the printed config reads as the contract writes it ("cpu = 1.0").
   if (a.cpu_cores == std::floor(a.cpu_cores)) {
-    out += fmt::format("cpu = {:.1f}\n", a.cpu_cores);
+    p.line("cpu", fmt::format("{:.1f}", a.cpu_cores));
   } else {
-    out += fmt::format("cpu = {}\n", a.cpu_cores);
+    p.line("cpu", fmt::format("{}", a.cpu_cores));
   }
-  out += fmt::format("memory = {}\n", quote(format_size_bytes(a.memory_bytes)));
-  out += fmt::format("disk = {}\n", quote(format_size_bytes(a.disk_bytes)));
-  out += fmt::format("disk_io = {}\n", quote(format_percent(a.disk_io_fraction)));
-  out += fmt::format("bandwidth = {}\n", quote(format_rate_bits(a.bandwidth_bits)));
-  out += fmt::format("window = {}\n", quote(format_duration(a.window)));
-  out += fmt::format("min_rate = {}\n", quote(format_min_rate(a.min_rate)));
+  p.line("memory", quote(format_size_bytes(a.memory_bytes)));
+  p.line("disk", quote(format_size_bytes(a.disk_bytes)));
+  p.line("disk_io", quote(format_percent(a.disk_io_fraction)));
+  p.line("bandwidth", quote(format_rate_bits(a.bandwidth_bits)));
+  p.line("window", quote(format_duration(a.window)));
+  p.line("min_rate", quote(format_min_rate(a.min_rate)));
 }
 
-void format_daemon(std::string& out, const DaemonConfig& d) {
+void format_daemon(std::string& out, Printer& p, const DaemonConfig& d) {
   out += "[daemon]\n";
-  out += fmt::format("tick = {}\n", quote(format_duration(d.tick)));
-  out += fmt::format("state_dir = {}\n", quote(d.state_dir));
-  out += fmt::format("control_socket = {}\n", quote(d.control_socket));
-  out += fmt::format("control_group = {}\n", quote(d.control_group));
-  out += fmt::format("bpf_pin_dir = {}\n", quote(d.bpf_pin_dir));
-  out += fmt::format("metrics_listen = {}\n", quote(d.metrics_listen));
-  out += fmt::format("cgroup_root = {}\n", quote(d.cgroup_root));
-  out += fmt::format("max_experiments = {}\n", d.max_experiments);
-  out += fmt::format("project_id_base = {}\n", d.project_id_base);
-  out += fmt::format("quota_check_interval = {}\n", quote(format_duration(d.quota_check_interval)));
+  p.table("daemon");
+  p.line("tick", quote(format_duration(d.tick)));
+  p.line("state_dir", quote(d.state_dir));
+  p.line("control_socket", quote(d.control_socket));
+  p.line("control_group", quote(d.control_group));
+  p.line("bpf_pin_dir", quote(d.bpf_pin_dir));
+  p.line("metrics_listen", quote(d.metrics_listen));
+  p.line("cgroup_root", quote(d.cgroup_root));
+  p.line("max_experiments", fmt::format("{}", d.max_experiments));
+  p.line("project_id_base", fmt::format("{}", d.project_id_base));
+  p.line("quota_check_interval", quote(format_duration(d.quota_check_interval)));
+  if (!d.hostname.empty()) p.line("hostname", quote(d.hostname));
 }
 
-void format_network(std::string& out, const NetworkConfig& net) {
-  out += "\n[network]\ninterfaces = [";
+void format_network(std::string& out, Printer& p, const NetworkConfig& net) {
+  out += "\n[network]\n";
+  p.table("network");
+  std::string interfaces = "[";
   for (std::size_t i = 0; i < net.interfaces.size(); ++i) {
-    out += (i ? ", " : "") + quote(net.interfaces[i]);
+    interfaces += (i ? ", " : "") + quote(net.interfaces[i]);
   }
-  out += "]\n";
-  out += fmt::format("link_rate = {}\n", quote(format_rate_bits(net.link_rate_bits)));
-  out += fmt::format("enforcement = {}\n", quote(to_string(net.enforcement)));
-  out += fmt::format("kernel_cmdline = {}\n", quote(net.kernel_cmdline));
+  p.line("interfaces", interfaces + "]");
+  p.line("link_rate", quote(format_rate_bits(net.link_rate_bits)));
+  p.line("enforcement", quote(to_string(net.enforcement)));
+  p.line("kernel_cmdline", quote(net.kernel_cmdline));
 }
 
-void format_experiment(std::string& out, const ExperimentConfig& x) {
+void format_experiment(std::string& out, Printer& p, const ExperimentConfig& x) {
   out += "\n[[experiment]]\n";
+  p.table(fmt::format("experiment \"{}\"", x.name));
   std::string addresses = "[";
   for (std::size_t i = 0; i < x.addresses.size(); ++i) {
     addresses += (i ? ", " : "") + quote(to_string(x.addresses[i]));
   }
   addresses += "]";
-  out += fmt::format("name = {}\n", quote(x.name));
+  p.line("name", quote(x.name));
   if (x.index) {
     // The index stays the setting (the file means this host's addresses); the addresses it
     // gives are shown beside it.
-    out += fmt::format("index = {}  # addresses = {} (epoxy.ipv4/epoxy.ipv6 + {})\n", x.index,
-                       addresses, x.index);
+    p.line("index", fmt::format("{}", x.index),
+           fmt::format("addresses = {} (epoxy.ipv4/epoxy.ipv6 + {})", addresses, x.index));
   } else {
-    out += fmt::format("addresses = {}\n", addresses);
+    p.line("addresses", addresses);
   }
-  if (x.wide_prefixes) out += "wide_prefixes = true\n";
-  if (!x.cgroup.empty()) out += fmt::format("cgroup = {}\n", quote(x.cgroup));
+  if (x.wide_prefixes) p.line("wide_prefixes", "true");
+  if (!x.cgroup.empty()) p.line("cgroup", quote(x.cgroup));
   if (!x.data_dir.empty()) {
-    out += fmt::format("data_dir = {}\nproject_id = {}\n", quote(x.data_dir), x.project_id);
+    p.line("data_dir", quote(x.data_dir));
+    p.line("project_id", fmt::format("{}", x.project_id));
   }
-  format_allocation(out, x.allocation);
-  if (x.pinned_rate_bits) {
-    out += fmt::format("pinned_rate = {}\n", quote(format_rate_bits(x.pinned_rate_bits)));
-  }
+  format_allocation(p, x.allocation);
+  if (x.pinned_rate_bits) p.line("pinned_rate", quote(format_rate_bits(x.pinned_rate_bits)));
 }
 
-void format_device(std::string& out, const DeviceConfig& d) {
-  out += fmt::format("\n[[device]]\npath = {}\n", quote(d.path));
-  if (d.read_bps) out += fmt::format("read_bps = {}\n", quote(format_byte_rate(d.read_bps)));
-  if (d.write_bps) out += fmt::format("write_bps = {}\n", quote(format_byte_rate(d.write_bps)));
-  if (d.read_iops) out += fmt::format("read_iops = {}\n", d.read_iops);
-  if (d.write_iops) out += fmt::format("write_iops = {}\n", d.write_iops);
+void format_device(std::string& out, Printer& p, const DeviceConfig& d) {
+  out += "\n[[device]]\n";
+  p.table(fmt::format("device \"{}\"", d.path));
+  p.line("path", quote(d.path));
+  if (d.read_bps) p.line("read_bps", quote(format_byte_rate(d.read_bps)));
+  if (d.write_bps) p.line("write_bps", quote(format_byte_rate(d.write_bps)));
+  if (d.read_iops) p.line("read_iops", fmt::format("{}", d.read_iops));
+  if (d.write_iops) p.line("write_iops", fmt::format("{}", d.write_iops));
+}
+
+// What was read, skipped and left out, as comments before the values.
+void format_sources(std::string& out, const ConfigSources& s) {
+  for (const auto& f : s.files) out += fmt::format("# read: {}\n", f);
+  for (const auto& k : s.skipped) out += fmt::format("# skipped: {}: {}\n", k.file, k.why);
+  for (const auto& [who, o] : s.disabled) {
+    out += fmt::format("# disabled on this host: {} (enabled = false at {}:{})\n", who, o.file,
+                       o.line);
+  }
+  for (const auto& f : s.watched_files) out += fmt::format("# value file: {}\n", f);
 }
 
 }  // namespace
 
-std::string format_config(const Config& c) {
+std::string format_config(const Config& c, const ConfigSources* sources) {
   std::string out;
-  format_daemon(out, c.daemon);
-  format_network(out, c.network);
+  if (sources) format_sources(out, *sources);
+  Printer p(out, sources);
+  format_daemon(out, p, c.daemon);
+  format_network(out, p, c.network);
   out += "\n[defaults]\n";
-  format_allocation(out, c.defaults);
-  for (const auto& x : c.experiments) format_experiment(out, x);
-  for (const auto& d : c.devices) format_device(out, d);
+  p.table("defaults");
+  format_allocation(p, c.defaults);
+  for (const auto& x : c.experiments) format_experiment(out, p, x);
+  for (const auto& d : c.devices) format_device(out, p, d);
   return out;
 }
 

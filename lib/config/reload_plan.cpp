@@ -49,6 +49,8 @@ namespace {
 std::string daemon_text(const Config& c) {
   Config only;
   only.daemon = c.daemon;
+  // The host name only chooses drop-ins: what they change is compared where it lands.
+  only.daemon.hostname.clear();
   return format_config(only);
 }
 

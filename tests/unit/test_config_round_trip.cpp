@@ -114,6 +114,7 @@ TEST_CASE("the shipped configuration and examples parse", "[config]") {
   for (const auto& e : std::filesystem::directory_iterator(root / "config/examples")) {
     if (e.path().extension() == ".toml") files.push_back(e.path());
   }
+  files.push_back(root / "config/examples/fleet/enforcer.toml");  // with its enforcer.d
   for (const auto& f : files) {
     INFO(f.string());
     const ConfigResult r = load_config(f.string());
