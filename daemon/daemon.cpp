@@ -81,9 +81,10 @@ Expected<Fd> take_state_lock(const std::string& state_dir) {
   return fd;
 }
 
-Daemon::Daemon(Config config, ConfigPaths paths)
+Daemon::Daemon(Config config, ConfigPaths paths, ConfigInputs inputs)
     : config_(std::move(config)),
       config_paths_(std::move(paths)),
+      config_inputs_(std::move(inputs)),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
       timer_(io_) {}
 
@@ -151,6 +152,8 @@ Expected<void> Daemon::start() {
       [this](const Request& r, const Peer& p) { return controller_->handle(r, p); });
   if (!control) return control.error();
   control_ = std::move(*control);
+
+  config_follower_.follow(config_inputs_);
 
   std::string uplinks;
   for (const auto& i : config_.network.interfaces) uplinks += (uplinks.empty() ? "" : ", ") + i;
@@ -271,17 +274,7 @@ void Daemon::wait_signals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     if (signo == SIGHUP) {
-      log_info("received SIGHUP, reloading {} and the drop-ins of {}", config_paths_.main,
-               dropin_dir_of(config_paths_));
-      notifier_.reloading();
-      if (auto n = reload(); !n) {
-        log_error("the configuration was not reloaded; still enforcing the previous one:");
-        log_lines(LogLevel::kError, n.error().message);  // one error a line
-      } else {
-        controller_->apply_all();
-        log_info("configuration reloaded: {} experiment(s)", *n);
-      }
-      notifier_.ready(fmt::format("enforcing {} experiment(s)", config_.experiments.size()));
+      reload_and_log("received SIGHUP");
       wait_signals();
       return;
     }
@@ -293,8 +286,33 @@ void Daemon::wait_signals() {
   });
 }
 
+void Daemon::reload_and_log(std::string_view why) {
+  log_info("{}: reloading {} and the drop-ins of {}", why, config_paths_.main,
+           dropin_dir_of(config_paths_));
+  notifier_.reloading();
+  if (auto n = reload(); !n) {
+    log_error("the configuration was not reloaded; still enforcing the previous one:");
+    log_lines(LogLevel::kError, n.error().message);  // one error a line
+  } else {
+    controller_->apply_all();
+    log_info("configuration reloaded: {} experiment(s)", *n);
+  }
+  notifier_.ready(fmt::format("enforcing {} experiment(s)", config_.experiments.size()));
+}
+
 Expected<std::size_t> Daemon::reload() {
+  auto r = reload_files();
+  (r ? status_.reloads_ok : status_.reloads_failed).fetch_add(1, std::memory_order_relaxed);
+  status_.last_reload_ok.store(r.ok());
+  return r;
+}
+
+Expected<std::size_t> Daemon::reload_files() {
   ConfigResult loaded = load_config(config_paths_, system_file_access());
+  // Follow what this attempt read too: a rejected change is seen again once fixed, wherever.
+  const ConfigInputs attempted = config_inputs(config_paths_, loaded.sources);
+  const ConfigInputs both = merge_inputs(config_inputs_, attempted);
+  config_follower_.follow(both);
   std::vector<ConfigError> errors = std::move(loaded.errors);
   if (loaded.config) {
     auto more = resolve_devices(*loaded.config, config_paths_.main);
@@ -303,7 +321,6 @@ Expected<std::size_t> Daemon::reload() {
   if (!errors.empty()) {
     std::string text;
     for (const auto& e : errors) text += (text.empty() ? "" : "\n") + e.to_string();
-    status_.last_reload_ok.store(false);
     return Error{text};
   }
   Config& next = *loaded.config;
@@ -311,15 +328,14 @@ Expected<std::size_t> Daemon::reload() {
   if (!plan.errors.empty()) {
     std::string text;
     for (const auto& e : plan.errors) text += (text.empty() ? "" : "\n") + e;
-    status_.last_reload_ok.store(false);
     return Error{text};
   }
   if (auto r = apply_experiment_changes(plan, next); !r) {
-    status_.last_reload_ok.store(false);
     return r.error();
   }
   config_ = std::move(next);
-  status_.last_reload_ok.store(true);
+  config_inputs_ = attempted;
+  if (!(attempted == both)) config_follower_.follow(attempted);
   status_.last_reload_success_unix.store(std::chrono::duration_cast<std::chrono::seconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());

@@ -17,6 +17,7 @@
 #include "config/config.hpp"
 #include "config/config_files.hpp"
 #include "config/reload_plan.hpp"
+#include "config_follower.hpp"
 #include "control_server.hpp"
 #include "controller.hpp"
 #include "datapath/bpf_datapath.hpp"
@@ -35,8 +36,9 @@ Expected<Fd> take_state_lock(const std::string& state_dir);
 
 class Daemon {
  public:
-  // `paths`: where `config` was read from (a reload reads the main file and the drop-ins again).
-  Daemon(Config config, ConfigPaths paths);
+  // `paths`: where `config` was read from (a reload reads the main file and the drop-ins again);
+  // `inputs`: every file it read (config_inputs), followed for changes once started.
+  Daemon(Config config, ConfigPaths paths, ConfigInputs inputs);
   ~Daemon();
 
   // Takes the lock, opens the metrics endpoint, loads and attaches the datapath, registers the
@@ -57,6 +59,9 @@ class Daemon {
   // changed allocations and pinned rates, experiments added and removed, kept experiments' new
   // addresses (lib/config/reload_plan.hpp); or returns every problem and changes nothing.
   Expected<std::size_t> reload();
+  Expected<std::size_t> reload_files();  // reload() without the counting
+  // A reload for a signal or a change of the files: logged, told to systemd, overrides re-applied.
+  void reload_and_log(std::string_view why);
   // Carries out a reload's experiment changes (lib/lifecycle/experiment_changes.hpp) and tells
   // the cgroup side and the controller. On a failure the running configuration stays in force.
   Expected<void> apply_experiment_changes(const ReloadPlan& plan, const Config& next);
@@ -68,6 +73,7 @@ class Daemon {
 
   Config config_;
   ConfigPaths config_paths_;
+  ConfigInputs config_inputs_;  // what the configuration in force was read from
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer timer_;
@@ -97,6 +103,8 @@ class Daemon {
   std::optional<CgroupWatcher> watcher_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> watcher_fd_;
   bool cgroups_changed_ = false;
+
+  ConfigFollower config_follower_{io_, [this] { reload_and_log("its files changed"); }};
 
   SystemdNotifier notifier_;
   boost::asio::steady_timer watchdog_timer_{io_};

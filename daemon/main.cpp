@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
         "(LimitNOFILE= in the unit, or ulimit -Hn)",
         limit, wanted);
   }
-  Daemon daemon(std::move(*loaded.config), paths);
+  Daemon daemon(std::move(*loaded.config), paths, config_inputs(paths, loaded.sources));
   if (auto r = daemon.start(); !r) {
     log_error("{}", r.error().message);
     return 1;

@@ -38,6 +38,28 @@ constexpr std::uint32_t kMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED
 
 }  // namespace
 
+ConfigInputs config_inputs(const ConfigPaths& paths, const ConfigSources& sources) {
+  ConfigInputs in;
+  in.files.push_back(paths.main);
+  in.files.insert(in.files.end(), sources.files.begin(), sources.files.end());
+  in.files.insert(in.files.end(), sources.watched_files.begin(), sources.watched_files.end());
+  in.directories.push_back(sources.dropin_dir.empty() ? dropin_dir_of(paths) : sources.dropin_dir);
+  return merge_inputs(in, {});
+}
+
+ConfigInputs merge_inputs(const ConfigInputs& a, const ConfigInputs& b) {
+  std::set<std::string> files, dirs;
+  for (const auto* in : {&a, &b}) {
+    for (const auto& f : in->files) files.insert(normal_path(f));
+    for (const auto& d : in->directories) dirs.insert(normal_path(d));
+  }
+  return ConfigInputs{{files.begin(), files.end()}, {dirs.begin(), dirs.end()}};
+}
+
+bool operator==(const ConfigInputs& a, const ConfigInputs& b) {
+  return a.files == b.files && a.directories == b.directories;
+}
+
 ConfigWatchSet::ConfigWatchSet(const ConfigInputs& inputs) {
   for (const auto& file : inputs.files) {
     auto [dir, name] = split_path(file);

@@ -19,6 +19,7 @@
 
 #include "base/expected.hpp"
 #include "base/fd.hpp"
+#include "config/config_files.hpp"
 
 namespace enforcer {
 
@@ -26,6 +27,14 @@ struct ConfigInputs {
   std::vector<std::string> files;        // read, or to be read when they appear
   std::vector<std::string> directories;  // drop-in directories (may not exist yet)
 };
+
+// What a load read or looked for: the main file, the drop-ins applied, the "@" files and the
+// drop-in directory (where a new drop-in would appear).
+ConfigInputs config_inputs(const ConfigPaths& paths, const ConfigSources& sources);
+// Both sets: after a rejected change, what the running configuration and the rejected one read
+// are watched, so that fixing either is seen.
+ConfigInputs merge_inputs(const ConfigInputs& a, const ConfigInputs& b);
+bool operator==(const ConfigInputs& a, const ConfigInputs& b);
 
 class ConfigWatchSet {
  public:

@@ -208,6 +208,16 @@ void last_reload_ok(const Scrape& scrape, MetricFamily& f) {
   f.metric.push_back(std::move(m));
 }
 
+void reloads(const Scrape& scrape, MetricFamily& f) {
+  for (const auto& [result, count] : {std::pair{"success", &DaemonStatus::reloads_ok},
+                                      std::pair{"failure", &DaemonStatus::reloads_failed}}) {
+    ClientMetric m;
+    m.label = {{"result", result}};
+    m.counter.value = static_cast<double>((scrape.status->*count).load(std::memory_order_relaxed));
+    f.metric.push_back(std::move(m));
+  }
+}
+
 void last_reload_time(const Scrape& scrape, MetricFamily& f) {
   ClientMetric m;
   m.gauge.value =
@@ -306,9 +316,15 @@ const FamilySpec kFamilies[] = {
     // Named as Prometheus names its own (prometheus_config_last_reload_successful), so that the
     // same alerting habits apply.
     family("enforcer_config_last_reload_successful",
-           "1 if the last configuration reload (SIGHUP, enforcerctl reload) succeeded; 0 while a "
-           "rejected one is pending and the previous one is enforced.",
+           "1 if the last configuration reload (SIGHUP, enforcerctl reload, a change of the "
+           "configuration's files) succeeded; 0 while a rejected one is pending and the previous "
+           "one is enforced.",
            MetricType::Gauge, Needs::kStatus, last_reload_ok),
+    family("enforcer_config_reloads_total",
+           "Configuration reloads since the start (SIGHUP, enforcerctl reload, a change of the "
+           "configuration's files), by result: success or failure (rejected; the previous one "
+           "stays in force).",
+           MetricType::Counter, Needs::kStatus, reloads),
     family("enforcer_config_last_reload_success_timestamp_seconds",
            "When the configuration last took effect (start or reload), Unix seconds.",
            MetricType::Gauge, Needs::kStatus, last_reload_time),

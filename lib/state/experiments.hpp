@@ -140,6 +140,8 @@ struct CgroupTotals {
 struct DaemonStatus {
   std::atomic<bool> last_reload_ok{true};  // the last reload (or the start) succeeded
   std::atomic<std::int64_t> last_reload_success_unix{0};  // when the config last took effect
+  std::atomic<std::uint64_t> reloads_ok{0};      // reloads that took effect (signal, CLI, files)
+  std::atomic<std::uint64_t> reloads_failed{0};  // reloads rejected
 };
 
 // Totals of traffic that no experiment owns (id 0), per direction.
