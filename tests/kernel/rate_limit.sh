@@ -65,7 +65,7 @@ UDP_FLOOD=$BUILD/tests/kernel/udp_flood
 measure() {
   local dir=$1 mbit=$2 what=$3
   shift 3
-  local seconds=$((MEASURE_SECONDS + FLOW_EXTRA_SECONDS + DROP_WAIT_SECONDS))
+  local seconds=$((MEASURE_SECONDS + FLOW_EXTRA_SECONDS + 2 * DROP_WAIT_SECONDS))
   # A server of its own per run: a policed run's server may still be draining the last one.
   PORT=$((PORT + 1))
   # Policed, the window opens once the bucket has emptied (the limit's first drop, within a few
@@ -90,7 +90,11 @@ measure() {
     in_exp a timeout $((seconds + 30)) iperf3 -p "$PORT" -c 198.18.0.1 -t "$seconds" "${extra[@]}" "$@" >"$WORK/iperf.log" 2>&1 &
   fi
   local iperf=$!
+  # The window opens once the flow has delivered half a second of its rate (then its start,
+  # slow start at these rates, is over), and a second after launch at the earliest.
   sleep 1
+  wait_flow_delivering "$dir" a $((mbit * 1000000 / 16)) "$DROP_WAIT_SECONDS" ||
+    log "$dir $what: the flow has not delivered half a second of its rate $DROP_WAIT_SECONDS s after its start; measuring anyway"
   [ -z "$policed" ] || wait_for_drop "$dir" "$drops0" "$DROP_WAIT_SECONDS"
   local achieved ping=""
   if [ -n "${WITH_PING:-}" ]; then

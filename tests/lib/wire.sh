@@ -120,3 +120,30 @@ qdisc_sent() {
   [ -n "$v" ] || fail "no root qdisc byte counter on $2 in $1"
   echo "$v"
 }
+
+# rx_bytes NETNS DEV: DEV's rx_bytes (skb->len), read through rx_meter_up's process with builtins
+# only: cheap enough to poll (a tc or nsenter per sample costs 0.1-1 s of the vm guest's CPU).
+rx_bytes() {
+  local pid=${RX_HOLDER[$1]:?rx_meter_up $1 first} line name b
+  while IFS= read -r line; do
+    read -r name b _ <<<"${line/:/ }"
+    [ "$name" = "$2" ] && { echo "$b"; return 0; }
+  done <"/proc/$pid/net/dev"
+  return 1
+}
+# flow_bytes egress|ingress EXP: rx_bytes where wire_sample samples that direction.
+flow_bytes() {
+  if [ "$1" = egress ]; then rx_bytes "$WORLD" wan0; else rx_bytes "$P-$2" net1; fi
+}
+# wait_flow_delivering egress|ingress EXP BYTES SECONDS: waits until BYTES more have arrived in
+# that direction than when it was called, at most SECONDS. A measurement window starts then, not
+# at a fixed time after the sender was launched: on a loaded machine (the vm's emulated guest
+# above all) starting the sender and its handshake can take longer than any fixed wait, and a
+# window that opens before the flow would come out short. Returns 1 when the flow never did.
+wait_flow_delivering() {
+  local base
+  base=$(flow_bytes "$1" "$2") || return 1
+  flow_delivered() { local b; b=$(flow_bytes "$1" "$2") && [ $((b - base)) -ge "$3" ]; }
+  wait_until "$4" flow_delivered "$1" "$2" "$3"
+}
+
