@@ -141,7 +141,8 @@ void Controller::publish() {
   const std::vector<Override> all = all_overrides();
   std::vector<OverrideInForce> list;
   for (const Override& o : all) {
-    if (!override_in_force(o, all, now)) continue;
+    // Stored overrides of an experiment a reload removed apply again only if it comes back.
+    if (!override_in_force(o, all, now) || !find(o.experiment)) continue;
     list.push_back(OverrideInForce{o.experiment, std::string(to_string(o.resource)),
                                    std::string(to_string(o.source)),
                                    o.expires ? to_unix_seconds(*o.expires) : 0});

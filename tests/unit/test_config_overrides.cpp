@@ -323,7 +323,8 @@ reason = "config"
   CHECK_THAT(list, Contains(" cli "));
 }
 
-TEST_CASE("the effective configuration prints the overrides, and the print reads back", "[config][overrides]") {
+TEST_CASE("the effective configuration prints the overrides, and the print reads back",
+          "[config][overrides]") {
   const ConfigResult r = parse(R"(
 [[override]]
 experiment = "a"
