@@ -153,6 +153,10 @@ void Controller::publish() {
 void Controller::apply_all() {
   read_config_overrides();
   drop_invalid_overrides();
+  apply_every();
+}
+
+void Controller::apply_every() {
   const auto states = ctx_.table->snapshot();
   std::unordered_map<std::uint32_t, ExperimentState*> by_id;
   by_id.reserve(states->size());
@@ -450,9 +454,7 @@ std::string Controller::reload(const Request& r, const Peer& peer) {
 void Controller::tick() {
   const auto now = WallClock::now();
   if (expire_config_overrides(now)) {
-    // The allocation falls back to enforcerctl's or the configured one.
-    for (const auto& x : ctx_.config->experiments) apply(x);
-    publish();
+    apply_every();  // the allocation falls back to enforcerctl's or the configured one
   }
   const auto next = set_.next_expiry();
   if (!next || *next > now) return;

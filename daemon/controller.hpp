@@ -82,6 +82,8 @@ class Controller {
   bool expire_config_overrides(WallClock::time_point now);
   // The overrides in force, for the metrics.
   void publish();
+  // Pushes every experiment's effective allocation, and publishes the overrides in force.
+  void apply_every();
 
   ControllerContext ctx_;
   std::string path_;
