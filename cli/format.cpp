@@ -144,18 +144,34 @@ std::string uid_cell(const json& ovr) {
   return uid ? fmt::format("uid {}", *uid) : std::string(kUnknown);
 }
 
+// Where an override comes from: "cli", or "config FILE:LINE" (an [[override]] table), with
+// "(replaced by cli)" when one set with enforcerctl wins over it for now.
+std::string source_cell(const json& ovr) {
+  const auto source = text(ovr, "source");
+  if (source != "config") return source ? std::string(*source) : "cli";
+  std::string out = "config " + or_unknown(text(ovr, "file"));
+  if (auto line = i64(ovr, "line")) out += fmt::format(":{}", *line);
+  if (const auto it = ovr.find("in_force"); it != ovr.end() && it->is_boolean() && !it->get<bool>())
+    out += " (replaced by cli)";
+  return out;
+}
+
 std::string overrides_table(const json& overrides, std::int64_t now, bool with_experiment) {
   std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> header{"RESOURCE", "VALUE", "EXPIRES", "SET", "BY", "REASON"};
+  std::vector<std::string> header{"RESOURCE", "VALUE", "EXPIRES", "SET", "BY", "SOURCE", "REASON"};
   if (with_experiment) header.insert(header.begin(), "EXPERIMENT");
   rows.push_back(std::move(header));
   for (const json& o : overrides) {
     auto set_at = i64(o, "set_at");
+    const bool config = text(o, "source") == "config";
     std::vector<std::string> row{or_unknown(text(o, "resource")),
                                  or_unknown(text(o, "value")),
                                  expires_cell(o, now),
-                                 set_at ? rfc3339_utc(*set_at) : std::string(kUnknown),
-                                 uid_cell(o),
+                                 config   ? "-"
+                                 : set_at ? rfc3339_utc(*set_at)
+                                          : std::string(kUnknown),
+                                 config ? "-" : uid_cell(o),
+                                 source_cell(o),
                                  or_unknown(text(o, "reason"))};
     if (with_experiment) row.insert(row.begin(), or_unknown(text(o, "experiment")));
     rows.push_back(std::move(row));

@@ -75,8 +75,14 @@ const ExperimentConfig* Controller::find(const std::string& name) const {
   return nullptr;
 }
 
+std::vector<Override> Controller::all_overrides() const {
+  std::vector<Override> all = config_set_;
+  all.insert(all.end(), set_.all().begin(), set_.all().end());
+  return all;
+}
+
 EffectiveAllocation Controller::effective(const ExperimentConfig& x) const {
-  return effective(x, set_.all());
+  return effective(x, all_overrides());
 }
 
 EffectiveAllocation Controller::effective(const ExperimentConfig& x,
@@ -100,17 +106,67 @@ std::string Controller::unknown_experiment(const Request& r) const {
                         json{{"known", known}});
 }
 
+static std::string override_key(const Override& o) {
+  return fmt::format("{}:{} {} {} {}", o.config_file, o.config_line, o.experiment,
+                     to_string(o.resource), o.expires ? to_unix_seconds(*o.expires) : 0);
+}
+
+void Controller::read_config_overrides() {
+  config_set_ = config_overrides(*ctx_.config);
+  expire_config_overrides(WallClock::now());
+}
+
+bool Controller::expire_config_overrides(WallClock::time_point now) {
+  bool any = false;
+  std::vector<Override> live;
+  for (Override& o : config_set_) {
+    if (!o.expires || *o.expires > now) {
+      live.push_back(std::move(o));
+      continue;
+    }
+    any = true;
+    if (expired_logged_.insert(override_key(o)).second) {
+      log_info("config override {} {} = {} ({}:{}) expired at {}: ignored", o.experiment,
+               to_string(o.resource), o.text, o.config_file, o.config_line,
+               format_time(*o.expires));
+    }
+  }
+  config_set_ = std::move(live);
+  return any;
+}
+
+void Controller::publish() {
+  if (!ctx_.status) return;
+  const auto now = WallClock::now();
+  const std::vector<Override> all = all_overrides();
+  std::vector<OverrideInForce> list;
+  for (const Override& o : all) {
+    // Stored overrides of an experiment a reload removed apply again only if it comes back.
+    if (!override_in_force(o, all, now) || !find(o.experiment)) continue;
+    list.push_back(OverrideInForce{o.experiment, std::string(to_string(o.resource)),
+                                   std::string(to_string(o.source)),
+                                   o.expires ? to_unix_seconds(*o.expires) : 0});
+  }
+  ctx_.status->set_overrides(std::move(list));
+}
+
 void Controller::apply_all() {
+  read_config_overrides();
   drop_invalid_overrides();
+  apply_every();
+}
+
+void Controller::apply_every() {
   const auto states = ctx_.table->snapshot();
   std::unordered_map<std::uint32_t, ExperimentState*> by_id;
   by_id.reserve(states->size());
   for (const auto& s : *states) by_id.emplace(s->id, s.get());
-  const OverridesByExperiment overrides(set_.all());
+  const OverridesByExperiment overrides(all_overrides());
   for (const auto& x : ctx_.config->experiments) {
     const auto st = by_id.find(x.id);
     apply(x, st == by_id.end() ? nullptr : st->second, overrides.of(x.name));
   }
+  publish();
 }
 
 void Controller::drop_invalid_overrides() {
@@ -168,7 +224,7 @@ void Controller::apply(const ExperimentConfig& x) {
   for (const auto& s : *ctx_.table->snapshot()) {
     if (s->id == x.id) state = s.get();
   }
-  apply(x, state, set_.all());
+  apply(x, state, all_overrides());
 }
 
 void Controller::apply(const ExperimentConfig& x, ExperimentState* state,
@@ -245,7 +301,7 @@ std::string Controller::status(const Request& r) {
   for (const auto& c : ctx_.config->experiments) by_id.emplace(c.id, &c);
   CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
   const auto pods = cgroups ? cgroups->pods() : std::unordered_map<std::string, std::string>{};
-  const OverridesByExperiment overrides(set_.all());
+  const OverridesByExperiment overrides(all_overrides());
   json list = json::array();
   for (const auto& s : *ctx_.table->snapshot()) {
     const auto found = by_id.find(s->id);
@@ -271,19 +327,25 @@ std::string Controller::show(const Request& r) {
     if (s->id != id) continue;
     return ok_response(r.id,
                        experiment_status(*s, effective(*x), ctx_.config->daemon.tick,
-                                         cgroups ? cgroups->pod_of(x->name) : "", set_.all()));
+                                         cgroups ? cgroups->pod_of(x->name) : "", all_overrides()));
   }
   return error_response(
       ProtocolError{error_code::kFailed, "the experiment has no state yet", r.id});
 }
 
 std::string Controller::list(const Request& r) {
-  std::vector<Override> out;
-  for (const auto& o : set_.all()) {
-    if (r.experiment.empty() || o.experiment == r.experiment) out.push_back(o);
+  const auto now = WallClock::now();
+  const std::vector<Override> all = all_overrides();
+  json out = json::array();
+  for (const auto& o : all) {
+    if (!r.experiment.empty() && o.experiment != r.experiment) continue;
+    json j = override_to_json(o);
+    // false: a configuration override that one set with enforcerctl replaces for now.
+    j["in_force"] = override_in_force(o, all, now);
+    out.push_back(std::move(j));
   }
   if (!r.experiment.empty() && out.empty() && !find(r.experiment)) return unknown_experiment(r);
-  return ok_response(r.id, {{"overrides", overrides_json(out)}});
+  return ok_response(r.id, {{"overrides", std::move(out)}});
 }
 
 std::string Controller::set_override(const Request& r, const Peer& peer, Resource resource) {
@@ -330,6 +392,7 @@ std::string Controller::set_override(const Request& r, const Peer& peer, Resourc
         fmt::format("{} {} -> {}{}", to_string(resource), format_allocation_value(before, resource),
                     o.text, o.expires ? " until " + format_time(*o.expires) : ""));
   apply(*x);
+  publish();
   return ok_response(r.id, {{"override", override_to_json(o)},
                             {"replaced", replaced ? override_to_json(*replaced) : json(nullptr)}});
 }
@@ -357,6 +420,7 @@ std::string Controller::clear_overrides(const Request& r, const Peer& peer,
   }
   audit(peer, r, change);
   if (x) apply(*x);
+  publish();
   return ok_response(r.id, {{"cleared", overrides_json(removed)}});
 }
 
@@ -389,6 +453,9 @@ std::string Controller::reload(const Request& r, const Peer& peer) {
 
 void Controller::tick() {
   const auto now = WallClock::now();
+  if (expire_config_overrides(now)) {
+    apply_every();  // the allocation falls back to enforcerctl's or the configured one
+  }
   const auto next = set_.next_expiry();
   if (!next || *next > now) return;
   const std::vector<Override> expired = set_.expire(now);
@@ -408,6 +475,7 @@ void Controller::tick() {
     audit(self, r, fmt::format("{} {} expired", to_string(o.resource), o.text));
     if (const ExperimentConfig* x = find(o.experiment)) apply(*x);
   }
+  publish();
 }
 
 }  // namespace enforcer

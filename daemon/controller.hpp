@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ struct ControllerContext {
   // errors (one per line).
   std::function<Expected<std::size_t>()> reload;
   std::string version;
+  // Where the overrides in force are published for the metrics (may be null).
+  DaemonStatus* status = nullptr;
 };
 
 class Controller {
@@ -47,6 +50,8 @@ class Controller {
   void added(const ExperimentConfig& x);
 
   const std::vector<Override>& overrides() const { return set_.all(); }
+  // The configuration's overrides still live, then enforcerctl's.
+  std::vector<Override> all_overrides() const;
 
  private:
   std::string status(const Request& r);
@@ -71,11 +76,23 @@ class Controller {
   // Stops enforcing stored overrides the configuration makes invalid: logged, audited, written
   // to overrides.json.rejected-<unix time>, and removed from overrides.json.
   void drop_invalid_overrides();
+  // The configuration's overrides again (at start, after a reload), expired ones left out.
+  void read_config_overrides();
+  // Leaves out the configuration's overrides that expired (each logged once); whether any did.
+  bool expire_config_overrides(WallClock::time_point now);
+  // The overrides in force, for the metrics.
+  void publish();
+  // Pushes every experiment's effective allocation, and publishes the overrides in force.
+  void apply_every();
 
   ControllerContext ctx_;
   std::string path_;
   AuditLog audit_;
   OverrideSet set_;
+  // The configuration's overrides in force or still to expire (never stored: the config has them).
+  std::vector<Override> config_set_;
+  // Expired configuration overrides already logged (file:line experiment resource until).
+  std::set<std::string> expired_logged_;
   // The cgroup-relevant allocation last handed to the cgroup pass, by experiment id.
   std::vector<std::optional<Allocation>> pushed_;
 };

@@ -146,6 +146,7 @@ Expected<void> Daemon::start() {
   ctx.cgroups = [this] { return cgroups_.get(); };
   ctx.reload = [this] { return reload(); };
   ctx.version = kVersion;
+  ctx.status = &status_;
   controller_ = std::make_unique<Controller>(std::move(ctx));
   auto control = ControlServer::create(
       io_, config_.daemon.control_socket, config_.daemon.control_group,
@@ -317,6 +318,8 @@ Expected<std::size_t> Daemon::reload_files() {
   if (loaded.config) {
     auto more = resolve_devices(*loaded.config, config_paths_.main);
     errors.insert(errors.end(), more.begin(), more.end());
+    auto bad_overrides = check_config_overrides(*loaded.config, WallClock::now());
+    errors.insert(errors.end(), bad_overrides.begin(), bad_overrides.end());
   }
   if (!errors.empty()) {
     std::string text;

@@ -9,6 +9,7 @@
 #include "base/version.hpp"
 #include "config/config.hpp"
 #include "config/config_files.hpp"
+#include "control/overrides.hpp"
 #include "control_server.hpp"
 #include "daemon.hpp"
 #include "datapath/bpf_datapath.hpp"
@@ -74,8 +75,12 @@ int main(int argc, char** argv) {
                  loaded.errors.size(), config_path.c_str(), dropin_dir_of(paths).c_str());
     return 1;
   }
-  // Block devices named in [[device]] must exist (io.max takes their major:minor).
-  if (auto errors = resolve_devices(*loaded.config, config_path); !errors.empty()) {
+  // Block devices named in [[device]] must exist (io.max takes their major:minor); [[override]]
+  // tables are checked against the allocations and the node as enforcerctl's are.
+  std::vector<ConfigError> errors = resolve_devices(*loaded.config, config_path);
+  const auto override_errors = check_config_overrides(*loaded.config, WallClock::now());
+  errors.insert(errors.end(), override_errors.begin(), override_errors.end());
+  if (!errors.empty()) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     std::fprintf(stderr, "enforcerd: %zu error(s) in %s\n", errors.size(), config_path.c_str());
     return 1;

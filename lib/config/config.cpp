@@ -107,7 +107,7 @@ ConfigResult read_document(const toml::table& doc, std::string_view source,
                            const config_layers::ValueFileMap* values) {
   Parser p(source, values);
   Config c;
-  p.check_keys(doc, "", {"daemon", "network", "defaults", "experiment", "device"});
+  p.check_keys(doc, "", {"daemon", "network", "defaults", "experiment", "device", "override"});
   auto section = [&](std::string_view name) -> const toml::table* {
     const toml::node* n = doc.get(name);
     if (!n) return nullptr;
@@ -123,6 +123,7 @@ ConfigResult read_document(const toml::table& doc, std::string_view source,
   parse_defaults(p, section("defaults"), c);
   if (const toml::node* n = doc.get("experiment")) parse_experiments(p, *n, c, read_cmdline);
   if (const toml::node* n = doc.get("device")) parse_devices(p, *n, c);
+  if (const toml::node* n = doc.get("override")) parse_overrides(p, *n, c);
 
   if (!p.errors().empty()) return ConfigResult{std::nullopt, std::move(p.errors()), {}};
   return ConfigResult{std::move(c), {}, {}};

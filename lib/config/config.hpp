@@ -137,12 +137,29 @@ struct NetworkConfig {
   std::string kernel_cmdline = "/proc/cmdline";
 };
 
+// An [[override]] table: one resource of one experiment's allocation replaced until `until` (or
+// for good), reviewed and delivered with the configuration. `resource` and `value` are checked as
+// `enforcerctl override set` checks its arguments (lib/config/override_value.hpp; `throttle` is
+// taken too: a manual throttle at that rate); the checks against the experiment's allocation and
+// the node (link rate, tick) are lib/control's check_config_overrides(). Within one file an
+// experiment and resource may be given once; a later file's replaces an earlier file's.
+struct ConfigOverride {
+  std::string experiment;
+  std::string resource;  // a name of kResourceNames
+  std::string value;     // canonical text ("2.5Gbit")
+  std::string reason;
+  std::optional<std::int64_t> until_unix;  // Unix seconds; none: until the config drops it
+  int line = 0;                            // where its [[override]] table starts
+  std::string file;                        // the file of `line`
+};
+
 struct Config {
   DaemonConfig daemon;
   NetworkConfig network;
   Allocation defaults;
   std::vector<ExperimentConfig> experiments;
   std::vector<DeviceConfig> devices;
+  std::vector<ConfigOverride> overrides;  // in file order, one per experiment and resource
 };
 
 struct ConfigError {

@@ -99,6 +99,10 @@ void merge_dropin(toml::table& into, toml::table& dropin, std::vector<ConfigErro
         merge_named(k, k == "device" ? "path" : "name", *old->as_array(), *from, errors);
         continue;
       }
+    } else if (k == "override" && old && old->is_array() && value.is_array()) {
+      // [[override]] tables add up; the parser lets a later file's replace an earlier file's.
+      for (toml::node& item : *value.as_array()) old->as_array()->push_back(std::move(item));
+      continue;
     } else if (old && old->is_table() && value.is_table()) {
       for (auto&& [sub, v] : *value.as_table())
         old->as_table()->insert_or_assign(sub, std::move(v));
@@ -131,6 +135,17 @@ void remove_disabled(toml::table& doc, std::vector<ConfigError>& errors,
     t.erase("enabled");
   }
   if (experiments->empty()) doc.erase("experiment");
+  // The overrides of an experiment left out go with it.
+  if (toml::array* overrides = doc["override"].as_array(); overrides && !disabled.empty()) {
+    for (auto it = overrides->begin(); it != overrides->end();) {
+      const auto name = name_of(*it, "experiment");
+      if (name && disabled.count(fmt::format("experiment \"{}\"", *name))) {
+        it = overrides->erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
 }
 
 }  // namespace enforcer::config_layers

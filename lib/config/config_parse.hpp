@@ -111,6 +111,8 @@ void parse_defaults(Parser& p, const toml::table* t, Config& c);
 void parse_experiments(Parser& p, const toml::node& node, Config& c,
                        const CmdlineReader& read_cmdline);         // config_parse_experiments.cpp
 void parse_devices(Parser& p, const toml::node& node, Config& c);  // config_parse_devices.cpp
+// [[override]] tables, after the experiments (their names are checked); config_parse_overrides.cpp.
+void parse_overrides(Parser& p, const toml::node& node, Config& c);
 
 // The configuration a parsed (maybe merged) document gives (config.cpp); `source` names the file
 // of errors that have no node.

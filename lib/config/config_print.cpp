@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <ctime>
 
 #include "base/units.hpp"
 #include "config/config.hpp"
@@ -151,6 +152,20 @@ void format_device(std::string& out, Printer& p, const DeviceConfig& d) {
   if (d.write_iops) p.line("write_iops", fmt::format("{}", d.write_iops));
 }
 
+void format_override(std::string& out, const ConfigOverride& o, bool with_origin) {
+  out += "\n[[override]]";
+  if (with_origin) out += fmt::format("  # from {}:{}", o.file, o.line);
+  out += fmt::format("\nexperiment = {}\nresource = {}\nvalue = {}\nreason = {}\n",
+                     quote(o.experiment), quote(o.resource), quote(o.value), quote(o.reason));
+  if (o.until_unix) {
+    const auto t = static_cast<std::time_t>(*o.until_unix);
+    std::tm tm{};
+    char text[64] = "";
+    if (::gmtime_r(&t, &tm)) std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    out += fmt::format("until = {}\n", text);
+  }
+}
+
 // What was read, skipped and left out, as comments before the values.
 void format_sources(std::string& out, const ConfigSources& s) {
   for (const auto& f : s.files) out += fmt::format("# read: {}\n", f);
@@ -175,6 +190,7 @@ std::string format_config(const Config& c, const ConfigSources* sources) {
   format_allocation(p, c.defaults);
   for (const auto& x : c.experiments) format_experiment(out, p, x);
   for (const auto& d : c.devices) format_device(out, p, d);
+  for (const auto& o : c.overrides) format_override(out, o, sources != nullptr);
   return out;
 }
 

@@ -1,5 +1,7 @@
-// Operators' per-experiment overrides: what they are, how their values parse, how they combine
-// with the configured allocation, and how they are kept in `state_dir` across restarts.
+// Operators' per-experiment overrides: what they are, how they combine with the configured
+// allocation, and how they are kept in `state_dir` across restarts. Their values are parsed by
+// lib/config/override_value.hpp (shared with the configuration's [[override]] tables, which
+// become overrides of source kConfig here: config_overrides()).
 //
 // An override replaces one resource of one experiment's allocation (bandwidth, window, min_rate,
 // cpu, memory, disk_io, disk), or pins its rate (a manual throttle, resource "throttle"), until it
@@ -25,44 +27,12 @@
 #include "base/expected.hpp"
 #include "base/state_file.hpp"
 #include "config/config.hpp"
+#include "config/override_value.hpp"
 
 namespace enforcer {
 
-enum class Resource { kBandwidth, kWindow, kMinRate, kCpu, kMemory, kDiskIo, kDisk, kThrottle };
-
-// Each resource's name in the protocol, the overrides file and enforcerctl's arguments.
-inline constexpr std::array<std::pair<Resource, std::string_view>, 8> kResourceNames{{
-    {Resource::kBandwidth, "bandwidth"},
-    {Resource::kWindow, "window"},
-    {Resource::kMinRate, "min_rate"},
-    {Resource::kCpu, "cpu"},
-    {Resource::kMemory, "memory"},
-    {Resource::kDiskIo, "disk_io"},
-    {Resource::kDisk, "disk"},
-    {Resource::kThrottle, "throttle"},
-}};
-
-std::string_view to_string(Resource r);
-std::optional<Resource> parse_resource(std::string_view name);
-// The names an operator may pass to `override set` (all but "throttle"), comma-separated.
-std::string_view override_resource_names();
-
-// A parsed override value. Which field is meaningful depends on the resource:
-//   bandwidth, throttle: bits (bits/s, "2.5Gbit");  window: nanoseconds ("30s", > 0);
-//   min_rate: min_rate ("1%" or "800Kbit");  cpu: cores ("0.5", > 0, <= 1024);
-//   memory, disk: bytes ("512MiB", > 0);  disk_io: fraction ("5%", in (0, 1]).
-struct OverrideValue {
-  std::uint64_t bits = 0;
-  std::chrono::nanoseconds duration{0};
-  MinRate min_rate;
-  double number = 0;  // cpu cores, or the disk_io fraction
-  std::uint64_t bytes = 0;
-};
-
-// Parses `text` for `resource`. The error names the resource, the text and the expected form.
-Expected<OverrideValue> parse_override_value(Resource resource, std::string_view text);
-// The canonical text of a parsed value ("2.5Gbit", "30s", "1%", "0.5", "512MiB", "5%").
-std::string format_override_value(Resource resource, const OverrideValue& value);
+enum class OverrideSource { kCli, kConfig };
+std::string_view to_string(OverrideSource s);  // "cli", "config"
 
 struct Override {
   std::string experiment;
@@ -73,10 +43,20 @@ struct Override {
   std::string reason;
   WallClock::time_point set_at;
   std::uint32_t set_by_uid = 0;
+  // Where it comes from: enforcerctl (set_at and set_by_uid say when and who; stored in
+  // overrides.json), or an [[override]] table of the configuration (config_file:config_line;
+  // never stored: the configuration has it). One set with enforcerctl wins over one of the
+  // configuration for the same experiment and resource (effective_allocation()).
+  OverrideSource source = OverrideSource::kCli;
+  std::string config_file;
+  int config_line = 0;
 };
 
 // An experiment's allocation with its overrides applied (the expired ones ignored), plus its
-// pinned rate (bits/s, 0: none).
+// pinned rate (bits/s, 0: none). The one rule of precedence: the configured allocation, then the
+// configuration's overrides, then enforcerctl's (so one set with enforcerctl wins over the
+// configuration's of the same resource until it is cleared or expires). `overrides` may hold
+// both sources, and other experiments' overrides.
 struct EffectiveAllocation {
   Allocation allocation;
   std::uint64_t pinned_bits = 0;
@@ -93,6 +73,20 @@ std::string format_allocation_value(const EffectiveAllocation& e, Resource resou
 // be a whole number of ticks and at least 2 ticks. Returns the problem in words.
 Expected<void> check_override(const Override& o, const EffectiveAllocation& current,
                               std::uint64_t link_rate_bits, std::chrono::nanoseconds tick);
+
+// Whether `o` is what holds its experiment's resource now, of `overrides` (which may hold both
+// sources): it is live and no live override that wins over it (enforcerctl's, over the
+// configuration's) replaces the same resource.
+bool override_in_force(const Override& o, const std::vector<Override>& overrides,
+                       WallClock::time_point now);
+
+// The configuration's [[override]] tables as overrides (source kConfig), expired ones included.
+// Their values were checked when the configuration was parsed.
+std::vector<Override> config_overrides(const Config& config);
+// Checks the configuration's overrides as enforcerctl's are checked (check_override) against the
+// experiment's configured allocation with the configuration's overrides before it; an error
+// names the [[override]] table's file and line. Expired ones (at `now`) are not checked.
+std::vector<ConfigError> check_config_overrides(const Config& config, WallClock::time_point now);
 
 // Stored overrides checked against the configuration in effect now (a reload may have changed
 // the tick, the link rate or an allocation since they were set): replayed in the order they were

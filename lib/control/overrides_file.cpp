@@ -74,6 +74,13 @@ nlohmann::json override_to_json(const Override& o) {
   j["reason"] = o.reason;
   j["set_at"] = to_unix_seconds(o.set_at);
   j["set_by_uid"] = o.set_by_uid;
+  j["source"] = std::string(to_string(o.source));
+  if (o.source == OverrideSource::kConfig) {
+    j["set_at"] = nullptr;  // the configuration's: reviewed where it is kept, not set here
+    j["set_by_uid"] = nullptr;
+    j["file"] = o.config_file;
+    j["line"] = o.config_line;
+  }
   return j;
 }
 

@@ -225,6 +225,25 @@ void last_reload_time(const Scrape& scrape, MetricFamily& f) {
   f.metric.push_back(std::move(m));
 }
 
+void override_info(const Scrape& scrape, MetricFamily& f) {
+  for (const OverrideInForce& o : scrape.status->overrides()) {
+    ClientMetric m;
+    m.label = {{"experiment", o.experiment}, {"resource", o.resource}, {"source", o.source}};
+    m.gauge.value = 1;
+    f.metric.push_back(std::move(m));
+  }
+}
+
+void override_expiry(const Scrape& scrape, MetricFamily& f) {
+  for (const OverrideInForce& o : scrape.status->overrides()) {
+    if (o.expires_unix == 0) continue;
+    ClientMetric m;
+    m.label = {{"experiment", o.experiment}, {"resource", o.resource}};
+    m.gauge.value = static_cast<double>(o.expires_unix);
+    f.metric.push_back(std::move(m));
+  }
+}
+
 using D = DirectionSample;
 using R = ResourceSample;
 
@@ -328,6 +347,14 @@ const FamilySpec kFamilies[] = {
     family("enforcer_config_last_reload_success_timestamp_seconds",
            "When the configuration last took effect (start or reload), Unix seconds.",
            MetricType::Gauge, Needs::kStatus, last_reload_time),
+    family("enforcer_experiment_override_info",
+           "1 for each override in force, by experiment, resource and source: config (an "
+           "[[override]] table) or cli (enforcerctl, which wins over the config's).",
+           MetricType::Gauge, Needs::kStatus, override_info),
+    family("enforcer_experiment_override_expiry_timestamp_seconds",
+           "When an override in force expires, Unix seconds (overrides without an expiry are "
+           "left out).",
+           MetricType::Gauge, Needs::kStatus, override_expiry),
 };
 
 }  // namespace

@@ -136,12 +136,35 @@ struct CgroupTotals {
   std::atomic<std::uint64_t> drift_corrections{0};  // limits found rewritten and restored
 };
 
+// An override that holds its experiment's resource now (lib/control/overrides.hpp), for the
+// metrics: source "config" or "cli"; expires: Unix seconds, 0: until cleared.
+struct OverrideInForce {
+  std::string experiment;
+  std::string resource;
+  std::string source;
+  std::int64_t expires_unix = 0;
+};
+
 // The daemon's own state, for the metrics (written by its loop, read by scrapes).
 struct DaemonStatus {
+  // The overrides in force, replaced whole by the controller after each change.
+  void set_overrides(std::vector<OverrideInForce> list) {
+    const std::lock_guard lock(overrides_mutex_);
+    overrides_.swap(list);
+  }
+  std::vector<OverrideInForce> overrides() const {
+    const std::lock_guard lock(overrides_mutex_);
+    return overrides_;
+  }
+
   std::atomic<bool> last_reload_ok{true};  // the last reload (or the start) succeeded
   std::atomic<std::int64_t> last_reload_success_unix{0};  // when the config last took effect
   std::atomic<std::uint64_t> reloads_ok{0};      // reloads that took effect (signal, CLI, files)
   std::atomic<std::uint64_t> reloads_failed{0};  // reloads rejected
+
+ private:
+  mutable std::mutex overrides_mutex_;
+  std::vector<OverrideInForce> overrides_;
 };
 
 // Totals of traffic that no experiment owns (id 0), per direction.

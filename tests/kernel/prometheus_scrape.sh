@@ -2,11 +2,12 @@
 # kernel tier, acceptance: a real Prometheus (Debian's) scrapes the daemon; a query through its
 # HTTP API returns the experiment's byte counter, consistent with the traffic sent. A second
 # experiment, with a pod (a process of its namespace in a cgroup below a private cgroup_root)
-# and a manual throttle that drops its UDP flood, makes every series kind appear; on that scrape
-# run promtool check metrics and scripts/check-metric-names (every metric the rules and the
-# dashboard use is exported). The same Prometheus loads config/prometheus/enforcer.rules.yml:
-# a recording rule has a value and the throttle alert is pending. Then a newer pod puts b's address
-# into its own namespace: b's limits stay on b's pod, and the conflict is counted and alerted.
+# and a manual throttle that drops its UDP flood, and a config override of a's with an expiry, makes
+# every series kind appear; on that scrape run promtool check metrics and scripts/check-metric-names
+# (every metric the rules and the dashboard use is exported). The same Prometheus loads
+# config/prometheus/enforcer.rules.yml: a recording rule has a value and the throttle alert is
+# pending. Then a newer pod puts b's address into its own namespace: b's limits stay on b's pod,
+# and the conflict is counted and alerted.
 source "$(dirname "$0")/../lib/node.sh"
 PROM_PID=
 POD_PID=
@@ -45,7 +46,14 @@ write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11
 [[experiment]]
 name = "b"
 addresses = ["198.18.0.12", "2001:db8::12"]
-pinned_rate = "10Mbit"'
+pinned_rate = "10Mbit"
+
+[[override]]  # the override families: one in force, with an expiry
+experiment = "a"
+resource = "cpu"
+value = "2"
+reason = "prometheus_scrape test"
+until = 2099-01-01T00:00:00Z'
 sed -i "s|^metrics_listen = .*|&\ncgroup_root = \"$CG\"|" "$WORK/enforcer.toml"
 daemon_start "$WORK/enforcer.toml"
 
