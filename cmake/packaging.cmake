@@ -30,6 +30,11 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/enforcerd.service
 install(FILES ${PROJECT_SOURCE_DIR}/config/examples/ndt-override.toml
               ${PROJECT_SOURCE_DIR}/config/examples/mlab-node-limits.toml
         DESTINATION share/doc/enforcer/examples)
+# The fleet layout keeps its shape: the main file with enforcer.d/ beside it.
+install(FILES ${PROJECT_SOURCE_DIR}/config/examples/fleet/enforcer.toml
+        DESTINATION share/doc/enforcer/examples/fleet)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/config/examples/fleet/enforcer.d/
+        DESTINATION share/doc/enforcer/examples/fleet/enforcer.d FILES_MATCHING PATTERN "*.toml")
 install(FILES ${PROJECT_SOURCE_DIR}/config/prometheus/enforcer.rules.yml
               ${PROJECT_SOURCE_DIR}/config/prometheus/enforcer.rules_test.yml
         DESTINATION share/doc/enforcer/prometheus)

@@ -337,6 +337,7 @@ Expected<std::size_t> Daemon::reload_files() {
     return r.error();
   }
   config_ = std::move(next);
+  set_optional_flags(table_, config_);
   config_inputs_ = attempted;
   if (!(attempted == both)) config_follower_.follow(attempted);
   status_.last_reload_success_unix.store(std::chrono::duration_cast<std::chrono::seconds>(

@@ -82,6 +82,10 @@ struct ExperimentConfig {
   // such a prefix can take the host's own traffic (ssh, the kubelet) into the experiment's limit,
   // so it must be asked for. /0 is refused always.
   bool wide_prefixes = false;
+  // Its pod need not run on every machine: absent, it is an ordinary state (exported as
+  // enforcer_experiment_optional; the pod-not-found alert leaves it out). Enforced alike when
+  // found.
+  bool optional = false;
   int line = 0;      // where its [[experiment]] table starts
   std::string file;  // the file of `line` (the main file or a drop-in)
   // The experiment's id in the datapath and the experiment table (1..daemon.max_experiments):

@@ -146,6 +146,7 @@ class ExperimentsReader {
   void read_project_id(Table& e);
   void claim_project_id(Table& e, const toml::node* id);
   void read_pinned_rate(Table& e);
+  void read_optional(Table& e);
 
   Parser& p_;
   Config& c_;
@@ -168,7 +169,7 @@ void ExperimentsReader::read(const toml::table& t, int index) {
   e.x.allocation = c_.defaults;
   std::set<std::string_view> known = kAllocationKeys;
   known.insert({"name", "addresses", "wide_prefixes", "index", "pinned_rate", "cgroup", "data_dir",
-                "project_id"});
+                "project_id", "optional"});
   p_.check_keys(t, e.where, known);
   read_name(e);
   read_addresses(e);
@@ -180,6 +181,7 @@ void ExperimentsReader::read(const toml::table& t, int index) {
   p_.allocation(t, e.where, e.x.allocation);
   p_.check_allocation(e.x.allocation, t, e.where, c_.daemon.tick);
   read_pinned_rate(e);
+  read_optional(e);
   c_.experiments.push_back(std::move(e.x));
 }
 
@@ -424,6 +426,18 @@ void ExperimentsReader::claim_project_id(Table& e, const toml::node* id) {
                          "project_id",
                          how, it->second.experiment));
   }
+}
+
+// optional: its pod may be absent on this host (the pod-not-found alert leaves it out).
+void ExperimentsReader::read_optional(Table& e) {
+  const toml::node* o = e.t.get("optional");
+  if (!o) return;
+  if (!o->is_boolean()) {
+    p_.error(o, e.where + ".optional",
+             fmt::format("{}.optional = {}: expected true or false", e.where, Parser::spell(*o)));
+    return;
+  }
+  e.x.optional = o->as_boolean()->get();
 }
 
 void ExperimentsReader::read_pinned_rate(Table& e) {

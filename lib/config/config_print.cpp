@@ -133,6 +133,7 @@ void format_experiment(std::string& out, Printer& p, const ExperimentConfig& x) 
     p.line("addresses", addresses);
   }
   if (x.wide_prefixes) p.line("wide_prefixes", "true");
+  if (x.optional) p.line("optional", "true");
   if (!x.cgroup.empty()) p.line("cgroup", quote(x.cgroup));
   if (!x.data_dir.empty()) {
     p.line("data_dir", quote(x.data_dir));

@@ -40,6 +40,7 @@ struct DirectionSample {
 struct ResourceSample {
   const std::string* experiment{};
   double containers{};
+  double optional{};
   double pod_conflicts{};
   bool cgroup_known{};
   double cpu_seconds{};
@@ -80,6 +81,7 @@ ResourceSample sample(const ExperimentState& x) {
   ResourceSample out;
   out.experiment = &x.name;
   out.containers = r.containers.load(std::memory_order_relaxed);
+  out.optional = r.optional.load(std::memory_order_relaxed) ? 1 : 0;
   out.pod_conflicts = r.pod_conflicts.load(std::memory_order_relaxed);
   out.cgroup_known = r.cgroup_known.load(std::memory_order_acquire);
   if (out.cgroup_known) {
@@ -299,6 +301,9 @@ const FamilySpec kFamilies[] = {
     family("enforcer_experiment_containers",
            "Pod cgroups discovered for the experiment (its limits are applied there).",
            MetricType::Gauge, Needs::kCgroups, per_experiment<&R::containers>),
+    family("enforcer_experiment_optional",
+           "1 if the experiment is optional (its pod need not run on this machine), else 0.",
+           MetricType::Gauge, Needs::kCgroups, per_experiment<&R::optional>),
     family(
         "enforcer_experiment_pod_conflicts",
         "Pod cgroups that match the experiment but do not get its limits (another pod has them, or "

@@ -11,6 +11,7 @@ ExperimentState::ExperimentState(std::uint32_t id_, const ExperimentConfig& conf
     : id(id_), name(config.name), addresses(config.addresses), allocation(config.allocation) {
   for (auto& d : direction) d = std::make_unique<DirectionState>(window_slots);
   applied.pinned_bits.store(config.pinned_rate_bits, std::memory_order_relaxed);
+  resources->optional.store(config.optional, std::memory_order_relaxed);
 }
 
 ExperimentState::ExperimentState(const ExperimentState& from, std::uint32_t window_slots)
@@ -87,6 +88,14 @@ std::size_t resize_windows(ExperimentTable& table, std::chrono::nanoseconds tick
   }
   if (resized) table.publish(std::move(next));
   return resized;
+}
+
+void set_optional_flags(const ExperimentTable& table, const Config& config) {
+  for (const auto& st : *table.snapshot()) {
+    for (const ExperimentConfig& x : config.experiments) {
+      if (x.name == st->name) st->resources->optional.store(x.optional, std::memory_order_relaxed);
+    }
+  }
 }
 
 }  // namespace enforcer

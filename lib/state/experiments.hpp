@@ -42,6 +42,8 @@ struct DirectionState {
 // Shared (not copied) by the copies resize_windows() makes.
 struct ResourceState {
   std::atomic<std::uint32_t> containers{0};  // pod cgroups found for the experiment (0 or 1)
+  // The config's `optional`: no pod is an ordinary state (set at creation and at every reload).
+  std::atomic<bool> optional{false};
   // Pod cgroups that match the experiment but do not get its limits (discovery.hpp, match()).
   std::atomic<std::uint32_t> pod_conflicts{0};
   std::atomic<bool> cgroup_known{false};  // the cgroup figures below have been read
@@ -130,6 +132,9 @@ class ExperimentTable {
   mutable std::mutex mutex_;
   std::shared_ptr<const ExperimentList> current_;
 };
+
+// Sets each experiment's resources->optional from `config` (a reload may change only that).
+void set_optional_flags(const ExperimentTable& table, const Config& config);
 
 // Node-wide counters of the cgroup pass.
 struct CgroupTotals {

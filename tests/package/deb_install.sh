@@ -125,6 +125,11 @@ for f in /usr/sbin/enforcerd /usr/bin/enforcerctl $unit /etc/enforcer/enforcer.t
   /usr/share/man/man8/enforcerd.8.gz /usr/share/man/man8/enforcerctl.8.gz \
   /usr/share/man/man5/enforcer.toml.5.gz /usr/share/bash-completion/completions/enforcerctl \
   /usr/share/doc/enforcer/examples/ndt-override.toml \
+  /usr/share/doc/enforcer/examples/mlab-node-limits.toml \
+  /usr/share/doc/enforcer/examples/fleet/enforcer.toml \
+  /usr/share/doc/enforcer/examples/fleet/enforcer.d/10-fleet.toml \
+  /usr/share/doc/enforcer/examples/fleet/enforcer.d/20-lga03.toml \
+  /usr/share/doc/enforcer/examples/fleet/enforcer.d/30-mlab2-lga03.toml \
   /usr/share/doc/enforcer/prometheus/enforcer.rules.yml \
   /usr/share/doc/enforcer/grafana/enforcer.json; do
   has_file "$f"

@@ -71,6 +71,16 @@ TEST_CASE("a drop-in changes only the keys it gives of an experiment it names") 
   CHECK(ndt.file == kMain);
 }
 
+TEST_CASE("a drop-in marks an experiment of the main file optional by naming it") {
+  FakeFiles fs;
+  fs.files[kMain] = kFleetMain;
+  fs.files[dropin("10-site.toml")] = "[[experiment]]\nname = \"wehe\"\noptional = true\n";
+  const Config c = load_ok(fs);
+  REQUIRE(find(c, "wehe"));
+  CHECK(find(c, "wehe")->optional);
+  CHECK_FALSE(find(c, "ndt")->optional);
+}
+
 TEST_CASE("a drop-in adds an experiment with a new name, and its keys may come from [defaults]") {
   FakeFiles fs;
   fs.files[kMain] = kFleetMain;

@@ -138,6 +138,37 @@ TEST_CASE("prefixes wide enough to hold the host's addresses must be asked for",
             .size() == 1);
 }
 
+TEST_CASE("optional marks an experiment whose pod need not run on this machine", "[config]") {
+  const Config c = parse_ok(R"(
+[[experiment]]
+name = "revtr"
+addresses = ["198.18.0.16"]
+optional = true
+
+[[experiment]]
+name = "ndt"
+addresses = ["198.18.0.12"]
+)");
+  REQUIRE(c.experiments.size() == 2);
+  CHECK(c.experiments[0].optional);
+  CHECK_FALSE(c.experiments[1].optional);  // required unless said
+  CHECK_THAT(format_config(c), Contains("optional = true"));
+  const Config back = parse_ok(format_config(c));
+  CHECK(back.experiments[0].optional);
+  CHECK_FALSE(back.experiments[1].optional);
+
+  const std::string bad =
+      "[[experiment]]\nname = \"x\"\naddresses = [\"198.18.0.1\"]\n"
+      "optional = \"yes\"  # <-\n";
+  const std::vector<ConfigError> errors = parse_errors(bad);
+  INFO("errors:" << describe(errors));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].line == line_of(bad, "# <-"));
+  CHECK_THAT(errors[0].message, Contains("optional") && Contains("expected true or false"));
+  // Not a [defaults] key: it says where one experiment runs.
+  CHECK(parse_errors("[defaults]\noptional = true\n").size() == 1);
+}
+
 TEST_CASE("pinned_rate is a manual throttle per experiment, checked like any rate", "[config]") {
   const Config c = parse_ok(R"(
 [[experiment]]

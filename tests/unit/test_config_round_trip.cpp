@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/config_files.hpp"
 #include "config_test_support.hpp"
 
 using namespace enforcer;
@@ -114,7 +115,6 @@ TEST_CASE("the shipped configuration and examples parse", "[config]") {
   for (const auto& e : std::filesystem::directory_iterator(root / "config/examples")) {
     if (e.path().extension() == ".toml") files.push_back(e.path());
   }
-  files.push_back(root / "config/examples/fleet/enforcer.toml");  // with its enforcer.d
   for (const auto& f : files) {
     INFO(f.string());
     const ConfigResult r = load_config(f.string());
@@ -134,6 +134,54 @@ TEST_CASE("the shipped configuration and examples parse", "[config]") {
   REQUIRE(c.devices.size() == 1);
   CHECK(c.devices[0].read_bps == 500'000'000ULL);
   CHECK(c.devices[0].write_iops == 40000);
+}
+
+TEST_CASE("the fleet example, as a machine of lga03 and one of another site read it", "[config]") {
+  // The node's own files (the kernel command line, ndt's metadata file) are the test's; the
+  // example's files are read as they are.
+  const std::filesystem::path root = ENFORCER_SOURCE_DIR;
+  std::string hostname;
+  ConfigFileAccess access = system_file_access();
+  const auto read_file = access.read_file;
+  access.read_file = [&](const std::string& path, std::size_t max) -> Expected<std::string> {
+    if (path == "/var/local/metadata/iface-max-rate") return std::string("10000000000\n");
+    return read_file(path, max);
+  };
+  access.read_cmdline = [](const std::string& path) -> Expected<std::string> {
+    CHECK(path == "/proc/cmdline");
+    return std::string("epoxy.ipv4=198.18.0.2/24,198.18.0.1,8.8.8.8,8.8.4.4 epoxy.ipv6=\n");
+  };
+  access.hostname = [&]() -> Expected<std::string> { return hostname; };
+  const ConfigPaths paths{(root / "config/examples/fleet/enforcer.toml").string(), ""};
+  auto find = [](const Config& c, const std::string& name) -> const ExperimentConfig* {
+    for (const auto& x : c.experiments) {
+      if (x.name == name) return &x;
+    }
+    return nullptr;
+  };
+
+  hostname = "mlab2-lga03.mlab-oti.measurement-lab.org";
+  ConfigResult r = load_config(paths, access);
+  INFO("errors:" << describe(r.errors));
+  REQUIRE(r.config);
+  const Config& lga = *r.config;
+  REQUIRE(find(lga, "ndt"));
+  CHECK(find(lga, "ndt")->allocation.bandwidth_bits == 10'000'000'000ULL);  // the metadata file's
+  CHECK(find(lga, "ndt")->addresses.front() == parse_prefix("198.18.0.4").value());  // .2 + 2
+  CHECK(find(lga, "msak")->allocation.bandwidth_bits == 200'000'000);
+  CHECK(find(lga, "wehe") == nullptr);   // the machine drop-in disables it
+  CHECK(find(lga, "revtr") != nullptr);  // the site drop-in enables it
+  REQUIRE(find(lga, "host-probe"));
+  CHECK(find(lga, "host-probe")->optional);
+  CHECK_FALSE(find(lga, "ndt")->optional);
+
+  hostname = "mlab1-lax01.mlab-oti.measurement-lab.org";
+  r = load_config(paths, access);
+  REQUIRE(r.config);
+  CHECK(find(*r.config, "wehe") != nullptr);
+  CHECK(find(*r.config, "wehe")->pinned_rate_bits == 0);  // lga03's throttle is not here
+  CHECK(find(*r.config, "revtr") == nullptr);
+  CHECK(find(*r.config, "ndt")->allocation.bandwidth_bits == 10'000'000'000ULL);
 }
 
 TEST_CASE("format_config escapes control characters, quotes and backslashes in strings",

@@ -369,7 +369,13 @@ TEST_CASE("cgroup and quota figures: exported once read, in seconds and bytes", 
   r.disk_limit_bytes = 20'000'000'000ULL;
   r.disk_known = true;
   r.pod_conflicts = 1;
-  // wehe: not discovered yet, nothing read.
+  // wehe: not discovered yet, nothing read; optional (set at reload from the config).
+  ExperimentConfig wehe_config;
+  wehe_config.name = "wehe";
+  wehe_config.optional = true;
+  Config config;
+  config.experiments = {wehe_config};
+  set_optional_flags(table, config);
   wehe->applied.bandwidth_bits = 800'000'000;  // the allocation gauge follows an override
 
   UnattributedTotals unattributed;
@@ -396,6 +402,9 @@ TEST_CASE("cgroup and quota figures: exported once read, in seconds and bytes", 
   CHECK(e.types.at("enforcer_cgroup_drift_corrections_total") == "counter");
   CHECK(value("enforcer_experiment_containers", "ndt") == 1);
   CHECK(value("enforcer_experiment_containers", "wehe") == 0);
+  CHECK(e.types.at("enforcer_experiment_optional") == "gauge");
+  CHECK(value("enforcer_experiment_optional", "ndt") == 0);
+  CHECK(value("enforcer_experiment_optional", "wehe") == 1);
   CHECK(value("enforcer_experiment_pod_conflicts", "ndt") == 1);
   CHECK(value("enforcer_experiment_pod_conflicts", "wehe") == 0);
   CHECK(value("enforcer_experiment_cpu_usage_seconds_total", "ndt") == Approx(2.5));
