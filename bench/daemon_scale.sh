@@ -46,6 +46,7 @@ state_dir = "$WORK/state"
 bpf_pin_dir = "$PIN_DIR"
 metrics_listen = "127.0.0.1:9724"
 max_experiments = $n
+on_stop = "remove"
 
 [network]
 interfaces = ["eth0"]

@@ -35,6 +35,13 @@
 #include "maps.h"
 #include "rate.h"
 
+/* Until when (CLOCK_MONOTONIC ns, bpf_ktime_get_ns) the limits map holds the daemon's current
+ * decisions: the daemon moves it a few ticks ahead every tick, through the memory-mapped global
+ * section (no system call). Past it, every experiment is held to its fallback rate (struct
+ * enforcer_limit). 0, what a datapath no daemon ever confirmed holds: the limits hold as they are.
+ * Each program object has its own: a restarted daemon's programs start from its value. */
+volatile __u64 limits_valid_until_ns = 0;
+
 #define ENFORCER_EDT_CREDIT_NS 2000000ULL    /* 2 ms */
 #define ENFORCER_POLICE_OTHER_HEADROOM 65536 /* bytes: one GSO/GRO aggregate at most */
 #define ENFORCER_EDT_JUMP_HEADROOM 16384     /* bytes of small packets that may leave at once */
@@ -173,18 +180,15 @@ static __always_inline int budget_admits(__u32 id, int dir, __u64 len,
 }
 
 /*
- * police - passes (0) or drops (1) a packet at `rate` with the bucket of police_tolerance_ns.
+ * police - passes (0) or drops (1) a packet at `rate` with a bucket of `tolerance` ns.
  * A policed TCP flow keeps the schedule at the edge of the tolerance (up to one aggregate beyond
  * it), so a packet of the experiment's other traffic (ping, DNS) would find it full and be
  * dropped. It may go one aggregate's worth further: its own traffic then passes beside the flow,
  * and a flood of it gets that much more burst, once.
  */
-static __always_inline int police(struct enforcer_shaper* shaper,
-                                  const struct enforcer_limit* limit, int dir, __u64 len,
-                                  __u64 rate, int tcp) {
-  const __u64 now = bpf_ktime_get_ns();
+static __always_inline int police(struct enforcer_shaper* shaper, __u64 now, int dir, __u64 len,
+                                  __u64 rate, __u64 tolerance, int tcp) {
   const __u64 cost = rate_cost(len, rate);
-  __u64 tolerance = limit->police_tolerance_ns[dir];
   if (!tcp) tolerance += rate_cost(ENFORCER_POLICE_OTHER_HEADROOM, rate);
   __u64 begin;
   return rate_admit(&shaper->tat_ns[dir], now, cost, tolerance, 0, &begin) ? 1 : 0;
@@ -206,9 +210,8 @@ static __always_inline int police(struct enforcer_shaper* shaper,
  * can reorder a UDP flow that also has large packets waiting; TCP is never reordered.)
  */
 static __always_inline int pace(struct enforcer_shaper* shaper, const struct enforcer_limit* limit,
-                                __u64 len, __u64 rate, int tcp, __u64* start) {
+                                __u64 now, __u64 len, __u64 rate, int tcp, __u64* start) {
   const int dir = ENFORCER_DIR_EGRESS;
-  const __u64 now = bpf_ktime_get_ns();
   const __u64 cost = rate_cost(len, rate);
   const int other = !tcp;
   const int small = other && len <= ENFORCER_EDT_JUMP_MAX_LEN;
@@ -248,9 +251,10 @@ static __always_inline int pace(struct enforcer_shaper* shaper, const struct enf
 
 /*
  * over_limit - holds a packet of `len` bytes to experiment `id`'s limit in `dir`, if it has one:
- * budget left passes at once, else the rate, policed or paced (edt). Returns 1 when the packet
- * must be dropped, 0 when it passes; *start is then its departure time when pacing made it wait,
- * else 0.
+ * budget left passes at once, else the rate, policed or paced (edt); once the daemon has stopped
+ * confirming its limits (limits_valid_until_ns), the fallback rate alone. Returns 1 when the
+ * packet must be dropped, 0 when it passes; *start is then its departure time when pacing made it
+ * wait, else 0.
  */
 static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int tcp,
                                       __u64* start) {
@@ -258,14 +262,20 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
   if (id == ENFORCER_UNATTRIBUTED_ID) return 0;
   struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
   if (!limit) return 0;
-  const __u64 rate = limit->rate_bytes_per_sec[dir];
+  const __u64 now = bpf_ktime_get_ns();
+  const __u64 valid_until = limits_valid_until_ns;
+  const int confirmed = valid_until == 0 || now <= valid_until;
+  const __u64 rate =
+      confirmed ? limit->rate_bytes_per_sec[dir] : limit->fallback_rate_bytes_per_sec[dir];
   if (enforcer_rate_unlimited(rate)) return 0;
   if (enforcer_rate_stops(rate)) return 1;
-  if (budget_admits(id, dir, len, limit)) return 0;
+  if (confirmed && budget_admits(id, dir, len, limit)) return 0;
   struct enforcer_shaper* shaper = bpf_map_lookup_elem(&shapers, &id);
   if (!shaper) return 0;
-  return edt ? pace(shaper, limit, len, rate, tcp, start)
-             : police(shaper, limit, dir, len, rate, tcp);
+  if (edt) return pace(shaper, limit, now, len, rate, tcp, start);
+  return police(shaper, now, dir, len, rate,
+                confirmed ? limit->police_tolerance_ns[dir] : limit->fallback_tolerance_ns[dir],
+                tcp);
 }
 
 /* The counters of experiment `*id`; an id beyond the array (a race with a shrinking table) is

@@ -49,6 +49,12 @@ static inline int enforcer_rate_stops(__u64 rate) {
 }
 
 /* Value of the limits array, indexed by experiment id; written by the daemon every tick.
+ * The rate, tolerance and budget total are the daemon's decision for this tick and hold only
+ * while the daemon keeps confirming them (limits_valid_until_ns in account.bpf.c): once a daemon
+ * stops confirming (it stopped holding the datapath, was killed, crashed or hangs), the
+ * experiment is held to fallback_rate_bytes_per_sec with fallback_tolerance_ns instead, its
+ * allocation A (or its pinned rate), without a budget: neither the last tick's burst nor its
+ * min_rate outlives the daemon by more than a few ticks.
  * budget_bytes_total: the budget in the form of bytes, so that it passes at the path's speed.
  * While the experiment's charged counter (below) is under this total, a packet passes at once,
  * without a look at the rate, and is charged; beyond it the rate holds. The daemon moves the total
@@ -63,6 +69,8 @@ struct enforcer_limit {
   __u64 police_tolerance_ns[ENFORCER_DIRECTIONS];
   __u64 edt_horizon_ns;
   __u64 budget_bytes_total[ENFORCER_DIRECTIONS];
+  __u64 fallback_rate_bytes_per_sec[ENFORCER_DIRECTIONS];
+  __u64 fallback_tolerance_ns[ENFORCER_DIRECTIONS];
 };
 
 /* Value of the charged array, indexed by experiment id: the bytes that passed against
@@ -105,7 +113,7 @@ struct enforcer_lpm_v6 {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
-static_assert(sizeof(struct enforcer_limit) == 56, "enforcer_limit layout");
+static_assert(sizeof(struct enforcer_limit) == 88, "enforcer_limit layout");
 static_assert(sizeof(struct enforcer_charged) == 16, "enforcer_charged layout");
 static_assert(sizeof(struct enforcer_shaper) == 32 + 8 * ENFORCER_EDT_OTHER_QUEUE,
               "enforcer_shaper layout");
@@ -113,7 +121,7 @@ static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");
 #else
 _Static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
-_Static_assert(sizeof(struct enforcer_limit) == 56, "enforcer_limit layout");
+_Static_assert(sizeof(struct enforcer_limit) == 88, "enforcer_limit layout");
 _Static_assert(sizeof(struct enforcer_charged) == 16, "enforcer_charged layout");
 _Static_assert(sizeof(struct enforcer_shaper) == 32 + 8 * ENFORCER_EDT_OTHER_QUEUE,
                "enforcer_shaper layout");

@@ -4,6 +4,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <fmt/ranges.h>
+
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <csignal>
@@ -109,7 +111,20 @@ Expected<void> Daemon::start() {
   if (!lock) return lock.error();
   lock_fd_ = std::move(*lock);
   // Cheap checks first, so that a typo fails before anything is set up.
-  if (auto found = interface_indexes(config_.network.interfaces); !found) return found.error();
+  std::vector<std::string> uplinks = config_.network.interfaces;
+  if (config_.network.uplink_address) {
+    uplink_follower_.emplace(*config_.network.uplink_address);
+    auto holder = uplink_follower_->locate();
+    if (!holder) {
+      return Error{fmt::format("network.interfaces = [\"auto\"]: {} (epoxy.ipv4= in {})",
+                               holder.error().message, config_.network.kernel_cmdline)};
+    }
+    log_info("the host's address {} (epoxy.ipv4=) is on {}: the uplink",
+             to_string(*config_.network.uplink_address), *holder);
+    uplinks = {*holder};
+  } else if (auto found = interface_indexes(uplinks); !found) {
+    return found.error();
+  }
 
   collector_ = std::make_shared<MetricsCollector>(
       table_, unattributed_, tick_stats_, config_.daemon.tick, kVersion, &cgroup_totals_, &status_);
@@ -125,8 +140,8 @@ Expected<void> Daemon::start() {
   exposer_->RegisterCollectable(collector_);
 
   auto datapath = BpfDatapath::create(
-      BpfDatapathOptions{config_.daemon.bpf_pin_dir, config_.network.interfaces,
-                         config_.daemon.max_experiments, config_.network.enforcement});
+      BpfDatapathOptions{config_.daemon.bpf_pin_dir, uplinks, config_.daemon.max_experiments,
+                         config_.network.enforcement, uplink_follower_.has_value(), true});
   if (!datapath) return datapath.error();
   datapath_ = std::move(*datapath);
 
@@ -156,10 +171,8 @@ Expected<void> Daemon::start() {
 
   config_follower_.follow(config_inputs_);
 
-  std::string uplinks;
-  for (const auto& i : config_.network.interfaces) uplinks += (uplinks.empty() ? "" : ", ") + i;
   log_info("enforcerd {} enforcing {} experiment(s) on {}; metrics at http://{}/metrics", kVersion,
-           config_.experiments.size(), uplinks, config_.daemon.metrics_listen);
+           config_.experiments.size(), fmt::join(uplinks, ", "), config_.daemon.metrics_listen);
   return {};
 }
 
@@ -385,9 +398,11 @@ void Daemon::run() {
   // The first sample at tick 0 sets each counter's baseline.
   on_tick();
   io_.run();
-  // A clean stop: the next start resumes the windows from here (the datapath is removed, so the
-  // traffic while no daemon runs is neither limited nor counted).
+  // A clean stop: the next start resumes the windows from here. Held (the default), the datapath
+  // stays, every experiment at its allocation, and counts what passes until the next daemon
+  // adopts it; removed, the traffic while no daemon runs is neither limited nor counted.
   write_snapshot();
+  if (config_.daemon.on_stop == OnStop::kHold) datapath_->hold();
 }
 
 void Daemon::schedule_tick() {
@@ -407,8 +422,13 @@ void Daemon::on_tick() {
     // A transient failure loses nothing: the counters are cumulative, the next tick catches up.
     if (sample_errors_++ % 60 == 0) log_error("sampling counters: {}", r.error().message);
   } else if (auto l = limiter_->apply(); !l) {
-    // The datapath keeps the previous limits; every limit is pushed again next tick.
+    // The datapath keeps the previous limits; every limit is pushed again next tick. Unconfirmed,
+    // they give way to the fallbacks a few ticks from now.
     if (limit_errors_++ % 60 == 0) log_error("setting rate limits: {}", l.error().message);
+  } else {
+    // steady_clock is CLOCK_MONOTONIC, the programs' bpf_ktime_get_ns().
+    datapath_->confirm_limits_until(
+        static_cast<std::uint64_t>(ns_since_epoch(start + limits_validity())));
   }
   // The pods: limits for new ones, drift restored, usage read.
   if (cgroups_) {
@@ -419,7 +439,9 @@ void Daemon::on_tick() {
     cgroups_->tick(cgroups_changed_);
     cgroups_changed_ = false;
   }
-  // The uplinks: a changed root qdisc swaps the egress program; removed filters come back.
+  // The uplinks: one that follows the host's address moves with it; a changed root qdisc swaps
+  // the egress program; removed filters come back.
+  if (uplink_follower_) uplink_follower_->follow(*datapath_);
   if (auto r = datapath_->refresh(); !r) {
     if (refresh_errors_++ % 60 == 0) log_error("checking the uplinks: {}", r.error().message);
   }

@@ -27,6 +27,7 @@
 #include "pods/discovery.hpp"
 #include "state/experiments.hpp"
 #include "systemd_notify.hpp"
+#include "uplink_follower.hpp"
 
 namespace enforcer {
 
@@ -49,6 +50,11 @@ class Daemon {
 
  private:
   void schedule_tick();
+  // How long the limits a tick sets hold without the next ticks confirming them: a few ticks,
+  // at least a second (a tick delayed by a slow scan is no dead daemon).
+  std::chrono::nanoseconds limits_validity() const {
+    return std::max<std::chrono::nanoseconds>(3 * config_.daemon.tick, std::chrono::seconds(1));
+  }
   void on_tick();
   void start_cgroups();
   void watch_cgroups();  // (re)creates the pod watcher when its tree exists
@@ -88,6 +94,7 @@ class Daemon {
   UnattributedTotals unattributed_;
   TickStats tick_stats_;
   std::unique_ptr<BpfDatapath> datapath_;
+  std::optional<UplinkFollower> uplink_follower_;  // network.interfaces = ["auto"]
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Limiter> limiter_;
   std::shared_ptr<MetricsCollector> collector_;

@@ -25,8 +25,9 @@ int run_uninstall(const enforcer::Config& config) {
     log_error("--uninstall needs the daemon stopped: {}", lock.error().message);
     return 1;
   }
-  const UninstallReport report =
-      uninstall_datapath(config.daemon.bpf_pin_dir, config.network.interfaces);
+  const UninstallReport report = uninstall_datapath(
+      config.daemon.bpf_pin_dir,
+      config.network.uplink_address ? all_interfaces() : config.network.interfaces);
   for (const auto& line : report.removed) std::printf("removed: %s\n", line.c_str());
   if (report.removed.empty()) std::printf("removed: nothing (no enforcer filter or pin found)\n");
   for (const auto& line : report.kept) std::printf("kept: %s\n", line.c_str());

@@ -17,7 +17,8 @@ bool differs(std::uint64_t a, std::uint64_t b) {
 bool worth_pushing(const RateLimit& old_limit, const RateLimit& new_limit) {
   for (Direction d : kDirections) {
     if (differs(old_limit.bytes_per_second[d], new_limit.bytes_per_second[d]) ||
-        old_limit.budget_bytes_total[d] != new_limit.budget_bytes_total[d]) {
+        old_limit.budget_bytes_total[d] != new_limit.budget_bytes_total[d] ||
+        old_limit.fallback_bytes_per_second[d] != new_limit.fallback_bytes_per_second[d]) {
       return true;
     }
   }
@@ -57,6 +58,14 @@ RateLimit rate_limit_for(const LimiterSettings& s,
   return l;
 }
 
+void set_fallback(const LimiterSettings& s, const DirectionPolicy& policy, RateLimit& limit) {
+  const std::uint64_t rate = policy.pinned_bytes_per_second ? policy.pinned_bytes_per_second
+                                                            : policy.allocation_bytes_per_second;
+  const RateLimit fallback = rate_limit_for(s, {rate, rate});
+  limit.fallback_bytes_per_second = fallback.bytes_per_second;
+  limit.fallback_tolerance_ns = fallback.police_tolerance_ns;
+}
+
 DirectionPolicy direction_policy(const LimiterSettings& s, const ExperimentState& x) {
   const EffectiveLimits limits = effective_limits(x);
   DirectionPolicy p;
@@ -90,6 +99,7 @@ Expected<void> Limiter::apply() {
     }
     RateLimit limit = rate_limit_for(settings_, rates);
     limit.budget_bytes_total = budget_totals(x->last_raw.charged, path_speed);
+    set_fallback(settings_, policy, limit);
     if (!x->limit_pushed || worth_pushing(x->last_limit, limit)) {
       updates_.push_back(LimitUpdate{x->id, limit});
       x->last_limit = limit;

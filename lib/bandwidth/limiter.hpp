@@ -40,6 +40,11 @@ RateLimit rate_limit_for(const LimiterSettings& settings,
 std::array<std::uint64_t, 2> budget_totals(const std::array<std::uint64_t, 2>& charged,
                                            const std::array<std::uint64_t, 2>& path_speed_bytes);
 
+// What holds once the daemon stops confirming its limits (RateLimit::fallback_*): the
+// experiment's allocation A, or its pinned rate where one is set (a pin, a throttle), in both
+// directions, with the policer bucket rate_limit_for gives that rate.
+void set_fallback(const LimiterSettings& settings, const DirectionPolicy& policy, RateLimit& limit);
+
 // The policy inputs of one experiment and direction, from its effective_limits().
 DirectionPolicy direction_policy(const LimiterSettings& settings, const ExperimentState& x);
 

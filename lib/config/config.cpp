@@ -62,6 +62,10 @@ std::string_view to_string(Enforcement e) {
   return "?";
 }
 
+std::string_view to_string(OnStop s) {
+  return s == OnStop::kHold ? "hold" : "remove";
+}
+
 Expected<std::string> read_cmdline_file(const std::string& path) {
   // A kernel command line is at most a few KiB (COMMAND_LINE_SIZE); the bound keeps a path such
   // as /dev/zero from being read for ever.
@@ -119,7 +123,7 @@ ConfigResult read_document(const toml::table& doc, std::string_view source,
   };
   // [daemon] first: the tick is needed to check windows.
   if (const toml::table* t = section("daemon")) parse_daemon(p, *t, c.daemon);
-  if (const toml::table* t = section("network")) parse_network(p, *t, c.network);
+  if (const toml::table* t = section("network")) parse_network(p, *t, c.network, read_cmdline);
   parse_defaults(p, section("defaults"), c);
   if (const toml::node* n = doc.get("experiment")) parse_experiments(p, *n, c, read_cmdline);
   if (const toml::node* n = doc.get("device")) parse_devices(p, *n, c);

@@ -22,6 +22,12 @@ inline constexpr std::uint64_t kMinRateBits = 8;
 
 enum class Enforcement { kAuto, kEdt, kPolice };
 
+// What a clean stop (SIGTERM, SIGINT) does with the datapath. kHold: it stays attached and pinned,
+// every experiment held to its allocation A (or its pinned rate) until the next daemon adopts it,
+// so an upgrade or a rolling update leaves no gap. kRemove: detached and unpinned; the node is not
+// enforced until the next start.
+enum class OnStop { kHold, kRemove };
+
 // The floor rate that keeps control connections alive: a fraction of the allocation or a rate.
 struct MinRate {
   bool is_fraction = true;
@@ -114,6 +120,8 @@ struct DaemonConfig {
   // The name drop-ins' [match] tables are matched against; empty: the kernel's (gethostname).
   // Only the main file may set it (it chooses the drop-ins).
   std::string hostname;
+  // Read when the daemon stops: a reload may change it.
+  OnStop on_stop = OnStop::kHold;
 };
 
 // A block device whose capacity the disk_io allocation shares out ([[device]] tables). Each
@@ -132,13 +140,19 @@ struct DeviceConfig {
   std::string file;  // the file of `line`
 };
 
+// network.interfaces = ["auto"]: the uplink is whichever interface holds the host's address.
+inline constexpr std::string_view kAutoInterface = "auto";
+
 struct NetworkConfig {
-  std::vector<std::string> interfaces = {"eth0"};
+  std::vector<std::string> interfaces = {"eth0"};  // or {"auto"}
   std::uint64_t link_rate_bits = 10'000'000'000ULL;
   Enforcement enforcement = Enforcement::kAuto;
   // Where the kernel command line is read for experiments given by index (epoxy.ipv4=,
   // epoxy.ipv6=); tests point it at a file.
   std::string kernel_cmdline = "/proc/cmdline";
+  // interfaces = ["auto"]: the host's address (epoxy.ipv4= in kernel_cmdline), set by the parser;
+  // the daemon attaches to the interface holding it and follows it to another.
+  std::optional<Prefix> uplink_address;
 };
 
 // An [[override]] table: one resource of one experiment's allocation replaced until `until` (or
@@ -238,5 +252,6 @@ std::vector<ConfigError> resolve_devices(Config& config, std::string_view source
                                          const std::string& sysfs = "/sys");
 
 std::string_view to_string(Enforcement e);
+std::string_view to_string(OnStop s);
 
 }  // namespace enforcer

@@ -103,8 +103,9 @@ bool integer_value(Parser& p, const toml::table& t, const std::string& where, st
 }
 
 // The readers of each table, in the order parse_config calls them.
-void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d);      // config_parse_daemon.cpp
-void parse_network(Parser& p, const toml::table& t, NetworkConfig& net);  // ..._network.cpp
+void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d);  // config_parse_daemon.cpp
+void parse_network(Parser& p, const toml::table& t, NetworkConfig& net,
+                   const CmdlineReader& read_cmdline);  // config_parse_network.cpp
 // [defaults], or the check of the built-in window against the tick when there is no such table
 // (`t` null); config_parse_allocation.cpp.
 void parse_defaults(Parser& p, const toml::table* t, Config& c);

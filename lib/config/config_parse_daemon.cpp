@@ -1,5 +1,5 @@
 // Reads the [daemon] table: the tick and the quota walk's interval, the daemon's paths and
-// listen address, and the experiment and project id limits.
+// listen address, the experiment and project id limits, and what a clean stop does.
 #include "base/units.hpp"
 #include "config/config_parse.hpp"
 
@@ -100,11 +100,21 @@ void read_limits(Parser& p, const toml::table& t, DaemonConfig& d) {
 }  // namespace
 
 void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
-  p.check_keys(
-      t, "daemon",
-      {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen", "cgroup_root",
-       "max_experiments", "project_id_base", "control_group", "quota_check_interval", "hostname"});
+  p.check_keys(t, "daemon",
+               {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen",
+                "cgroup_root", "max_experiments", "project_id_base", "control_group",
+                "quota_check_interval", "hostname", "on_stop"});
   read_intervals(p, t, d);
+  if (const toml::node* n = t.get("on_stop")) {
+    const std::string v = n->is_string() ? n->as_string()->get() : "";
+    if (v == "hold" || v == "remove") {
+      d.on_stop = v == "hold" ? OnStop::kHold : OnStop::kRemove;
+    } else {
+      p.error(
+          n, "daemon.on_stop",
+          fmt::format("daemon.on_stop = {}: expected \"hold\" or \"remove\"", Parser::spell(*n)));
+    }
+  }
   read_strings(p, t, d);
   read_limits(p, t, d);
   if (const toml::node* n = t.get("cgroup_root");

@@ -1,7 +1,8 @@
-// Reads the [network] table: the interfaces, the link rate, the enforcement mode and where the
-// kernel command line is read.
+// Reads the [network] table: the interfaces (or "auto": the one holding the host's address), the
+// link rate, the enforcement mode and where the kernel command line is read.
 #include "base/units.hpp"
 #include "config/config_parse.hpp"
+#include "config/index2ip.hpp"
 
 namespace enforcer::config_parse {
 namespace {
@@ -14,7 +15,7 @@ bool valid_interface_name(std::string_view name) {
   return name != "." && name != "..";
 }
 
-// network.interfaces: a non-empty list of distinct interface names.
+// network.interfaces: a non-empty list of distinct interface names, or ["auto"].
 void read_interfaces(Parser& p, const toml::table& t, NetworkConfig& net) {
   const toml::node* n = t.get("interfaces");
   if (!n) return;
@@ -31,6 +32,11 @@ void read_interfaces(Parser& p, const toml::table& t, NetworkConfig& net) {
     if (!e.is_string() || !valid_interface_name(e.as_string()->get())) {
       p.error(&e, "network.interfaces",
               fmt::format("network.interfaces: {} is not an interface name", Parser::spell(e)));
+    } else if (e.as_string()->get() == kAutoInterface && arr->size() > 1) {
+      p.error(&e, "network.interfaces",
+              fmt::format("network.interfaces: \"{}\" finds the uplink by the host's address and "
+                          "must be the only entry",
+                          kAutoInterface));
     } else if (!seen.insert(e.as_string()->get()).second) {
       p.error(&e, "network.interfaces",
               fmt::format("network.interfaces: {} is listed twice", Parser::spell(e)));
@@ -57,9 +63,34 @@ void read_enforcement(Parser& p, const toml::table& t, NetworkConfig& net) {
   }
 }
 
+// interfaces = ["auto"]: the host's own address, epoxy.ipv4= on the kernel command line (the
+// address, not the interface's name, is stable across M-Lab's boots).
+void read_uplink_address(Parser& p, const toml::table& t, NetworkConfig& net,
+                         const CmdlineReader& read_cmdline) {
+  if (net.interfaces != std::vector<std::string>{std::string(kAutoInterface)}) return;
+  const std::string why = fmt::format(
+      "network.interfaces = [\"{}\"] finds the uplink by the host's address, epoxy.ipv4= in "
+      "the kernel command line (network.kernel_cmdline = \"{}\")",
+      kAutoInterface, net.kernel_cmdline);
+  auto text = read_cmdline(net.kernel_cmdline);
+  if (!text) {
+    p.error(t.get("interfaces"), "network.interfaces",
+            fmt::format("{}: cannot read it: {}", why, text.error().message));
+    return;
+  }
+  auto host = parse_epoxy_cmdline(*text);
+  if (!host) {
+    p.error(t.get("interfaces"), "network.interfaces",
+            fmt::format("{}: {}", why, host.error().message));
+    return;
+  }
+  net.uplink_address = host->ipv4.address;
+}
+
 }  // namespace
 
-void parse_network(Parser& p, const toml::table& t, NetworkConfig& net) {
+void parse_network(Parser& p, const toml::table& t, NetworkConfig& net,
+                   const CmdlineReader& read_cmdline) {
   p.check_keys(t, "network", {"interfaces", "link_rate", "enforcement", "kernel_cmdline"});
   read_interfaces(p, t, net);
   p.unit_value(t, "network", "link_rate", net.link_rate_bits, parse_rate_bits);
@@ -77,6 +108,7 @@ void parse_network(Parser& p, const toml::table& t, NetworkConfig& net) {
                         "\"/proc/cmdline\"",
                         Parser::spell(*n)));
   }
+  read_uplink_address(p, t, net, read_cmdline);
 }
 
 }  // namespace enforcer::config_parse

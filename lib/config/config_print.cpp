@@ -100,6 +100,7 @@ void format_daemon(std::string& out, Printer& p, const DaemonConfig& d) {
   p.line("project_id_base", fmt::format("{}", d.project_id_base));
   p.line("quota_check_interval", quote(format_duration(d.quota_check_interval)));
   if (!d.hostname.empty()) p.line("hostname", quote(d.hostname));
+  p.line("on_stop", quote(to_string(d.on_stop)));
 }
 
 void format_network(std::string& out, Printer& p, const NetworkConfig& net) {

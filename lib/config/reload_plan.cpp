@@ -49,8 +49,10 @@ namespace {
 std::string daemon_text(const Config& c) {
   Config only;
   only.daemon = c.daemon;
-  // The host name only chooses drop-ins: what they change is compared where it lands.
+  // The host name only chooses drop-ins: what they change is compared where it lands. on_stop is
+  // read when the daemon stops, so a reload may change it.
   only.daemon.hostname.clear();
+  only.daemon.on_stop = OnStop::kHold;
   return format_config(only);
 }
 

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
+#include <net/if.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +38,12 @@ bool added_later(std::string_view map_name) {
   return map_name == "pod_cgroups";
 }
 
+// Maps whose values grew at their end in a later build: a previous instance's smaller one is
+// replaced by a new map holding its entries (migrate_limits), the rest is adopted.
+bool grows(std::string_view map_name) {
+  return map_name == "limits";
+}
+
 }  // namespace
 
 std::vector<std::uint32_t> pinned_tc_prog_ids(const std::string& pin_dir) {
@@ -53,12 +60,15 @@ Expected<std::vector<BpfDatapath::Leftover>> BpfDatapath::find_leftovers(
   // lock, so nothing else of ours is running: its filters are recognised by running the very
   // programs pinned in our directory. Anything else at our handle belongs to someone else.
   const std::vector<std::uint32_t> stale = pinned_tc_prog_ids(options.pin_dir);
+  auto is_stale = [&](std::uint32_t id) {
+    return std::find(stale.begin(), stale.end(), id) != stale.end();
+  };
   std::vector<Leftover> leftovers;
   for (std::size_t i = 0; i < ifindexes.size(); ++i) {
     for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
       const std::uint32_t id = attached_prog_id(ifindexes[i], point);
       if (id == 0) continue;
-      if (std::find(stale.begin(), stale.end(), id) != stale.end()) {
+      if (is_stale(id)) {
         leftovers.push_back(Leftover{options.interfaces[i], ifindexes[i], point});
         continue;
       }
@@ -69,14 +79,31 @@ Expected<std::vector<BpfDatapath::Leftover>> BpfDatapath::find_leftovers(
           kTcPriority)};
     }
   }
+  if (!options.leftovers_anywhere || stale.empty()) return leftovers;
+  // Elsewhere only our own filters matter: what others run on interfaces that are no uplink is
+  // none of enforcer's business.
+  for (const std::string& name : all_interfaces()) {
+    if (std::find(options.interfaces.begin(), options.interfaces.end(), name) !=
+        options.interfaces.end()) {
+      continue;
+    }
+    const int ifindex = static_cast<int>(if_nametoindex(name.c_str()));
+    if (ifindex == 0) continue;  // gone since the listing
+    for (auto point : {BPF_TC_EGRESS, BPF_TC_INGRESS}) {
+      if (is_stale(attached_prog_id(ifindex, point))) {
+        leftovers.push_back(Leftover{name, ifindex, point, false});
+      }
+    }
+  }
   return leftovers;
 }
 
-std::vector<Fd> BpfDatapath::adoptable_maps(std::string& why_not) const {
+std::vector<Fd> BpfDatapath::adoptable_maps(std::string& why_not) {
   std::vector<Fd> fds;
   // The maps opened so far close with `fds`.
   auto give_up = [&](std::string why) {
     why_not = std::move(why);
+    old_limits_.reset();
     return std::vector<Fd>{};
   };
   for (auto [name, map] : map_pins()) {
@@ -90,13 +117,19 @@ std::vector<Fd> BpfDatapath::adoptable_maps(std::string& why_not) const {
       return give_up(errno == ENOENT ? fmt::format("{} is missing", path)
                                      : fmt::format("cannot open {}: {}", path, errno_text(errno)));
     }
-    const int map_fd = fd.get();
-    fds.push_back(std::move(fd));
     bpf_map_info info{};
     std::uint32_t len = sizeof info;
-    if (bpf_obj_get_info_by_fd(map_fd, &info, &len) != 0) {
+    if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) {
       return give_up(fmt::format("cannot read what {} is: {}", path, errno_text(errno)));
     }
+    if (grows(name) && info.type == static_cast<std::uint32_t>(bpf_map__type(map)) &&
+        info.key_size == bpf_map__key_size(map) && info.value_size < bpf_map__value_size(map) &&
+        info.max_entries == bpf_map__max_entries(map)) {
+      old_limits_ = std::move(fd);  // copied into a new map after load (migrate_limits)
+      fds.emplace_back();
+      continue;
+    }
+    fds.push_back(std::move(fd));
     // What the kernel would refuse to share with the new programs (libbpf checks the same at
     // load; checking first lets a mismatch fall back to a rebuild instead of failing the start).
     if (info.type != static_cast<std::uint32_t>(bpf_map__type(map)) ||

@@ -4,11 +4,13 @@
 
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <net/if.h>
 
 #include <cerrno>
 
 #include "account.skel.h"
+#include "base/log.hpp"
 #include "base/text.hpp"
 
 namespace enforcer {
@@ -27,6 +29,15 @@ Expected<std::vector<int>> interface_indexes(const std::vector<std::string>& nam
   return out;
 }
 
+std::vector<std::string> all_interfaces() {
+  std::vector<std::string> out;
+  if (struct if_nameindex* all = if_nameindex()) {
+    for (const struct if_nameindex* i = all; i->if_index != 0; ++i) out.emplace_back(i->if_name);
+    if_freenameindex(all);
+  }
+  return out;
+}
+
 void BpfDatapath::DestroySkeleton::operator()(account* skel) const {
   account__destroy(skel);
 }
@@ -36,8 +47,24 @@ BpfDatapath::BpfDatapath(BpfDatapathOptions options) : options_(std::move(option
 // skel_ goes after the body: the programs and maps outlive their attachments and pins.
 BpfDatapath::~BpfDatapath() {
   while (!cgroups_.empty()) detach_cgroup_at(cgroups_.size() - 1);
+  if (hold_) {
+    log_info(
+        "leaving the datapath attached to {} and pinned in {}, every experiment held to "
+        "its allocation, for the next enforcerd to adopt",
+        fmt::join(uplinks(), ", "), options_.pin_dir);
+    return;
+  }
   detach_all();
   unpin_all();
+}
+
+void BpfDatapath::confirm_limits_until(std::uint64_t monotonic_ns) {
+  skel_->bss->limits_valid_until_ns = monotonic_ns;
+}
+
+void BpfDatapath::hold() {
+  confirm_limits_until(1);  // in the past: every experiment's fallback holds from now on
+  hold_ = true;
 }
 
 Expected<std::unique_ptr<BpfDatapath>> BpfDatapath::create(const BpfDatapathOptions& options) {
@@ -52,7 +79,14 @@ Expected<std::unique_ptr<BpfDatapath>> BpfDatapath::create(const BpfDatapathOpti
   for (const auto& name : options.interfaces) {
     if (auto r = dp->attach(name); !r) return r.error();
   }
+  dp->detach_stale(*leftovers);
   return dp;
+}
+
+std::vector<std::string> BpfDatapath::uplinks() const {
+  std::vector<std::string> out;
+  for (const auto& a : attachments_) out.push_back(a.interface);
+  return out;
 }
 
 std::uint32_t BpfDatapath::prog_id(Program program) const {

@@ -33,6 +33,14 @@ struct BpfDatapathOptions {
   // mq root) and polices elsewhere; edt and police
   // force one (edt on an interface without fq is an error: nothing would honour the timestamps).
   Enforcement enforcement = Enforcement::kAuto;
+  // interfaces = ["auto"]: the uplink follows the host's address, which may have moved while no
+  // daemon ran, so a previous instance's filters are looked for on every interface, and those
+  // on interfaces that are no uplink now are removed once the uplinks are attached.
+  bool leftovers_anywhere = false;
+  // The daemon's datapath: the limits hold only while confirm_limits_until() keeps confirming
+  // them; until the first confirmation (and in a previous instance's adopted limits) each
+  // experiment's fallback holds. Off (tests of the programs): the limits hold as they are set.
+  bool limits_need_confirming = false;
 };
 
 enum class Program { kEgressPolice, kEgressEdt, kIngress, kCgroupEgress, kCgroupIngress };
@@ -71,6 +79,13 @@ class BpfDatapath final : public Datapath {
   Expected<void> remove_addresses(const std::vector<Prefix>& addresses) override;
   Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) override;
   Expected<void> set_limits(const std::vector<LimitUpdate>& updates) override;
+  // One store to the programs' memory-mapped global section; no system call.
+  void confirm_limits_until(std::uint64_t monotonic_ns) override;
+  // A clean stop that holds (daemon.on_stop = "hold"): the limits stop holding at once (each
+  // experiment falls back to its allocation), and destroying this instance then leaves the
+  // programs attached and every map and program pinned, for the next daemon to adopt. The
+  // cgroup_skb links still end with the process.
+  void hold();
 
   // Checks every uplink against what it should run, cheaply enough for every tick (one qdisc dump
   // and two filter queries per uplink): under enforcement = "auto" the egress program follows the
@@ -114,6 +129,14 @@ class BpfDatapath final : public Datapath {
   // How many pod cgroups attribute egress packets.
   std::size_t pod_cgroup_count() const { return pod_cgroups_.size(); }
 
+  // Moves enforcement from the uplink `from` to the interface `to` (network.interfaces = ["auto"]:
+  // the host's address moved): `to` is attached first (a filter of ours already there is swapped
+  // in place, a foreign one is an error), then `from` is detached. On an error `from` stays as
+  // it was and nothing is left on `to`.
+  Expected<void> move_uplink(const std::string& from, const std::string& to);
+  // The uplinks attached, in order.
+  std::vector<std::string> uplinks() const;
+
   // True when `interface`'s egress is paced (EDT) rather than policed.
   bool egress_paced(const std::string& interface) const;
 
@@ -148,7 +171,8 @@ class BpfDatapath final : public Datapath {
   struct Leftover {
     std::string interface;
     int ifindex = 0;
-    int point = 0;  // bpf_tc_attach_point
+    int point = 0;       // bpf_tc_attach_point
+    bool uplink = true;  // false: on an interface that is no uplink now (leftovers_anywhere)
   };
 
   // Owns the generated skeleton: account__destroy, which closes what it loaded, when the datapath
@@ -156,8 +180,9 @@ class BpfDatapath final : public Datapath {
   struct DestroySkeleton {
     void operator()(account* skel) const;
   };
-  // Whether reconcile_hooks puts the filters on a new attachment or repairs an attached one.
-  enum class HookPass { kAttach, kRepair };
+  // Whether reconcile_hooks puts the filters on a new attachment, repairs an attached one, or
+  // puts them on the interface an uplink moves to.
+  enum class HookPass { kAttach, kRepair, kMove };
 
   explicit BpfDatapath(BpfDatapathOptions options);
 
@@ -165,6 +190,7 @@ class BpfDatapath final : public Datapath {
   // instance's maps or remove its leftovers, load, pin, read the programs' ids.
   Expected<void> load_and_pin(const std::vector<Leftover>& leftovers);
   Expected<void> open_skeleton();
+  void migrate_limits();
   Expected<void> pin_all();
   Expected<void> read_prog_ids();
   std::vector<std::pair<const char*, bpf_map*>> map_pins() const;
@@ -178,16 +204,20 @@ class BpfDatapath final : public Datapath {
   // filters and pins.
   Expected<void> adopt_or_remove(const std::vector<Leftover>& leftovers);
   // Open fds of the pinned maps, in map_pins() order, when all are there and fit this build
-  // (an empty Fd for a map of added_later() that is not there: it is created); otherwise none,
+  // (an empty Fd for a map of added_later() that is not there, or a grown map of an older layout:
+  // it is created; old_limits_ keeps the latter to copy from); otherwise none,
   // and `why_not` says why.
-  std::vector<Fd> adoptable_maps(std::string& why_not) const;
+  std::vector<Fd> adoptable_maps(std::string& why_not);
 
   // The uplinks' tc filters (tc_hooks.cpp).
-  Expected<void> attach(const std::string& interface);
+  Expected<void> attach(const std::string& interface, HookPass pass = HookPass::kAttach);
   Expected<void> refresh_one(Attachment& a);
   Expected<void> reconcile_hooks(Attachment& a, const EgressQdisc& qdisc, bool edt, HookPass pass);
   bool wants_edt(const EgressQdisc& qdisc) const;
+  void detach_one(Attachment& a);
   void detach_all();
+  // After attaching: removes the leftovers on interfaces that are no uplink now.
+  void detach_stale(const std::vector<Leftover>& leftovers);
 
   void detach_cgroup_at(std::size_t index);
   Expected<void> write_addresses(std::uint32_t id, const std::vector<Prefix>& addresses);
@@ -203,6 +233,10 @@ class BpfDatapath final : public Datapath {
   std::map<std::uint64_t, std::uint32_t> pod_cgroups_;  // what set_pod_cgroups wrote
   std::vector<std::string> pinned_;
   bool adopted_ = false;
+  bool hold_ = false;  // hold(): the destructor leaves the datapath in place
+  // An adopted limits map of an older layout (enforcer_limit grew): its entries are copied into
+  // the new map after load (migrate_limits), which replaces its pin.
+  Fd old_limits_;
   std::vector<std::string> created_on_adoption_;  // maps an adopted datapath lacked (added_later)
   // The LPM keys this instance wrote, as bytes (struct enforcer_lpm_v4 / _v6: 8 and 20 bytes;
   // enforcer_abi.h asserts both sizes).
@@ -232,6 +266,8 @@ UninstallReport uninstall_datapath(const std::string& pin_dir,
 
 // The ifindex of each named interface; an error names the first that does not exist.
 Expected<std::vector<int>> interface_indexes(const std::vector<std::string>& names);
+// The names of every interface of the calling thread's network namespace.
+std::vector<std::string> all_interfaces();
 
 // Routes libbpf's messages into enforcer's log (once per process).
 void route_libbpf_log();

@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <string_view>
 
 #include "account.skel.h"
+#include "base/log.hpp"
 #include "base/text.hpp"
 #include "datapath/bpf_datapath.hpp"
 #include "datapath/bpf_internal.hpp"
@@ -37,6 +39,7 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
   if (auto r = pin_all(); !r) return r;
   if (auto r = read_prog_ids(); !r) return r;
   if (adopted_) {
+    migrate_limits();
     // The cgroup links died with the previous process; the daemon attaches the cgroups again
     // when it finds them. The unattributed counters go on like the experiments'.
     const int fd = bpf_map__fd(skel_->maps.cgroup_ids);
@@ -68,6 +71,9 @@ Expected<void> BpfDatapath::open_skeleton() {
   // attached before its old one is detached.
   bpf_map__set_max_entries(skel_->maps.cgroup_ids, options_.max_experiments * 2);
   bpf_map__set_max_entries(skel_->maps.pod_cgroups, options_.max_experiments * 2);
+  // In the past, so not 0 ("hold as set"): the fallbacks hold until the daemon's first tick has
+  // set and confirmed its own limits (an adopted map holds a previous daemon's last decisions).
+  if (options_.limits_need_confirming) skel_->bss->limits_valid_until_ns = 1;
   return {};
 }
 
@@ -96,6 +102,8 @@ Expected<void> BpfDatapath::pin_all() {
     const bool pinned =
         adopted_ && std::find(created_on_adoption_.begin(), created_on_adoption_.end(),
                               std::string_view(name)) == created_on_adoption_.end();
+    // A map created on adoption may replace an older layout's pin (limits).
+    if (adopted_ && !pinned) unlink((dir + name).c_str());
     if (auto r = pin(name, pinned ? 0 : bpf_map__pin(map, (dir + name).c_str())); !r) return r;
   }
   for (auto [name, prog] : {std::pair{"tc_egress", skel_->progs.tc_egress},
@@ -120,6 +128,32 @@ Expected<void> BpfDatapath::read_prog_ids() {
     prog_ids_[static_cast<int>(program)] = info.id;
   }
   return {};
+}
+
+void BpfDatapath::migrate_limits() {
+  if (!old_limits_) return;
+  bpf_map_info info{};
+  std::uint32_t len = sizeof info;
+  if (bpf_obj_get_info_by_fd(old_limits_.get(), &info, &len) != 0) return;
+  // enforcer_limit only ever grows at its end: an older value is a prefix of the new one, and
+  // what it lacks (the fallback) starts as the rate it held, until the daemon's first tick.
+  const int fd = bpf_map__fd(skel_->maps.limits);
+  std::vector<std::uint8_t> old_value(info.value_size);
+  std::uint32_t migrated = 0;
+  for (std::uint32_t id = 0; id < info.max_entries; ++id) {
+    if (bpf_map_lookup_elem(old_limits_.get(), &id, old_value.data()) != 0) continue;
+    enforcer_limit value{};
+    std::memcpy(&value, old_value.data(), std::min<std::size_t>(sizeof value, old_value.size()));
+    if (value.rate_bytes_per_sec[0] == 0 && value.rate_bytes_per_sec[1] == 0) continue;
+    for (int d = 0; d < ENFORCER_DIRECTIONS; ++d) {
+      value.fallback_rate_bytes_per_sec[d] = value.rate_bytes_per_sec[d];
+      value.fallback_tolerance_ns[d] = value.police_tolerance_ns[d];
+    }
+    if (bpf_map_update_elem(fd, &id, &value, BPF_ANY) == 0) ++migrated;
+  }
+  log_warning("the adopted limits map had {}-byte values; this build's are {}: {} limit(s) copied",
+              info.value_size, sizeof(enforcer_limit), migrated);
+  old_limits_.reset();
 }
 
 void BpfDatapath::unpin_all() {

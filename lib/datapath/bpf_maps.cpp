@@ -44,6 +44,8 @@ Expected<void> BpfDatapath::set_limits(const std::vector<LimitUpdate>& updates) 
       values[i].rate_bytes_per_sec[d] = l.bytes_per_second[d];
       values[i].police_tolerance_ns[d] = l.police_tolerance_ns[d];
       values[i].budget_bytes_total[d] = l.budget_bytes_total[d];
+      values[i].fallback_rate_bytes_per_sec[d] = l.fallback_bytes_per_second[d];
+      values[i].fallback_tolerance_ns[d] = l.fallback_tolerance_ns[d];
     }
     values[i].edt_horizon_ns = l.edt_horizon_ns;
   }

@@ -36,7 +36,9 @@ struct CounterSample {
 // police_tolerance_ns: the burst a policer admits, in ns at the rate; edt_horizon_ns: how long a
 // paced packet may wait in fq before it is dropped instead. budget_bytes_total: while the
 // experiment's charged bytes (CounterSample::charged) are below it, packets pass at the path's
-// speed; 0: no budget, the rate alone.
+// speed; 0: no budget, the rate alone. fallback_*: what holds once the daemon stops confirming
+// its limits (Datapath::confirm_limits_until): the experiment's allocation A or pinned rate, with
+// its policer bucket, no budget; a fallback rate of 0 passes everything.
 inline constexpr std::uint64_t kRateUnlimited = ENFORCER_RATE_UNLIMITED;
 inline constexpr std::uint64_t kRateStop = ENFORCER_RATE_STOP;
 
@@ -45,6 +47,8 @@ struct RateLimit {
   std::array<std::uint64_t, 2> police_tolerance_ns{};
   std::uint64_t edt_horizon_ns = 0;
   std::array<std::uint64_t, 2> budget_bytes_total{};
+  std::array<std::uint64_t, 2> fallback_bytes_per_second{};
+  std::array<std::uint64_t, 2> fallback_tolerance_ns{};
 
   bool operator==(const RateLimit&) const = default;
 };
@@ -82,6 +86,9 @@ class Datapath {
   virtual Expected<void> read_counters(std::uint32_t max_id, std::vector<CounterSample>& out) = 0;
   // Holds each experiment to its new limit from its next packet on (one batch per tick).
   virtual Expected<void> set_limits(const std::vector<LimitUpdate>& updates) = 0;
+  // The limits set hold until `monotonic_ns` (CLOCK_MONOTONIC); past it every experiment falls
+  // back to its fallback rate (RateLimit). The daemon moves it ahead every tick it has set them.
+  virtual void confirm_limits_until(std::uint64_t monotonic_ns) = 0;
 };
 
 }  // namespace enforcer

@@ -23,6 +23,7 @@ class NullDatapath : public Datapath {
     return {};
   }
   Expected<void> set_limits(const std::vector<LimitUpdate>&) override { return {}; }
+  void confirm_limits_until(std::uint64_t) override {}
 };
 
 }  // namespace enforcer

@@ -64,7 +64,7 @@ bool BpfDatapath::wants_edt(const EgressQdisc& qdisc) const {
   return false;
 }
 
-Expected<void> BpfDatapath::attach(const std::string& interface) {
+Expected<void> BpfDatapath::attach(const std::string& interface, HookPass pass) {
   Attachment a;
   a.interface = interface;
   a.ifindex = static_cast<int>(if_nametoindex(interface.c_str()));
@@ -97,7 +97,7 @@ Expected<void> BpfDatapath::attach(const std::string& interface) {
   a.egress_edt = wants_edt(*qdisc);
   attachments_.push_back(a);
   Attachment& at = attachments_.back();
-  if (auto r = reconcile_hooks(at, *qdisc, at.egress_edt, HookPass::kAttach); !r) return r;
+  if (auto r = reconcile_hooks(at, *qdisc, at.egress_edt, pass); !r) return r;
   log_info(
       "attached to {} (tc clsact, handle {:#x}, priority {}; root qdisc {}: egress {}, "
       "ingress policed)",
@@ -156,7 +156,9 @@ Expected<void> BpfDatapath::refresh_one(Attachment& a) {
 // adopted previous instance's, which create() recognised, are swapped in one step, so no packet
 // passes without a program); the first error ends it. kRepair: each hook is looked at first; a
 // right filter stays, a foreign one is left alone (reported once), a missing one (or a missing
-// clsact qdisc) is put back, a wrong one of ours swapped in place; errors are collected.
+// clsact qdisc) is put back, a wrong one of ours swapped in place; errors are collected. kMove:
+// a new attachment looked at first as in kRepair (ours may be there from an earlier daemon); a
+// foreign filter or the first error ends it.
 Expected<void> BpfDatapath::reconcile_hooks(Attachment& a, const EgressQdisc& qdisc, bool edt,
                                             HookPass pass) {
   const std::uint32_t ours[] = {prog_id(Program::kEgressPolice), prog_id(Program::kEgressEdt),
@@ -168,10 +170,19 @@ Expected<void> BpfDatapath::reconcile_hooks(Attachment& a, const EgressQdisc& qd
         std::tuple{BPF_TC_INGRESS, Program::kIngress, &a.ingress_attached}}) {
     const char* where = point == BPF_TC_EGRESS ? "egress" : "ingress";
     std::uint32_t have = 0;
-    if (pass == HookPass::kRepair) {
+    if (pass != HookPass::kAttach) {
       have = attached_prog_id(a.ifindex, point);
-      if (have == prog_id(program)) continue;
+      if (have == prog_id(program)) {
+        *flag = true;
+        if (point == BPF_TC_EGRESS) a.egress_edt = edt;
+        continue;
+      }
       if (have != 0 && std::find(std::begin(ours), std::end(ours), have) == std::end(ours)) {
+        if (pass == HookPass::kMove) {
+          return Error{fmt::format(
+              "interface {}: a foreign tc {} filter (program id {}) holds enforcer's handle {:#x}",
+              a.interface, where, have, kTcHandle)};
+        }
         if (!a.foreign_warned) {
           log_error(
               "interface {}: a foreign tc {} filter (program id {}) took enforcer's handle "
@@ -182,7 +193,7 @@ Expected<void> BpfDatapath::reconcile_hooks(Attachment& a, const EgressQdisc& qd
         *flag = false;
         continue;
       }
-      if (have == 0) {
+      if (have == 0 && pass == HookPass::kRepair) {
         // Our filter, or the whole clsact qdisc, was removed (or the uplink is new).
         bpf_tc_hook hook = clsact_hook(a.ifindex);
         if (bpf_tc_hook_create(&hook) == 0) a.created_clsact = true;
@@ -191,14 +202,14 @@ Expected<void> BpfDatapath::reconcile_hooks(Attachment& a, const EgressQdisc& qd
     bpf_tc_hook h = tc_hook(a.ifindex, point);
     bpf_tc_opts opts = tc_opts(program_fd(program));
     // An atomic swap when a filter is there.
-    if (pass == HookPass::kRepair || adopted_) opts.flags = BPF_TC_F_REPLACE;
+    if (pass != HookPass::kAttach || adopted_) opts.flags = BPF_TC_F_REPLACE;
     if (int err = bpf_tc_attach(&h, &opts); err) {
       *flag = false;
       const bool held = pass == HookPass::kAttach && err == -EEXIST;
       std::string error =
           fmt::format("interface {}: cannot attach the tc {} program: {}{}", a.interface, where,
                       errno_text(err), held ? " (a filter already holds enforcer's handle)" : "");
-      if (pass == HookPass::kAttach) return Error{std::move(error)};
+      if (pass != HookPass::kRepair) return Error{std::move(error)};
       errors += (errors.empty() ? "" : "; ") + error;
       continue;
     }
@@ -218,31 +229,68 @@ Expected<void> BpfDatapath::reconcile_hooks(Attachment& a, const EgressQdisc& qd
   return {};
 }
 
+Expected<void> BpfDatapath::move_uplink(const std::string& from, const std::string& to) {
+  auto uplink = [&](const std::string& name) {
+    return std::find_if(attachments_.begin(), attachments_.end(),
+                        [&](const Attachment& a) { return a.interface == name; });
+  };
+  if (uplink(from) == attachments_.end()) return Error{fmt::format("{} is not an uplink", from)};
+  if (uplink(to) != attachments_.end()) return Error{fmt::format("{} is an uplink already", to)};
+  // The new uplink first: the old one keeps its programs until the new one has both.
+  if (auto r = attach(to, HookPass::kMove); !r) {
+    if (auto added = uplink(to); added != attachments_.end()) {
+      detach_one(*added);
+      attachments_.erase(added);
+    }
+    return r;
+  }
+  auto old = uplink(from);
+  detach_one(*old);
+  attachments_.erase(old);
+  return {};
+}
+
+void BpfDatapath::detach_one(Attachment& a) {
+  // The interface may have gone (or been re-created under another index) meanwhile.
+  if (static_cast<int>(if_nametoindex(a.interface.c_str())) != a.ifindex) {
+    log_warning("uplink {} is gone; nothing to detach there", a.interface);
+    return;
+  }
+  for (auto [point, flag] : {std::pair{BPF_TC_EGRESS, &a.egress_attached},
+                             std::pair{BPF_TC_INGRESS, &a.ingress_attached}}) {
+    if (!*flag) continue;
+    bpf_tc_hook h = tc_hook(a.ifindex, point);
+    bpf_tc_opts opts = tc_opts();
+    if (int err = bpf_tc_detach(&h, &opts); err) {
+      log_warning("interface {}: cannot detach the tc program: {}", a.interface, errno_text(err));
+    }
+    *flag = false;
+  }
+  if (a.created_clsact) {
+    bpf_tc_hook h = clsact_hook(a.ifindex);
+    bpf_tc_hook_destroy(&h);
+  }
+  log_info("detached accounting from {}", a.interface);
+}
+
 void BpfDatapath::detach_all() {
-  for (auto it = attachments_.rbegin(); it != attachments_.rend(); ++it) {
-    Attachment& a = *it;
-    // The interface may have gone (or been re-created under another index) meanwhile.
-    if (static_cast<int>(if_nametoindex(a.interface.c_str())) != a.ifindex) {
-      log_warning("uplink {} is gone; nothing to detach there", a.interface);
+  for (auto it = attachments_.rbegin(); it != attachments_.rend(); ++it) detach_one(*it);
+  attachments_.clear();
+}
+
+void BpfDatapath::detach_stale(const std::vector<Leftover>& leftovers) {
+  for (const Leftover& l : leftovers) {
+    if (l.uplink) continue;
+    bpf_tc_hook hook = tc_hook(l.ifindex, static_cast<bpf_tc_attach_point>(l.point));
+    bpf_tc_opts opts = tc_opts();
+    if (int err = bpf_tc_detach(&hook, &opts); err && err != -ENOENT) {
+      log_warning("interface {}: cannot detach the tc {} program a previous enforcerd left: {}",
+                  l.interface, l.point == BPF_TC_EGRESS ? "egress" : "ingress", errno_text(err));
       continue;
     }
-    for (auto [point, flag] : {std::pair{BPF_TC_EGRESS, &a.egress_attached},
-                               std::pair{BPF_TC_INGRESS, &a.ingress_attached}}) {
-      if (!*flag) continue;
-      bpf_tc_hook h = tc_hook(a.ifindex, point);
-      bpf_tc_opts opts = tc_opts();
-      if (int err = bpf_tc_detach(&h, &opts); err) {
-        log_warning("interface {}: cannot detach the tc program: {}", a.interface, errno_text(err));
-      }
-      *flag = false;
-    }
-    if (a.created_clsact) {
-      bpf_tc_hook h = clsact_hook(a.ifindex);
-      bpf_tc_hook_destroy(&h);
-    }
-    log_info("detached accounting from {}", a.interface);
+    log_warning("removed the tc {} program a previous enforcerd left on {}: it is no uplink now",
+                l.point == BPF_TC_EGRESS ? "egress" : "ingress", l.interface);
   }
-  attachments_.clear();
 }
 
 }  // namespace enforcer

@@ -69,11 +69,6 @@ std::string relative_cgroup_path(std::string_view cgroup_root, std::string_view 
 // cgroup_root/kubepods (cgroupfs driver) when only that exists.
 std::string default_scan_root(std::string_view cgroup_root);
 
-// The addresses in an RTM_NEWADDR dump (a buffer of netlink messages, as recv() returns them):
-// IFA_LOCAL, else IFA_ADDRESS, of each message whose scope is universe or site (loopback and
-// link-local addresses are left out). Appends to `out`; returns false on a malformed message.
-bool parse_address_dump(const void* data, std::size_t size, std::vector<Prefix>& out);
-
 struct ExperimentSpec {
   std::string name;
   std::vector<Prefix> addresses;           // a pod whose namespace holds one of them is this one's

@@ -1,5 +1,8 @@
 // kernel tier: the programs' limits through BPF_PROG_TEST_RUN: the policer's bucket, the budget
-// total, a stop, the experiment's other traffic beside TCP, a rate change. Needs root.
+// total, a stop, the experiment's other traffic beside TCP, a rate change, the fallback once the
+// limits are no longer confirmed. Needs root.
+#include <time.h>
+
 #include <catch2/catch.hpp>
 
 #include "bpf_test_frames.hpp"
@@ -90,6 +93,38 @@ TEST_CASE("a budget total passes at once up to the total, charged, beyond it the
   CHECK(after[1].packets[kEgress] - before[1].packets[kEgress] <= 51);
   REQUIRE(fx.dp().read_counters(1, read).ok());
   CHECK(read[1].charged[kEgress] - charged1 == 50'000);
+}
+
+TEST_CASE("limits no longer confirmed give way to the fallback: its rate, its bucket, no budget",
+          "[kernel][bpf][rate]") {
+  Fixture fx;
+  const Frame f = tcp_frame("198.18.0.10");  // 1,000-byte frames
+  RateLimit limit;
+  limit.bytes_per_second = {1, 1};             // the last tick's decision: 1 byte/s...
+  limit.budget_bytes_total = {UINT64_MAX, 0};  // ...beside a budget that passes everything
+  limit.fallback_bytes_per_second = {1'000'000, 1'000'000};  // A: 1 ms per frame
+  limit.fallback_tolerance_ns = {10'000'000, 10'000'000};    // 10 frames ahead of now
+  limit.edt_horizon_ns = 2'000'000'000;
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  auto burst = [&] {
+    const auto before = fx.counters();
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = 1000);
+    REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(Program::kEgressPolice), &opts) == 0);
+    return fx.counters()[1].packets[kEgress] - before[1].packets[kEgress];
+  };
+  // Confirmed (the daemon's tick moved it ahead): the decision holds, the budget first.
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const auto now_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000 +
+                      static_cast<std::uint64_t>(now.tv_nsec);
+  fx.dp().confirm_limits_until(now_ns + 60'000'000'000);
+  CHECK(burst() == 1000);
+  // Expired: the fallback's 1 + 10 frames (+ 1 if the run outlasts 1 ms), not the budget.
+  fx.dp().confirm_limits_until(1);
+  const std::uint64_t passed = burst();
+  CHECK(passed >= 11);
+  CHECK(passed <= 12);
 }
 
 TEST_CASE("a stop passes nothing, policed or paced, and counts it, no limit passes everything",

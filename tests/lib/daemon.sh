@@ -12,7 +12,10 @@ ENFORCERCTL=${ENFORCERCTL:-$BUILD/cli/enforcerctl}
 DAEMON_PID=
 SANITIZER_REPORT=
 
-# write_config FILE [extra TOML appended]: a config for this topology's uplink. The extra TOML
+# write_config FILE [extra TOML appended]: a config for this topology's uplink (INTERFACES, the
+# TOML list's items, default "eth0"; KERNEL_CMDLINE sets network.kernel_cmdline; ON_STOP sets
+# daemon.on_stop, default "remove": most tests check what a stop leaves behind, and stop_hold.sh
+# proves the product's default, "hold"). The extra TOML
 # follows the [defaults] table's keys, so it may add defaults (min_rate = ...) before its tables.
 # experiment_toml NAME V4 V6: an [[experiment]] block with those two addresses (for write_config).
 experiment_toml() {
@@ -35,10 +38,12 @@ control_socket = "$WORK/run/control.sock"
 control_group = "${CONTROL_GROUP:-}"
 bpf_pin_dir = "$PIN_DIR"
 metrics_listen = "127.0.0.1:9724"
+on_stop = "${ON_STOP:-remove}"
 
 [network]
-interfaces = ["eth0"]
+interfaces = [${INTERFACES:-\"eth0\"}]
 link_rate = "${LINK_RATE:-10Gbit}"
+${KERNEL_CMDLINE:+kernel_cmdline = \"$KERNEL_CMDLINE\"}
 
 [defaults]
 window = "${WINDOW:-10s}"

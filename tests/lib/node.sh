@@ -97,17 +97,17 @@ topo_up() {
   ip -n "$WORLD" link set wan0 up
 }
 
-# topo_add_experiment NAME IPV4 IPV6
+# topo_add_experiment NAME IPV4 IPV6 [UPLINK]: the experiment's link hangs off UPLINK (eth0).
 topo_add_experiment() {
-  local name=$1 v4=$2 v6=$3 ns=$P-$1
+  local name=$1 v4=$2 v6=$3 uplink=${4:-eth0} ns=$P-$1
   # The link's name in the node namespace is a passing one (it is net1 in the experiment's):
   # short enough for IFNAMSIZ (15) whatever the prefix and the experiment's name.
   local tmp=enfx$$-${#EXPERIMENTS[@]}
   ip netns add "$ns"
   if [ "$EXP_LINK_KIND" = ipvlan ]; then
-    ip -n "$NODE" link add "$tmp" link eth0 type ipvlan mode l2
+    ip -n "$NODE" link add "$tmp" link "$uplink" type ipvlan mode l2
   else
-    ip -n "$NODE" link add "$tmp" link eth0 type macvlan mode bridge
+    ip -n "$NODE" link add "$tmp" link "$uplink" type macvlan mode bridge
   fi
   ip -n "$NODE" link set "$tmp" netns "$ns"
   ip -n "$ns" link set "$tmp" name net1

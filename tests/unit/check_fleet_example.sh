@@ -19,6 +19,7 @@ expect() { # EXPERIMENT KEY PATTERN
 expect ndt bandwidth '^bandwidth = "10Gbit"  # from .*/enforcer\.d/10-fleet\.toml:10 \(read from .*iface-max-rate\)$'
 expect msak bandwidth '^bandwidth = "200Mbit"  # from .*/enforcer\.d/10-fleet\.toml:6$'
 expect host-probe optional '^optional = true'
+grep -q '^interfaces = \["auto"\]' <<<"$out" || { printf '%s\n' "$out"; echo "FAIL: the fleet's uplink is not found by address" >&2; exit 1; }
 [ -z "$(key_of wehe name)" ] && grep -q '^# disabled on this host: experiment "wehe"' <<<"$out" ||
   { printf '%s\n' "$out"; echo "FAIL: wehe is not disabled on mlab2-lga03" >&2; exit 1; }
 [ -n "$(key_of revtr name)" ] || { printf '%s\n' "$out"; echo "FAIL: revtr is not enabled on mlab2-lga03" >&2; exit 1; }

@@ -77,6 +77,7 @@ class FakeExperimentDatapath final : public Datapath {
     return {};
   }
   Expected<void> set_limits(const std::vector<LimitUpdate>&) override { return {}; }
+  void confirm_limits_until(std::uint64_t) override {}
 
  private:
   // A failing call has written (or erased) its first entry: the caller must clear it.

@@ -1,5 +1,6 @@
 // Experiments given by their M-Lab index (index = N): addresses derived from the kernel command
-// line's epoxy.ipv4/ipv6, when that file is read, and the errors; read_cmdline_file.
+// line's epoxy.ipv4/ipv6, when that file is read, and the errors; the uplink by the host's address
+// (interfaces = ["auto"]); read_cmdline_file.
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
@@ -267,6 +268,56 @@ index = 3
       CHECK(errors[0].line == 2);
       CHECK(errors[0].key == "network.kernel_cmdline");
     }
+  }
+}
+
+TEST_CASE("interfaces = [\"auto\"]: the uplink is the interface holding epoxy.ipv4's address",
+          "[config]") {
+  FakeCmdline cmdline{kEpoxyCmdline, {}};
+  const std::string text = "[network]\ninterfaces = [\"auto\"]\n";
+  const ConfigResult r = parse_config(text, "test.toml", cmdline.reader());
+  INFO("errors:" << describe(r.errors));
+  REQUIRE(r.config);
+  CHECK(r.config->network.interfaces == std::vector<std::string>{"auto"});
+  REQUIRE(r.config->network.uplink_address);
+  CHECK(to_string(*r.config->network.uplink_address) == "4.14.159.112");
+  CHECK(cmdline.paths == std::vector<std::string>{"/proc/cmdline"});
+  const std::string printed = format_config(*r.config);
+  CHECK_THAT(printed, Contains("interfaces = [\"auto\"]\n"));
+
+  SECTION("named interfaces read no command line") {
+    FakeCmdline unread{kEpoxyCmdline, {}};
+    const ConfigResult named =
+        parse_config("[network]\ninterfaces = [\"eth0\"]\n", "test.toml", unread.reader());
+    REQUIRE(named.config);
+    CHECK_FALSE(named.config->network.uplink_address);
+    CHECK(unread.paths.empty());
+  }
+  SECTION("\"auto\" beside a name") {
+    const auto errors =
+        index_errors("[network]\ninterfaces = [\"eth0\", \"auto\"]\n", cmdline.reader());
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].key == "network.interfaces");
+    CHECK_THAT(errors[0].message, Contains("must be the only entry"));
+  }
+  SECTION("no epoxy.ipv4 on the command line") {
+    FakeCmdline bare{"BOOT_IMAGE=/vmlinuz net.ifnames=0\n", {}};
+    const auto errors = index_errors(text, bare.reader());
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].key == "network.interfaces");
+    CHECK(errors[0].line == 2);
+    CHECK_THAT(errors[0].message, Contains("epoxy.ipv4"));
+    CHECK_THAT(errors[0].message, Contains("network.kernel_cmdline = \"/proc/cmdline\""));
+  }
+  SECTION("an unreadable command line") {
+    const CmdlineReader failing = [](const std::string&) -> Expected<std::string> {
+      return Error{"Permission denied"};
+    };
+    const auto errors = index_errors(
+        "[network]\ninterfaces = [\"auto\"]\nkernel_cmdline = \"/etc/cmdline\"\n", failing);
+    REQUIRE(errors.size() == 1);
+    CHECK_THAT(errors[0].message, Contains("\"/etc/cmdline\""));
+    CHECK_THAT(errors[0].message, Contains("cannot read it: Permission denied"));
   }
 }
 

@@ -1,7 +1,5 @@
-// Discovery: pod names, cgroup globs, the address dump parser, matching experiments to pods and
+// Discovery: pod names, cgroup globs, matching experiments to pods and
 // its conflicts; the scanner and the watcher on a plain directory tree (no cgroup2, no root).
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,39 +47,6 @@ ExperimentSpec experiment(std::string name, std::vector<const char*> addresses,
 }
 
 const std::string kQos = "kubepods.slice/kubepods-besteffort.slice/";
-
-// One RTM_NEWADDR message with the given attributes (type, bytes).
-void add_newaddr(std::vector<char>& buf, int family, int scope,
-                 std::vector<std::pair<int, std::vector<std::uint8_t>>> attrs) {
-  const std::size_t start = buf.size();
-  std::size_t len = NLMSG_LENGTH(sizeof(ifaddrmsg));
-  for (const auto& [type, bytes] : attrs) len = NLMSG_ALIGN(len) + RTA_LENGTH(bytes.size());
-  buf.resize(start + NLMSG_ALIGN(len), 0);
-  nlmsghdr nh{};
-  nh.nlmsg_len = static_cast<std::uint32_t>(len);
-  nh.nlmsg_type = RTM_NEWADDR;
-  nh.nlmsg_flags = NLM_F_MULTI;
-  std::memcpy(buf.data() + start, &nh, sizeof nh);
-  ifaddrmsg ifa{};
-  ifa.ifa_family = static_cast<std::uint8_t>(family);
-  ifa.ifa_scope = static_cast<std::uint8_t>(scope);
-  ifa.ifa_prefixlen = family == AF_INET ? 24 : 64;
-  std::memcpy(buf.data() + start + NLMSG_HDRLEN, &ifa, sizeof ifa);
-  std::size_t off = NLMSG_ALIGN(NLMSG_LENGTH(sizeof(ifaddrmsg)));
-  for (const auto& [type, bytes] : attrs) {
-    rtattr rta{};
-    rta.rta_len = static_cast<unsigned short>(RTA_LENGTH(bytes.size()));
-    rta.rta_type = static_cast<unsigned short>(type);
-    std::memcpy(buf.data() + start + off, &rta, sizeof rta);
-    std::memcpy(buf.data() + start + off + RTA_LENGTH(0), bytes.data(), bytes.size());
-    off += RTA_ALIGN(rta.rta_len);
-  }
-}
-
-std::vector<std::uint8_t> raw(const char* address) {
-  const Prefix p = prefix(address);
-  return {p.bytes.begin(), p.bytes.begin() + (p.v6 ? 16 : 4)};
-}
 
 // A temporary directory tree, removed at the end of the test.
 class TempTree {
@@ -158,30 +123,6 @@ TEST_CASE("paths relative to cgroup_root", "[discovery]") {
         "kubepods.slice");
   CHECK(relative_cgroup_path("/sys/fs/cgroup", "/sys/fs/cgroup2/x") == "sys/fs/cgroup2/x");
   CHECK(relative_cgroup_path("/", "/kubepods.slice") == "kubepods.slice");
-}
-
-TEST_CASE("the RTM_NEWADDR parser keeps global addresses only", "[discovery]") {
-  std::vector<char> buf;
-  add_newaddr(buf, AF_INET, RT_SCOPE_UNIVERSE,
-              {{IFA_ADDRESS, raw("198.18.5.10")}, {IFA_LOCAL, raw("198.18.5.10")}});
-  // Point-to-point: IFA_ADDRESS is the peer, IFA_LOCAL ours.
-  add_newaddr(buf, AF_INET, RT_SCOPE_UNIVERSE,
-              {{IFA_ADDRESS, raw("198.18.9.1")}, {IFA_LOCAL, raw("198.18.9.2")}});
-  add_newaddr(buf, AF_INET, RT_SCOPE_HOST, {{IFA_LOCAL, raw("127.0.0.1")}});
-  add_newaddr(buf, AF_INET6, RT_SCOPE_UNIVERSE, {{IFA_ADDRESS, raw("2001:db8:5::10")}});
-  add_newaddr(buf, AF_INET6, RT_SCOPE_HOST, {{IFA_ADDRESS, raw("::1")}});
-  add_newaddr(buf, AF_INET6, RT_SCOPE_LINK, {{IFA_ADDRESS, raw("fe80::1")}});
-  std::vector<Prefix> out;
-  REQUIRE(parse_address_dump(buf.data(), buf.size(), out));
-  REQUIRE(out.size() == 3);
-  CHECK(to_string(out[0]) == "198.18.5.10");
-  CHECK(to_string(out[1]) == "198.18.9.2");
-  CHECK(to_string(out[2]) == "2001:db8:5::10");
-
-  SECTION("a truncated message is rejected") {
-    std::vector<Prefix> none;
-    CHECK_FALSE(parse_address_dump(buf.data(), buf.size() - 4, none));
-  }
 }
 
 TEST_CASE("experiments match pods by address containment", "[discovery]") {

@@ -145,6 +145,28 @@ TEST_CASE("overrides and a pinned rate take effect at the next tick", "[limiter]
   CHECK_FALSE(f.x(1).direction[kEgress]->throttled.load());
 }
 
+TEST_CASE("the fallback, what holds once the daemon stops confirming, is A or the pinned rate",
+          "[limiter]") {
+  Fixture f;
+  REQUIRE(f.limiter->apply().ok());
+  // An idle experiment: its limit lets a burst through (the budget form), its fallback is
+  // A = 12.5 MB/s with A's policer bucket and no budget.
+  const RateLimit& idle = f.dp.limits[1];
+  CHECK(idle.budget_bytes_total[kEgress] > 0);
+  for (Direction d : kDirections) {
+    CHECK(idle.fallback_bytes_per_second[d] == 12'500'000);
+    CHECK(idle.fallback_tolerance_ns[d] == 500'000'000);
+  }
+  // A pin (or a throttle) holds after the daemon too.
+  f.x(1).applied.pinned_bits.store(8'000'000);
+  REQUIRE(f.limiter->apply().ok());
+  CHECK(f.dp.limits[2].fallback_bytes_per_second[kIngress] == 1'000'000);
+  // A changed allocation reaches the datapath's fallback at the next tick.
+  f.x(0).applied.bandwidth_bits.store(200'000'000);
+  REQUIRE(f.limiter->apply().ok());
+  CHECK(f.dp.limits[1].fallback_bytes_per_second[kEgress] == 25'000'000);
+}
+
 TEST_CASE("a failed push is retried in full at the next tick", "[limiter]") {
   Fixture f;
   f.dp.fail = true;

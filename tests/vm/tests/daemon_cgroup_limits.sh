@@ -41,6 +41,7 @@ cat >"$WORK/enforcer.toml" <<EOF
 tick = "${TICK_MS}ms"
 state_dir = "$WORK/state"
 bpf_pin_dir = "/sys/fs/bpf/enforcer-vm"
+on_stop = "remove"
 metrics_listen = "127.0.0.1:9724"
 cgroup_root = "/sys/fs/cgroup"
 quota_check_interval = "2s"
