@@ -17,7 +17,8 @@ src=$(cd "$2" && pwd)
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v jsonnet >/dev/null || fail "jsonnet is not installed (scripts/install-deps)"
+command -v jsonnet >/dev/null && command -v jsonnetfmt >/dev/null ||
+  fail "jsonnet is not installed (scripts/install-deps)"
 "$python" -c 'import yaml' 2>/dev/null || fail "$python has no yaml module (scripts/install-deps)"
 
 work=$(mktemp -d)
