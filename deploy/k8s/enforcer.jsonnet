@@ -119,6 +119,16 @@ function(
               image: image,
               args: ['--config', '/etc/enforcer/enforcer.toml', '--config-dir', configDir],
               securityContext: securityContext,
+              // The systemd unit's watchdog: a daemon whose event loop stops answering on the
+              // control socket is restarted (killed after the grace period, so the next one
+              // adopts its pinned datapath and enforcement goes on).
+              livenessProbe: {
+                exec: { command: ['/usr/bin/enforcerctl', '--timeout', '10s', 'status'] },
+                initialDelaySeconds: 30,
+                periodSeconds: 30,
+                timeoutSeconds: 15,
+                failureThreshold: 3,
+              },
               resources: {
                 // About 6 MiB with M-Lab's ten experiments (docs/performance.md); the limit is
                 // the systemd unit's MemoryMax. No CPU limit: a throttled daemon ticks late.

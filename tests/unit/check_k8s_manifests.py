@@ -120,6 +120,10 @@ def check_daemonset(ds, label, want):
         check(name == want["configmap"],
               f"{label}: mounts ConfigMap {name}, not {want['configmap']}")
 
+    probe = daemon.get("livenessProbe", {}).get("exec", {}).get("command", [])
+    check(probe[:1] == [f"{want['bindir']}/enforcerctl"] and "status" in probe,
+          f"{label}: no liveness probe asks the daemon for its status (the unit's watchdog)")
+
     # Host paths: each at its own path (the configuration names the node's paths), each one that
     # something in the configuration needs, and every such path mounted.
     host_mounts = []
@@ -215,6 +219,8 @@ def main():
         "bpf_pin_dir": eff["daemon"]["bpf_pin_dir"],
         "metrics_listen": eff["daemon"]["metrics_listen"],
         "main_config": f"{config_dir}/enforcer.toml",
+        "bindir": re.search(r"set\(CPACK_PACKAGING_INSTALL_PREFIX ([^)]+)\)", packaging).group(1)
+        + "/bin",
         "configmap": configmap["metadata"]["name"],
         "capabilities": unit_capabilities(a.source),
     }
