@@ -5,7 +5,8 @@
 # configuration, the control group; no shell, package manager or compiler), and runs it: the
 # binaries with nothing but the image's own libraries and loader (chroot into the image's root),
 # then the image as a container (`podman run`: --version, --check-config, enforcerctl --help).
-# About 15 s on a build machine; no network, no registry.
+# About 20 s on a build machine (2 cores, other builds running), most of it the two archives;
+# no network, no registry.
 #
 # Needs root, podman and runc (scripts/install-deps). podman keeps everything it makes under
 # this test's temporary folder (its own storage, vfs driver, run and tmp folders), so the
@@ -21,7 +22,7 @@
 #   test runs runc instead (with cgroupfs cgroups, which runc rejects disabling); the cgroups
 #   podman makes for it (libpod_parent in each hierarchy) are removed at the end when they were
 #   not there before. On a host with cgroup v2 alone (the vm tier, M-Lab's nodes) crun runs with
-#   --cgroups=disabled.
+#   --cgroups=disabled (a path the build machines cannot take).
 # - root lacks CAP_SYS_RESOURCE there, so the rlimits podman asks for by default (nofile
 #   1048576, nproc 4194304), above the machine's hard limits, cannot be set ("setrlimit
 #   RLIMIT_NOFILE: Operation not permitted"): the containers get lower ones, which need no
