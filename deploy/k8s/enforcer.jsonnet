@@ -87,8 +87,8 @@ function(
     metadata: { name: name, namespace: namespace },
     spec: {
       selector: { matchLabels: { workload: name } },
-      // One machine at a time. A clean stop ends enforcement on its machine until the new pod's
-      // first tick (its windows resume from the snapshot).
+      // One machine at a time. The old pod's stop leaves its datapath enforcing every experiment's
+      // allocation (daemon.on_stop = "hold"), and the new pod adopts it.
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
       template: {
         metadata: {
@@ -110,8 +110,8 @@ function(
           // Enforcement goes on while a machine is in lame-duck mode.
           tolerations: [{ key: 'lame-duck', operator: 'Exists', effect: 'NoSchedule' }],
           serviceAccountName: 'kube-rbac-proxy',
-          // A clean stop (SIGTERM) finishes the tick under way, writes windows.snapshot, detaches
-          // and unpins: well under a second. The margin covers a slow disk's fsync.
+          // A stop (SIGTERM) finishes the tick under way and writes windows.snapshot: well under a
+          // second. The margin covers a slow disk's fsync.
           terminationGracePeriodSeconds: 30,
           containers: [
             {
