@@ -47,6 +47,7 @@ bpf_pin_dir = "$PIN_DIR"
 metrics_listen = "127.0.0.1:9724"
 max_experiments = $n
 on_stop = "remove"
+status_dir = "$WORK/experiments"
 
 [network]
 interfaces = ["eth0"]

@@ -14,6 +14,7 @@
 #include "control/audit_log.hpp"
 #include "control/control_protocol.hpp"
 #include "control/overrides.hpp"
+#include "control/status_files.hpp"
 #include "control_server.hpp"
 #include "pods/cgroup_enforcer.hpp"
 #include "state/experiments.hpp"
@@ -52,6 +53,9 @@ class Controller {
   const std::vector<Override>& overrides() const { return set_.all(); }
   // The configuration's overrides still live, then enforcerctl's.
   std::vector<Override> all_overrides() const;
+  // Every configured experiment's EXP object (lib/control/control_protocol.hpp), in table order:
+  // what `status` answers and the status files hold.
+  std::vector<ExperimentStatus> experiment_statuses() const;
 
  private:
   std::string status(const Request& r);

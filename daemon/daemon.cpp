@@ -170,6 +170,9 @@ Expected<void> Daemon::start() {
   control_ = std::move(*control);
 
   config_follower_.follow(config_inputs_);
+  if (!config_.daemon.status_dir.empty()) {
+    status_files_ = std::make_unique<StatusFiles>(config_.daemon.status_dir);
+  }
 
   log_info("enforcerd {} enforcing {} experiment(s) on {}; metrics at http://{}/metrics", kVersion,
            config_.experiments.size(), fmt::join(uplinks, ", "), config_.daemon.metrics_listen);
@@ -405,6 +408,18 @@ void Daemon::run() {
   if (config_.daemon.on_stop == OnStop::kHold) datapath_->hold();
 }
 
+void Daemon::write_status_files(std::uint64_t tick) {
+  if (!status_files_) return;
+  // At most once a second: readers poll, and a file per experiment each tick would cost a fleet
+  // of thousands of experiments more than the tick itself.
+  const auto every = std::max<std::uint64_t>(
+      1, static_cast<std::uint64_t>(std::chrono::seconds(1) / config_.daemon.tick));
+  if (tick % every != 0) return;
+  auto r = status_files_->write(controller_->experiment_statuses(), config_.daemon.tick.count(),
+                                std::chrono::system_clock::now());
+  if (!r && status_errors_++ % 60 == 0) log_error("writing status files: {}", r.error().message);
+}
+
 void Daemon::schedule_tick() {
   timer_.expires_at(epoch_ + next_tick_ * config_.daemon.tick);
   timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -445,6 +460,7 @@ void Daemon::on_tick() {
   if (auto r = datapath_->refresh(); !r) {
     if (refresh_errors_++ % 60 == 0) log_error("checking the uplinks: {}", r.error().message);
   }
+  write_status_files(tick);
   if (tick >= next_snapshot_tick_) {
     write_snapshot();
     next_snapshot_tick_ = tick + kSnapshotTicks;

@@ -50,6 +50,8 @@ class Daemon {
 
  private:
   void schedule_tick();
+  // The experiments' status files (daemon.status_dir), at most once a second.
+  void write_status_files(std::uint64_t tick);
   // How long the limits a tick sets hold without the next ticks confirming them: a few ticks,
   // at least a second (a tick delayed by a slow scan is no dead daemon).
   std::chrono::nanoseconds limits_validity() const {
@@ -95,6 +97,7 @@ class Daemon {
   TickStats tick_stats_;
   std::unique_ptr<BpfDatapath> datapath_;
   std::optional<UplinkFollower> uplink_follower_;  // network.interfaces = ["auto"]
+  std::unique_ptr<StatusFiles> status_files_;      // none: daemon.status_dir = ""
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Limiter> limiter_;
   std::shared_ptr<MetricsCollector> collector_;
@@ -102,6 +105,7 @@ class Daemon {
   std::uint64_t sample_errors_ = 0;
   std::uint64_t limit_errors_ = 0;
   std::uint64_t refresh_errors_ = 0;
+  std::uint64_t status_errors_ = 0;
 
   CgroupTotals cgroup_totals_;
   DaemonStatus status_;

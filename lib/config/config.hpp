@@ -122,6 +122,8 @@ struct DaemonConfig {
   std::string hostname;
   // Read when the daemon stops: a reload may change it.
   OnStop on_stop = OnStop::kHold;
+  // Where each experiment's status file goes (lib/control/status_files.hpp); empty: none.
+  std::string status_dir = "/run/enforcer/experiments";
 };
 
 // A block device whose capacity the disk_io allocation shares out ([[device]] tables). Each

@@ -59,13 +59,14 @@ void read_strings(Parser& p, const toml::table& t, DaemonConfig& d) {
   p.string_value(t, "daemon", "cgroup_root", d.cgroup_root, true);
   p.string_value(t, "daemon", "control_group", d.control_group, true);
   p.string_value(t, "daemon", "hostname", d.hostname, true);
+  p.string_value(t, "daemon", "status_dir", d.status_dir, true);
   if (const toml::node* n = t.get("metrics_listen");
       n && n->is_string() && !valid_listen(d.metrics_listen)) {
     p.error(n, "daemon.metrics_listen",
             fmt::format("daemon.metrics_listen = {}: expected \"host:port\" or \"[v6]:port\"",
                         Parser::spell(*n)));
   }
-  for (auto key : {"state_dir", "control_socket", "bpf_pin_dir"}) {
+  for (auto key : {"state_dir", "control_socket", "bpf_pin_dir", "status_dir"}) {
     const toml::node* n = t.get(key);
     if (n && n->is_string() && !n->as_string()->get().empty() &&
         n->as_string()->get().front() != '/') {
@@ -103,7 +104,7 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
   p.check_keys(t, "daemon",
                {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen",
                 "cgroup_root", "max_experiments", "project_id_base", "control_group",
-                "quota_check_interval", "hostname", "on_stop"});
+                "quota_check_interval", "hostname", "on_stop", "status_dir"});
   read_intervals(p, t, d);
   if (const toml::node* n = t.get("on_stop")) {
     const std::string v = n->is_string() ? n->as_string()->get() : "";

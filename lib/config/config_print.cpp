@@ -101,6 +101,7 @@ void format_daemon(std::string& out, Printer& p, const DaemonConfig& d) {
   p.line("quota_check_interval", quote(format_duration(d.quota_check_interval)));
   if (!d.hostname.empty()) p.line("hostname", quote(d.hostname));
   p.line("on_stop", quote(to_string(d.on_stop)));
+  p.line("status_dir", quote(d.status_dir));
 }
 
 void format_network(std::string& out, Printer& p, const NetworkConfig& net) {

@@ -63,7 +63,8 @@ within 20000000 "$got" "$TOLERANCE_PCT" 0 "egress after override set bandwidth 2
 [ "$(field .egress.throttled)" = true ] || fail "status does not show a throttled: $(field .egress)"
 log "ok: status shows egress limit $(field .egress.limit_bits) bit/s"
 
-# 2. A manual throttle pins the rate, and a change reaches the datapath by the next tick.
+# 2. A manual throttle pins the rate, and a change reaches the datapath by the next tick and the
+# experiment's status file within a second.
 ctl throttle a 5Mbit --reason "ctl test: throttle" >/dev/null
 sleep 1
 got=$(rate_over 5)
@@ -73,6 +74,13 @@ sleep 0.25  # 2.5 ticks
 limit=$(field .egress.limit_bits)
 [ "$limit" = 12000000 ] || fail "two ticks after throttle 12Mbit the datapath's limit is $limit bit/s"
 log "ok: the limit is 12 Mbit/s two ticks after the command"
+# The experiment's own status file says the same within a second (daemon.status_dir).
+status_file=$WORK/run/experiments/a.json
+file_says_12() { [ "$(jq -r '.pinned_bits' "$status_file" 2>/dev/null)" = 12000000 ]; }
+wait_until 2 file_says_12 || fail "a.json does not show the throttle within 2 s: $(cat "$status_file" 2>&1)"
+[ "$(jq -r '.format, .name, .egress.throttled' "$status_file" | tr '\n' ' ')" = "1 a true " ] ||
+  fail "a.json: $(cat "$status_file")"
+log "ok: a.json shows the throttle: $(jq -c '{pinned_bits, egress: .egress.limit_bits}' "$status_file")"
 got=$(rate_over 5)
 within 12000000 "$got" "$TOLERANCE_PCT" 0 "egress after throttle 12Mbit (bit/s)"
 ctl release a --reason "ctl test: release" >/dev/null

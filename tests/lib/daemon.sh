@@ -39,6 +39,7 @@ control_group = "${CONTROL_GROUP:-}"
 bpf_pin_dir = "$PIN_DIR"
 metrics_listen = "127.0.0.1:9724"
 on_stop = "${ON_STOP:-remove}"
+status_dir = "$WORK/run/experiments"
 
 [network]
 interfaces = [${INTERFACES:-\"eth0\"}]

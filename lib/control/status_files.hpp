@@ -1,0 +1,55 @@
+// Status files for the experiments themselves: `status_dir`/<name>.json, one per configured
+// experiment, replaced atomically at most once a second, which a pod can mount read-only to see
+// its own budget (ndt, say, could refuse new tests while throttled instead of running them
+// slowly). Each file is the EXP object `enforcerctl show NAME --json` prints
+// (lib/control/control_protocol.hpp) plus:
+//   "format": 1              what a reader checks first; a change that is not an addition
+//                            raises it
+//   "updated_unix_ns": N     when the daemon wrote it: a file much older than the tick says no
+//                            daemon runs (the datapath then holds the experiment to its
+//                            allocation, daemon.on_stop)
+//   "tick_ns": N
+// The contract is documented in docs/operations.md ("Status files").
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/expected.hpp"
+
+namespace enforcer {
+
+inline constexpr int kStatusFileFormat = 1;
+
+struct ExperimentStatus {
+  std::string name;
+  nlohmann::json status;  // the EXP object
+};
+
+class StatusFiles {
+ public:
+  explicit StatusFiles(std::string dir) : dir_(std::move(dir)) {}
+
+  // Writes the file of each experiment whose status changed since it was last written (the
+  // time aside), and removes the <name>.json files of experiments no longer given (the first
+  // call: every <name>.json in the directory that is not theirs; the directory is enforcer's).
+  // Creates the directory when it is missing. Returns the first error (a full or read-only file
+  // system, say); what could be written is.
+  Expected<void> write(const std::vector<ExperimentStatus>& experiments, std::int64_t tick_ns,
+                       std::chrono::system_clock::time_point now);
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::map<std::string, std::string> written_;  // name → the EXP dump last written
+  bool dir_ready_ = false;
+  bool swept_ = false;  // a previous daemon's files of experiments gone are removed once
+};
+
+}  // namespace enforcer

@@ -1,0 +1,107 @@
+// The experiments' status files (lib/control/status_files.hpp): what a file holds, written only
+// when the status changed, nothing half-written left, the files of experiments gone removed, and
+// an error when the directory cannot be written.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "control/status_files.hpp"
+#include "temp_dir.hpp"
+
+using namespace enforcer;
+using namespace enforcer::test;
+using Catch::Matchers::Contains;
+using nlohmann::json;
+
+namespace {
+
+json read_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  return json::parse(text.str());
+}
+
+ino_t inode(const std::filesystem::path& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st.st_ino;
+}
+
+ExperimentStatus status(const std::string& name, bool throttled) {
+  return {name, {{"name", name}, {"egress", {{"throttled", throttled}}}}};
+}
+
+const auto kAt = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
+
+}  // namespace
+
+TEST_CASE("status files: the EXP object with format, time and tick, rewritten only on change",
+          "[status]") {
+  TempDir tmp;
+  const auto dir = tmp.path / "experiments";  // made on the first write
+  StatusFiles files(dir.string());
+  REQUIRE(files.write({status("ndt", false), status("wehe", true)}, 1'000'000'000, kAt).ok());
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"ndt.json", "wehe.json"});  // no temporary left
+  const json ndt = read_json(dir / "ndt.json");
+  CHECK(ndt["format"] == kStatusFileFormat);
+  CHECK(ndt["name"] == "ndt");
+  CHECK(ndt["egress"]["throttled"] == false);
+  CHECK(ndt["updated_unix_ns"] == 1'800'000'000'000'000'000);
+  CHECK(ndt["tick_ns"] == 1'000'000'000);
+  // Readable by the pods, which mount the directory read-only as another user.
+  struct stat st {};
+  REQUIRE(::stat(dir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0755);
+
+  SECTION("an unchanged status is not written again; a changed one replaces the file") {
+    const ino_t before = inode(dir / "ndt.json");
+    REQUIRE(files
+                .write({status("ndt", false), status("wehe", false)}, 1'000'000'000,
+                       kAt + std::chrono::seconds(1))
+                .ok());
+    CHECK(inode(dir / "ndt.json") == before);
+    CHECK(read_json(dir / "ndt.json")["updated_unix_ns"] == 1'800'000'000'000'000'000);
+    CHECK(read_json(dir / "wehe.json")["egress"]["throttled"] == false);
+  }
+  SECTION("an experiment gone loses its file; other files stay") {
+    put(dir / "README", "not ours\n");
+    REQUIRE(files.write({status("ndt", false)}, 1'000'000'000, kAt).ok());
+    CHECK_FALSE(std::filesystem::exists(dir / "wehe.json"));
+    CHECK(std::filesystem::exists(dir / "README"));
+  }
+}
+
+TEST_CASE("status files: a new daemon removes a previous one's files of experiments gone",
+          "[status]") {
+  TempDir tmp;
+  put(tmp.path / "old.json", "{}\n");
+  put(tmp.path / "ndt.json", "{}\n");
+  StatusFiles files(tmp.path.string());
+  REQUIRE(files.write({status("ndt", true)}, 100'000'000, kAt).ok());
+  CHECK(tmp.names() == std::vector<std::string>{"ndt.json"});
+  CHECK(read_json(tmp.path / "ndt.json")["egress"]["throttled"] == true);
+}
+
+TEST_CASE("status files: a directory that cannot be made is an error naming it", "[status]") {
+  TempDir tmp;
+  put(tmp.path / "file", "x\n");
+  StatusFiles files((tmp.path / "file" / "experiments").string());
+  const auto r = files.write({status("ndt", false)}, 1'000'000'000, kAt);
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.error().message, Contains("status_dir"));
+  CHECK_THAT(r.error().message, Contains("file/experiments"));
+}
