@@ -295,14 +295,15 @@ std::string Controller::handle(const Request& r, const Peer& peer) {
 
 std::string Controller::status(const Request& r) {
   json list = json::array();
-  for (auto& x : experiment_statuses()) list.push_back(std::move(x.status));
+  for_each_status([&](const std::string&, json status) { list.push_back(std::move(status)); });
   return ok_response(r.id, {{"version", ctx_.version},
                             {"tick_ns", ctx_.config->daemon.tick.count()},
                             {"link_rate_bits", ctx_.config->network.link_rate_bits},
                             {"experiments", std::move(list)}});
 }
 
-std::vector<ExperimentStatus> Controller::experiment_statuses() const {
+void Controller::for_each_status(
+    const std::function<void(const std::string& name, json status)>& fn) const {
   // Every lookup through an index made once: a status of n experiments costs O(n), not O(n²), on
   // the loop that also ticks.
   std::unordered_map<std::uint32_t, const ExperimentConfig*> by_id;
@@ -311,17 +312,15 @@ std::vector<ExperimentStatus> Controller::experiment_statuses() const {
   CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
   const auto pods = cgroups ? cgroups->pods() : std::unordered_map<std::string, std::string>{};
   const OverridesByExperiment overrides(all_overrides());
-  std::vector<ExperimentStatus> out;
   for (const auto& s : *ctx_.table->snapshot()) {
     const auto found = by_id.find(s->id);
     if (found == by_id.end()) continue;
     const ExperimentConfig& x = *found->second;
     const auto pod = pods.find(x.name);
     const std::vector<Override>& mine = overrides.of(x.name);
-    out.push_back({x.name, experiment_status(*s, effective(x, mine), ctx_.config->daemon.tick,
-                                             pod == pods.end() ? "" : pod->second, mine)});
+    fn(x.name, experiment_status(*s, effective(x, mine), ctx_.config->daemon.tick,
+                                 pod == pods.end() ? "" : pod->second, mine));
   }
-  return out;
 }
 
 std::string Controller::show(const Request& r) {

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include "config/config.hpp"
 #include "control/audit_log.hpp"
 #include "control/control_protocol.hpp"
 #include "control/overrides.hpp"
-#include "control/status_files.hpp"
 #include "control_server.hpp"
 #include "pods/cgroup_enforcer.hpp"
 #include "state/experiments.hpp"
@@ -53,9 +53,10 @@ class Controller {
   const std::vector<Override>& overrides() const { return set_.all(); }
   // The configuration's overrides still live, then enforcerctl's.
   std::vector<Override> all_overrides() const;
-  // Every configured experiment's EXP object (lib/control/control_protocol.hpp), in table order:
-  // what `status` answers and the status files hold.
-  std::vector<ExperimentStatus> experiment_statuses() const;
+  // Every configured experiment's EXP object (lib/control/control_protocol.hpp), in table order,
+  // one at a time: what `status` answers and the status files hold.
+  void for_each_status(
+      const std::function<void(const std::string& name, nlohmann::json status)>& fn) const;
 
  private:
   std::string status(const Request& r);

@@ -141,7 +141,7 @@ Expected<void> Daemon::start() {
 
   auto datapath = BpfDatapath::create(
       BpfDatapathOptions{config_.daemon.bpf_pin_dir, uplinks, config_.daemon.max_experiments,
-                         config_.network.enforcement, uplink_follower_.has_value(), true});
+                         config_.network.enforcement, uplink_follower_.has_value(), true, true});
   if (!datapath) return datapath.error();
   datapath_ = std::move(*datapath);
 
@@ -242,6 +242,7 @@ void Daemon::start_cgroups() {
   }
   if (cgroup_root_.empty()) {
     log_warning("no cgroup2 file system is mounted: CPU, memory and I/O limits are not enforced");
+    datapath_->release_unclaimed_cgroups();
     // Egress is attributed by address alone; pods an adopted datapath knew are forgotten.
     if (auto r = datapath_->set_pod_cgroups({}); !r) log_warning("{}", r.error().message);
     return;
@@ -415,8 +416,10 @@ void Daemon::write_status_files(std::uint64_t tick) {
   const auto every = std::max<std::uint64_t>(
       1, static_cast<std::uint64_t>(std::chrono::seconds(1) / config_.daemon.tick));
   if (tick % every != 0) return;
-  auto r = status_files_->write(controller_->experiment_statuses(), config_.daemon.tick.count(),
-                                std::chrono::system_clock::now());
+  status_files_->begin(config_.daemon.tick.count(), std::chrono::system_clock::now());
+  controller_->for_each_status(
+      [this](const std::string& name, nlohmann::json status) { status_files_->put(name, status); });
+  auto r = status_files_->end();
   if (!r && status_errors_++ % 60 == 0) log_error("writing status files: {}", r.error().message);
 }
 
@@ -453,6 +456,14 @@ void Daemon::on_tick() {
     }
     cgroups_->tick(cgroups_changed_);
     cgroups_changed_ = false;
+    if (!unclaimed_released_ && cgroups_->scanned()) {
+      // Adopted cgroup links whose cgroups the first complete scan did not find are no
+      // experiment's now.
+      if (const std::size_t n = datapath_->release_unclaimed_cgroups()) {
+        log_info("released the adopted cgroup_skb links of {} cgroup(s) no experiment has now", n);
+      }
+      unclaimed_released_ = true;
+    }
   }
   // The uplinks: one that follows the host's address moves with it; a changed root qdisc swaps
   // the egress program; removed filters come back.

@@ -18,6 +18,7 @@
 #include "config/config_files.hpp"
 #include "config/reload_plan.hpp"
 #include "config_follower.hpp"
+#include "control/status_files.hpp"
 #include "control_server.hpp"
 #include "controller.hpp"
 #include "datapath/bpf_datapath.hpp"
@@ -106,6 +107,7 @@ class Daemon {
   std::uint64_t limit_errors_ = 0;
   std::uint64_t refresh_errors_ = 0;
   std::uint64_t status_errors_ = 0;
+  bool unclaimed_released_ = false;  // adopted cgroup links no scan claimed are detached
 
   CgroupTotals cgroup_totals_;
   DaemonStatus status_;

@@ -35,9 +35,7 @@ int run_uninstall(const enforcer::Config& config) {
       "kept: the clsact qdiscs on the uplinks (they may hold other filters; remove one with "
       "'tc qdisc del dev IFACE clsact')\n"
       "kept: the CPU, memory and I/O limits written to the experiments' pod cgroups, the project "
-      "quotas of their data_dir, and %s (overrides, audit log, window snapshot)\n"
-      "nothing to do for cgroup programs: their links are never pinned and ended with the "
-      "daemon\n",
+      "quotas of their data_dir, and %s (overrides, audit log, window snapshot)\n",
       config.daemon.state_dir.c_str());
   for (const auto& line : report.errors) log_error("{}", line);
   return report.errors.empty() ? 0 : 1;

@@ -68,7 +68,8 @@ Expected<std::string> set_aside(const std::string& path, WallClock::time_point n
   return target;
 }
 
-Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_view text) {
+Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_view text,
+                                        AtomicWrite how) {
   const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
   auto fail = [&](std::string_view what, int err, bool unlink_tmp) -> Expected<WrittenFile> {
     if (unlink_tmp) ::unlink(tmp.c_str());
@@ -81,6 +82,9 @@ Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_vie
 
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) return fail(fmt::format("create {}", tmp), errno, false);
+  if (how.mode != 0600 && ::fchmod(fd.get(), how.mode) != 0) {
+    return fail(fmt::format("chmod {}", tmp), errno, true);
+  }
   std::size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
@@ -91,11 +95,12 @@ Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_vie
     if (n == 0) return fail(fmt::format("write {}", tmp), EIO, true);
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) return fail(fmt::format("fsync {}", tmp), errno, true);
+  if (how.durable && ::fsync(fd.get()) != 0) return fail(fmt::format("fsync {}", tmp), errno, true);
   if (fd.close() != 0) return fail(fmt::format("close {}", tmp), errno, true);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return fail(fmt::format("rename {} to {}", tmp, path), errno, true);
   }
+  if (!how.durable) return WrittenFile{};
 
   const auto slash = path.rfind('/');
   const std::string dir =

@@ -21,7 +21,14 @@ using WallClock = std::chrono::system_clock;
 struct WrittenFile {
   std::optional<std::string> not_durable;
 };
-Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_view text);
+struct AtomicWrite {
+  // false: no fsync (a file in tmpfs, or one rewritten every second that no reboot needs): still
+  // atomic, a reader sees the old file or the new one.
+  bool durable = true;
+  unsigned mode = 0600;  // the file's permissions, exactly (umask aside)
+};
+Expected<WrittenFile> write_file_atomic(const std::string& path, std::string_view text,
+                                        AtomicWrite how = {});
 
 // Reads a whole file (at most 64 MiB); `missing` is set, with an empty text, when it does not
 // exist.

@@ -17,8 +17,9 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
-#include <vector>
 
 #include "base/expected.hpp"
 
@@ -26,28 +27,30 @@ namespace enforcer {
 
 inline constexpr int kStatusFileFormat = 1;
 
-struct ExperimentStatus {
-  std::string name;
-  nlohmann::json status;  // the EXP object
-};
-
 class StatusFiles {
  public:
   explicit StatusFiles(std::string dir) : dir_(std::move(dir)) {}
 
-  // Writes the file of each experiment whose status changed since it was last written (the
-  // time aside), and removes the <name>.json files of experiments no longer given (the first
-  // call: every <name>.json in the directory that is not theirs; the directory is enforcer's).
-  // Creates the directory when it is missing. Returns the first error (a full or read-only file
-  // system, say); what could be written is.
-  Expected<void> write(const std::vector<ExperimentStatus>& experiments, std::int64_t tick_ns,
-                       std::chrono::system_clock::time_point now);
+  // One pass over the configured experiments: begin(), put() each one's EXP object, end(). One
+  // object at a time, so that a pass over thousands holds one, not thousands.
+  void begin(std::int64_t tick_ns, std::chrono::system_clock::time_point now);
+  // Writes the experiment's file when its status changed since it was last written (the time
+  // aside). Creates the directory when it is missing.
+  void put(const std::string& name, const nlohmann::json& status);
+  // Removes the <name>.json files of experiments not put in this pass (the first pass: every
+  // <name>.json in the directory that is not theirs; the directory is enforcer's). Returns the
+  // pass's first error (a full or read-only file system, say); what could be written is.
+  Expected<void> end();
 
   const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;
-  std::map<std::string, std::string> written_;  // name → the EXP dump last written
+  std::map<std::string, std::size_t> written_;  // name → hash of the EXP dump last written
+  std::set<std::string> seen_;                  // put in this pass
+  std::optional<Error> error_;                  // this pass's first
+  std::int64_t tick_ns_ = 0;
+  std::int64_t updated_ns_ = 0;
   bool dir_ready_ = false;
   bool swept_ = false;  // a previous daemon's files of experiments gone are removed once
 };

@@ -194,6 +194,12 @@ Expected<void> BpfDatapath::adopt_or_remove(const std::vector<Leftover>& leftove
       unlink(path.c_str());
     }
   }
+  // Its cgroup links: unpinned, they detach; the daemon attaches the cgroups again as it finds
+  // them.
+  for (const auto& entry : std::filesystem::directory_iterator(cgroup_link_dir(), ec)) {
+    unlink(entry.path().c_str());
+  }
+  rmdir(cgroup_link_dir().c_str());
   return {};
 }
 

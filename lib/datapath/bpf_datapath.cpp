@@ -46,14 +46,19 @@ BpfDatapath::BpfDatapath(BpfDatapathOptions options) : options_(std::move(option
 
 // skel_ goes after the body: the programs and maps outlive their attachments and pins.
 BpfDatapath::~BpfDatapath() {
-  while (!cgroups_.empty()) detach_cgroup_at(cgroups_.size() - 1);
   if (hold_) {
+    // Pinned links stay attached; closing ours releases only this process's references.
+    for (const CgroupAttachment& c : cgroups_) {
+      if (c.egress) bpf_link__destroy(c.egress);
+      if (c.ingress) bpf_link__destroy(c.ingress);
+    }
     log_info(
         "leaving the datapath attached to {} and pinned in {}, every experiment held to "
         "its allocation, for the next enforcerd to adopt",
         fmt::join(uplinks(), ", "), options_.pin_dir);
     return;
   }
+  while (!cgroups_.empty()) detach_cgroup_at(cgroups_.size() - 1);
   detach_all();
   unpin_all();
 }

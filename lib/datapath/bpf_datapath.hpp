@@ -41,6 +41,9 @@ struct BpfDatapathOptions {
   // them; until the first confirmation (and in a previous instance's adopted limits) each
   // experiment's fallback holds. Off (tests of the programs): the limits hold as they are set.
   bool limits_need_confirming = false;
+  // The daemon's datapath: the cgroup_skb links are pinned (bpf_pin_dir/cgroup_links), so that a
+  // stopped or killed daemon's host-network experiments stay enforced, and adopted by the next.
+  bool pin_cgroup_links = false;
 };
 
 enum class Program { kEgressPolice, kEgressEdt, kIngress, kCgroupEgress, kCgroupIngress };
@@ -83,8 +86,8 @@ class BpfDatapath final : public Datapath {
   void confirm_limits_until(std::uint64_t monotonic_ns) override;
   // A clean stop that holds (daemon.on_stop = "hold"): the limits stop holding at once (each
   // experiment falls back to its allocation), and destroying this instance then leaves the
-  // programs attached and every map and program pinned, for the next daemon to adopt. The
-  // cgroup_skb links still end with the process.
+  // programs attached and every map, program and pinned cgroup link in place, for the next
+  // daemon to adopt.
   void hold();
 
   // Checks every uplink against what it should run, cheaply enough for every tick (one qdisc dump
@@ -105,12 +108,15 @@ class BpfDatapath final : public Datapath {
   //
   // The programs are attached as bpf_links (BPF_F_ALLOW_MULTI semantics: programs others attached
   // to the cgroup, such as systemd's IP accounting, keep running; the packet passes only when all
-  // pass). The links are not pinned: they go when this instance is destroyed, and with the process
-  // if it dies, so nothing of ours survives a crash; the restarted daemon attaches again when it
-  // finds the cgroup. An experiment may have several cgroups (a restarted container's new one);
-  // attaching an attached path again is a no-op. A cgroup nested in (or containing) another
-  // experiment's cgroup is refused: its packets would run both experiments' programs. A cgroup
-  // directory that does not exist (it vanished) is an error naming it, and changes nothing.
+  // pass). With pin_cgroup_links they are pinned as <cgroup id>_egress / _ingress under
+  // bpf_pin_dir/cgroup_links and outlive the process like the uplink's filters; the next instance
+  // adopts them (their programs swapped for its own, BPF_LINK_UPDATE) until its pod scan finds
+  // the cgroup again (attach_cgroup claims them) or has finished without it
+  // (release_unclaimed_cgroups). Without, they go with this instance or its process. An experiment
+  // may have several cgroups (a restarted container's new one); attaching an attached path again is
+  // a no-op. A cgroup nested in (or containing) another experiment's cgroup is refused: its packets
+  // would run both experiments' programs. A cgroup directory that does not exist (it vanished) is
+  // an error naming it, and changes nothing.
   Expected<void> attach_cgroup(std::uint32_t experiment_id, const std::string& cgroup_path);
   // Detaches the programs from one cgroup of the experiment (the cgroup may be gone already).
   Expected<void> detach_cgroup(std::uint32_t experiment_id, const std::string& cgroup_path);
@@ -118,6 +124,9 @@ class BpfDatapath final : public Datapath {
   void detach_cgroups(std::uint32_t experiment_id) override;
   // How many cgroups the programs are attached to.
   std::size_t cgroup_attachments() const { return cgroups_.size(); }
+  // Detaches the adopted cgroup links no attach_cgroup claimed: the first complete pod scan is
+  // over, so their cgroups are no experiment's now. Returns how many cgroups.
+  std::size_t release_unclaimed_cgroups();
 
   // Pods with addresses of their own: their egress packets are attributed by the pod their socket
   // belongs to (the cgroup it was created in, or one below it), whatever their source address, so
@@ -165,6 +174,8 @@ class BpfDatapath final : public Datapath {
     std::uint64_t cgroup_id = 0;
     bpf_link* egress = nullptr;
     bpf_link* ingress = nullptr;
+    // false: adopted from a previous instance's pins and not found again yet (`path` unknown).
+    bool claimed = true;
   };
 
   // A filter of the previous instance still attached (create() found it).
@@ -220,6 +231,11 @@ class BpfDatapath final : public Datapath {
   void detach_stale(const std::vector<Leftover>& leftovers);
 
   void detach_cgroup_at(std::size_t index);
+  std::string cgroup_link_dir() const { return options_.pin_dir + "/cgroup_links"; }
+  void pin_cgroup_links(const CgroupAttachment& c);
+  // After load, adopted: the previous instance's pinned cgroup links run this instance's
+  // programs; cgroup_ids entries without one are removed.
+  void adopt_cgroup_links();
   Expected<void> write_addresses(std::uint32_t id, const std::vector<Prefix>& addresses);
   std::uint32_t prog_id(Program program) const;
   Expected<void> zero_counters(std::uint32_t id);
@@ -259,8 +275,8 @@ struct UninstallReport {
 // holds the state_dir lock, so no daemon runs): enforcer's tc filters on `interfaces` (its
 // handle and priority, running the programs pinned in `pin_dir` or programs of enforcer's names;
 // any other filter stays, and so does the clsact qdisc, which may hold others' filters and whose
-// creator is not known any more), and every pin in `pin_dir` (the directory too, when empty).
-// The cgroup_skb links are never pinned: they ended with the daemon's process.
+// creator is not known any more), and every pin in `pin_dir`, the cgroup_skb links' in
+// `pin_dir`/cgroup_links too (unpinned, they detach), and the directories when empty.
 UninstallReport uninstall_datapath(const std::string& pin_dir,
                                    const std::vector<std::string>& interfaces);
 

@@ -40,13 +40,8 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
   if (auto r = read_prog_ids(); !r) return r;
   if (adopted_) {
     migrate_limits();
-    // The cgroup links died with the previous process; the daemon attaches the cgroups again
-    // when it finds them. The unattributed counters go on like the experiments'.
-    const int fd = bpf_map__fd(skel_->maps.cgroup_ids);
-    std::uint64_t key = 0;
-    while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
-      if (bpf_map_delete_elem(fd, &key) != 0) break;
-    }
+    // The unattributed counters go on like the experiments'.
+    adopt_cgroup_links();
     return {};
   }
   return zero_counters(ENFORCER_UNATTRIBUTED_ID);
@@ -159,7 +154,8 @@ void BpfDatapath::migrate_limits() {
 void BpfDatapath::unpin_all() {
   for (const auto& path : pinned_) unlink(path.c_str());
   pinned_.clear();
-  rmdir(options_.pin_dir.c_str());  // only when empty
+  rmdir(cgroup_link_dir().c_str());  // only when empty: every link was detached
+  rmdir(options_.pin_dir.c_str());   // only when empty
 }
 
 }  // namespace enforcer

@@ -1,4 +1,4 @@
-// enforcerd --uninstall: removes the tc filters and pins a daemon that did not stop cleanly left
+// enforcerd --uninstall: removes the tc filters, cgroup links and pins a stopped daemon left
 // behind, and leaves anyone else's filters alone.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -84,6 +84,18 @@ UninstallReport uninstall_datapath(const std::string& pin_dir,
     }
   }
   std::error_code ec;
+  // The cgroup_skb links of host-network experiments: unpinned, they detach.
+  const std::string links = pin_dir + "/cgroup_links";
+  for (const auto& entry : std::filesystem::directory_iterator(links, ec)) {
+    if (unlink(entry.path().c_str()) == 0) {
+      report.removed.push_back(
+          fmt::format("unpinned the cgroup_skb link {}", entry.path().string()));
+    } else {
+      report.errors.push_back(
+          fmt::format("cannot remove {}: {}", entry.path().string(), errno_text(errno)));
+    }
+  }
+  rmdir(links.c_str());
   if (std::filesystem::is_directory(pin_dir, ec)) {
     if (rmdir(pin_dir.c_str()) == 0) {
       report.removed.push_back(fmt::format("removed the directory {}", pin_dir));

@@ -1,5 +1,5 @@
 // cgroup_skb: attaching the accounting programs to host-network experiments' cgroups (as
-// bpf_links, never pinned) and detaching them.
+// bpf_links, pinned for the daemon), adopting a previous instance's pinned links, detaching them.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "account.skel.h"
 #include "base/fd.hpp"
@@ -84,7 +86,22 @@ Expected<void> BpfDatapath::attach_cgroup(std::uint32_t experiment_id,
   auto id = cgroup_id_of(fd.get(), path);
   if (!id) return id.error();
 
+  // A previous instance's link, adopted: this is its cgroup.
+  for (std::size_t i = 0; i < cgroups_.size(); ++i) {
+    CgroupAttachment& c = cgroups_[i];
+    if (c.claimed || c.cgroup_id != *id) continue;
+    if (c.egress && c.ingress && c.experiment_id == experiment_id) {
+      c.path = path;
+      c.claimed = true;
+      log_info("cgroup {} (id {}) of experiment id {}: its adopted links go on", path, *id,
+               experiment_id);
+      return {};
+    }
+    detach_cgroup_at(i);  // half of it, or another experiment's then: attached anew below
+    break;
+  }
   for (const CgroupAttachment& c : cgroups_) {
+    if (!c.claimed) continue;  // path unknown yet
     if (c.cgroup_id == *id || c.path == path) {
       if (c.experiment_id == experiment_id) return {};  // attached already
       return Error{fmt::format("cgroup {} is experiment id {}'s already; not attaching it to {}",
@@ -125,20 +142,101 @@ Expected<void> BpfDatapath::attach_cgroup(std::uint32_t experiment_id,
           err};
     }
   }
+  if (options_.pin_cgroup_links) pin_cgroup_links(c);
   cgroups_.push_back(c);
   log_info("attached accounting to cgroup {} (id {}) for experiment id {}", path, *id,
            experiment_id);
   return {};
 }
 
+void BpfDatapath::pin_cgroup_links(const CgroupAttachment& c) {
+  // bpffs takes mkdir; EEXIST is the common answer.
+  mkdir(cgroup_link_dir().c_str(), 0700);
+  for (auto [link, where] : {std::pair{c.egress, "egress"}, std::pair{c.ingress, "ingress"}}) {
+    // No dot: bpffs refuses names with one (EPERM), keeping them for its own files.
+    const std::string pin = fmt::format("{}/{}_{}", cgroup_link_dir(), c.cgroup_id, where);
+    unlink(pin.c_str());  // a link of an earlier cgroup with this id, long gone
+    if (int err = bpf_link__pin(link, pin.c_str()); err) {
+      // It still works; it only ends with this process.
+      log_warning("cannot pin the cgroup_skb {} link of cgroup {}: {}", where, c.path,
+                  errno_text(err));
+    }
+  }
+}
+
+void BpfDatapath::adopt_cgroup_links() {
+  namespace fs = std::filesystem;
+  const int ids_fd = bpf_map__fd(skel_->maps.cgroup_ids);
+  std::map<std::uint64_t, CgroupAttachment> adopted;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(cgroup_link_dir(), ec)) {
+    const std::string pin = entry.path().string();
+    const std::string name = entry.path().filename().string();  // "<cgroup id>_egress"
+    const auto sep = name.find('_');
+    std::uint64_t cgroup_id = 0;
+    const bool parsed =
+        sep != std::string::npos &&
+        std::from_chars(name.data(), name.data() + sep, cgroup_id).ptr == name.data() + sep;
+    const std::string where = parsed ? name.substr(sep + 1) : "";
+    bpf_program* prog = where == "egress"    ? skel_->progs.cgroup_egress
+                        : where == "ingress" ? skel_->progs.cgroup_ingress
+                                             : nullptr;
+    std::uint32_t experiment_id = 0;
+    bpf_link* link = prog && options_.pin_cgroup_links ? bpf_link__open(pin.c_str()) : nullptr;
+    // A link whose cgroup is gone cannot take the new program: it attributes nothing any more.
+    if (!link || bpf_map_lookup_elem(ids_fd, &cgroup_id, &experiment_id) != 0 ||
+        bpf_link__update_program(link, prog) != 0) {
+      if (link) bpf_link__destroy(link);
+      unlink(pin.c_str());
+      continue;
+    }
+    CgroupAttachment& c = adopted[cgroup_id];
+    c.cgroup_id = cgroup_id;
+    c.experiment_id = experiment_id;
+    c.claimed = false;
+    (where == "egress" ? c.egress : c.ingress) = link;
+  }
+  // The ids of cgroups without a link attribute nothing: their daemon attaches them again.
+  std::vector<std::uint64_t> stale;
+  std::uint64_t key = 0, next = 0;
+  for (int more = bpf_map_get_next_key(ids_fd, nullptr, &next); more == 0;
+       more = bpf_map_get_next_key(ids_fd, &key, &next)) {
+    key = next;
+    if (!adopted.count(key)) stale.push_back(key);
+  }
+  for (std::uint64_t id : stale) bpf_map_delete_elem(ids_fd, &id);
+  for (auto& [id, c] : adopted) cgroups_.push_back(c);
+  if (!adopted.empty()) {
+    log_info(
+        "adopted the cgroup_skb links of {} cgroup(s) a previous enforcerd left: they run "
+        "this instance's programs until its pod scan finds their cgroups",
+        adopted.size());
+  }
+}
+
+std::size_t BpfDatapath::release_unclaimed_cgroups() {
+  std::size_t released = 0;
+  for (std::size_t i = cgroups_.size(); i-- > 0;) {
+    if (cgroups_[i].claimed) continue;
+    detach_cgroup_at(i);
+    ++released;
+  }
+  return released;
+}
+
 void BpfDatapath::detach_cgroup_at(std::size_t index) {
   CgroupAttachment& c = cgroups_[index];
   // Links first, then the map entry: no packet runs the programs with the entry gone. A link of a
-  // removed cgroup is defunct already; destroying it only releases it.
-  if (c.egress) bpf_link__destroy(c.egress);
-  if (c.ingress) bpf_link__destroy(c.ingress);
+  // removed cgroup is defunct already; destroying it only releases it. A pinned link is detached
+  // once its pin is gone too.
+  for (bpf_link* link : {c.egress, c.ingress}) {
+    if (!link) continue;
+    bpf_link__unpin(link);
+    bpf_link__destroy(link);
+  }
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.cgroup_ids), &c.cgroup_id);
-  log_info("detached accounting from cgroup {} (experiment id {})", c.path, c.experiment_id);
+  log_info("detached accounting from cgroup {} (experiment id {})",
+           c.claimed ? c.path : fmt::format("id {}", c.cgroup_id), c.experiment_id);
   cgroups_.erase(cgroups_.begin() + static_cast<std::ptrdiff_t>(index));
 }
 

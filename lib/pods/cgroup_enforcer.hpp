@@ -52,6 +52,8 @@ class CgroupEnforcer {
   // was incomplete, or every `kFullRescanTicks`; applies limits to newly found pods, checks and
   // restores drifted limits of known ones, reads usage. Never throws; problems are logged.
   void tick(bool rescan);
+  // True once the last scan read the whole pod tree.
+  bool scanned() const { return scanned_ && !scanner_.incomplete(); }
 
   // Gives experiment `id` a new CPU, memory, I/O and disk allocation (an operator's override, or
   // its end): the values are written to its pod now (not counted as drift) and its quota is set

@@ -9,18 +9,47 @@
 #   - kill -9 at KILLS moments of the window's cycle (in a burst, at its end, held at min_rate):
 #     from 1.3 s after the kill (the limits expire 1 s after the last tick's
 #     confirmation) until the next start, a gets A (±10 %) every time;
-#   - on_stop = "remove", set by a reload: a stop removes the filters and pins.
-# About 60 s.
+#   - host-network experiment h (a pod cgroup, cgroup_skb), pinned at 10 Mbit/s, floods UDP at
+#     50: held to 10 (±10 %) by the daemon, while it is stopped (its links stay pinned) and by the
+#     next daemon, which adopts the links;
+#   - on_stop = "remove", set by a reload: a stop removes the filters, links and pins.
+# About 70 s.
 source "$(dirname "$0")/../lib/node.sh"
-trap topo_down EXIT
 
 ALLOC=20000000
+PINNED=10000000  # h's pinned rate
 KILLS=${KILLS:-10}
+CG_MOUNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$CG_MOUNT" ] || fail "no cgroup2 mount: host-network experiments need one"
+CG_ROOT=$CG_MOUNT/$P
+POD=$CG_ROOT/kubepods.slice/kubepods-podh.slice
+cleanup() {
+  set +e
+  daemon_stop
+  # h's sender first: a cgroup with a process in it cannot be removed.
+  if [ -f "$POD/cgroup.procs" ]; then xargs -r kill -KILL <"$POD/cgroup.procs"; fi
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    rmdir "$POD" "$CG_ROOT/kubepods.slice" "$CG_ROOT" 2>/dev/null
+    [ -d "$CG_ROOT" ] || break
+    sleep 0.2
+  done
+  topo_down
+}
+trap cleanup EXIT
+
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
+# h: a host-network experiment (its pod's cgroup, the node's own address).
+mkdir -p "$POD"
+ip -n "$NODE" addr add 198.18.0.2/24 dev eth0
 ON_STOP=hold TICK=100ms WINDOW=4s BANDWIDTH=20Mbit write_config "$WORK/enforcer.toml" \
-  "$(experiment_toml a 198.18.0.11 2001:db8::11)"
+  "$(experiment_toml a 198.18.0.11 2001:db8::11)
+[[experiment]]
+name = \"h\"
+cgroup = \"kubepods.slice/kubepods-podh.slice\"
+pinned_rate = \"${PINNED}bit\""
+sed -i "s|^\[daemon\]\$|[daemon]\ncgroup_root = \"$CG_ROOT\"|" "$WORK/enforcer.toml"
 daemon_start "$WORK/enforcer.toml"
 rx_meter_up "$WORLD" wan0
 
@@ -97,12 +126,39 @@ for ((i = 0; i < KILLS; i++)); do
   daemon_start "$WORK/enforcer.toml"
 done
 
+# h's cgroup_skb links are pinned: held to its pinned rate by the daemon, while it is stopped
+# (held), and by the next one, which adopts them.
+stop_flow "$FLOOD_PID"
+# Attached by this daemon, or adopted from the one killed before it.
+h_attached() { log_has "(attached accounting to cgroup $POD |cgroup $POD .*: its adopted links go on)"; }
+wait_until 5 h_attached || fail "h's pod cgroup was not attached within 5 s"
+in_world timeout 60 iperf3 -s -p 5202 >/dev/null 2>&1 &
+wait_listen 5202
+nsenter --net="/run/netns/$NODE" sh -c "echo \$\$ >'$POD/cgroup.procs' && exec timeout 50 iperf3 \
+  -c 198.18.0.1 -p 5202 -u -b 50M -l 1400 -t 45" >"$WORK/h-flood.log" 2>&1 &
+H_FLOOD=$!
+sleep 1
+h_rate() { # WHAT
+  local r
+  r=$(rate_over 1.5)
+  in_range "$PINNED" "$r" 10 0 || fail "$1: h got $r bit/s; its pinned rate is $PINNED (±10 %)"
+  log "ok: $1: h at $r bit/s (pinned $PINNED)"
+}
+h_rate "daemon running"
+daemon_stop
+[ "$(find "$PIN_DIR/cgroup_links" -type f | wc -l)" = 2 ] ||
+  fail "h's cgroup links are not pinned after a held stop: $(ls "$PIN_DIR/cgroup_links" 2>&1)"
+h_rate "after SIGTERM (hold)"
+daemon_start "$WORK/enforcer.toml"
+log_has "adopted the cgroup_skb links of 1 cgroup" || fail "the next daemon did not adopt h's links"
+wait_log 5 "cgroup $POD .*: its adopted links go on"
+h_rate "next daemon, adopted links"
+stop_flow "$H_FLOOD"
+
 # on_stop = "remove", by a reload: the stop removes everything.
-ON_STOP=remove TICK=100ms WINDOW=4s BANDWIDTH=20Mbit write_config "$WORK/enforcer.toml" \
-  "$(experiment_toml a 198.18.0.11 2001:db8::11)"
+sed -i 's|^on_stop = "hold"$|on_stop = "remove"|' "$WORK/enforcer.toml"
 ctl reload --reason "on_stop = remove" >/dev/null || fail "the reload to on_stop = \"remove\" was refused"
 daemon_stop
 ! attached || fail "a stop with on_stop = \"remove\" left the egress filter"
 [ ! -e "$PIN_DIR" ] || fail "a stop with on_stop = \"remove\" left pins: $(ls "$PIN_DIR")"
-log "ok: on_stop = \"remove\" (by a reload): the stop removed the filters and pins"
-stop_flow "$FLOOD_PID"
+log "ok: on_stop = \"remove\" (by a reload): the stop removed the filters, links and pins"

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -133,11 +134,13 @@ struct Owned {
   std::vector<std::string> cgroups;
   std::vector<pid_t> children;
   bool netns = false;
+  std::string pin_dir;  // removed whatever is left in it (a test that failed while held)
 
   ~Owned() {
     for (pid_t pid : children) kill(pid, SIGKILL);
     for (pid_t pid : children) waitpid(pid, nullptr, 0);
     dp.reset();  // detaches, unpins
+    if (!pin_dir.empty()) shell("rm -rf " + pin_dir + " 2>/dev/null");
     // Anything still in our cgroups was started by this test (a grandchild): end it.
     for (auto it = cgroups.rbegin(); it != cgroups.rend(); ++it) {
       std::ifstream procs(*it + "/cgroup.procs");
@@ -164,7 +167,8 @@ class Fixture {
   std::string inner;    // a cgroup below it (a container's scope under its pod)
   std::string outside;  // a sibling cgroup that is no experiment's
 
-  Fixture() {
+  // pin_links: as the daemon runs it (BpfDatapathOptions::pin_cgroup_links).
+  explicit Fixture(bool pin_links = false) : pin_links_(pin_links) {
     REQUIRE(geteuid() == 0);
     const std::string root = cgroup2_mount();
     if (root.empty()) FAIL("no cgroup2 mount in /proc/self/mounts");
@@ -179,6 +183,7 @@ class Fixture {
     }
     own_.srv = srv;
     own_.cli = cli;
+    own_.pin_dir = pin_dir();
     own_.netns = true;
     sh("ip netns add " + srv);
     sh("ip netns add " + cli);
@@ -199,7 +204,7 @@ class Fixture {
     sh("ip netns exec " + cli + " ping -c1 -W2 198.18.0.1 >/dev/null");
     sh("ip netns exec " + cli + " ping -c1 -W2 2001:db8::1 >/dev/null");
 
-    auto dp = BpfDatapath::create(BpfDatapathOptions{"/sys/fs/bpf/" + tag, {}, 16});
+    auto dp = BpfDatapath::create(options());
     if (!dp) FAIL("cannot load the datapath: " << dp.error().message);
     own_.dp = std::move(*dp);
     REQUIRE(own_.dp->add_experiment(kExp, {}).ok());  // host network: no addresses of its own
@@ -208,6 +213,25 @@ class Fixture {
   }
 
   BpfDatapath& dp() { return *own_.dp; }
+  const std::string pin_dir() const { return "/sys/fs/bpf/" + tag; }
+  BpfDatapathOptions options() const {
+    BpfDatapathOptions o{pin_dir(), {}, 16};
+    o.pin_cgroup_links = pin_links_;
+    return o;
+  }
+  // A daemon's stop that holds its datapath: nothing of this instance is left but its pins.
+  void hold_and_drop() {
+    own_.dp->hold();
+    own_.dp.reset();
+  }
+  // The next daemon's datapath, adopting the pins.
+  void adopt() {
+    auto dp = BpfDatapath::create(options());
+    if (!dp) FAIL("cannot load the datapath again: " << dp.error().message);
+    own_.dp = std::move(*dp);
+    REQUIRE(own_.dp->adopted());
+    REQUIRE(own_.dp->keep_experiment(kExp, {}).ok());
+  }
 
   static void sh(const std::string& cmd) {
     INFO(cmd);
@@ -305,6 +329,7 @@ class Fixture {
 
  private:
   Owned own_;
+  bool pin_links_ = false;
 };
 
 // The client: sends `n` datagrams of `size` bytes from each of its sockets (IPv4 and IPv6) to the
@@ -413,6 +438,54 @@ TEST_CASE(
   REQUIRE(fx.wait(child) == 0);
   CHECK(fx.counts(kExp).packets[kEgress] == before.packets[kEgress]);
   CHECK(fx.counts(kExp).packets[kIngress] == before.packets[kIngress]);
+  for (int s : server) close(s);
+}
+
+TEST_CASE("pinned cgroup links outlive a held datapath; the next one adopts, claims, releases",
+          "[kernel][cgroup]") {
+  Fixture fx(true);
+  REQUIRE(fx.dp().add_experiment(2, {}).ok());
+  REQUIRE(fx.dp().attach_cgroup(2, fx.outside).ok());  // an experiment not configured below
+  auto pins = [&] {
+    std::size_t n = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(fx.pin_dir() + "/cgroup_links", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      ++n;
+    }
+    return n;
+  };
+  CHECK(pins() == 4);
+  const std::vector<int> server = {fx.udp_socket_in(fx.srv, "198.18.0.1", 9000),
+                                   fx.udp_socket_in(fx.srv, "2001:db8::1", 9000)};
+  constexpr int kN = 50;
+  constexpr std::size_t kSize = 500;
+  constexpr std::uint64_t kBytes =
+      kN * (kEthHlen + 20 + 8 + kSize) + kN * (kEthHlen + 40 + 8 + kSize);
+  auto exchange = [&] {
+    const pid_t child = fx.spawn(fx.cgroup, fx.cli, [&] { return udp_client(kN, kSize, false); });
+    echo(server, kN);
+    REQUIRE(fx.wait(child) == 0);
+  };
+  const Counts before = fx.counts(kExp);
+  fx.hold_and_drop();
+  exchange();  // no instance at all: the pinned links still count
+  fx.adopt();
+  CHECK(fx.dp().cgroup_attachments() == 2);  // adopted, not claimed yet
+  const Counts held = fx.counts(kExp);
+  for (Direction d : kDirections) CHECK(held.bytes[d] - before.bytes[d] == kBytes);
+
+  // The pod scan finds the experiment's cgroup: the adopted links are claimed, not doubled.
+  REQUIRE(fx.dp().attach_cgroup(kExp, fx.cgroup).ok());
+  CHECK(fx.dp().cgroup_attachments() == 2);
+  exchange();
+  const Counts claimed = fx.counts(kExp);
+  for (Direction d : kDirections) CHECK(claimed.bytes[d] - held.bytes[d] == kBytes);
+
+  // The scan is over without the other cgroup: its links go, pins and all.
+  CHECK(fx.dp().release_unclaimed_cgroups() == 1);
+  CHECK(fx.dp().cgroup_attachments() == 1);
+  CHECK(pins() == 2);
   for (int s : server) close(s);
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/expected.hpp"
 #include "control/status_files.hpp"
 #include "temp_dir.hpp"
 
@@ -36,8 +37,19 @@ ino_t inode(const std::filesystem::path& path) {
   return st.st_ino;
 }
 
-ExperimentStatus status(const std::string& name, bool throttled) {
-  return {name, {{"name", name}, {"egress", {{"throttled", throttled}}}}};
+struct Status {
+  std::string name;
+  bool throttled;
+};
+
+// One pass of the daemon's: every experiment's EXP object (here just its name and one field).
+Expected<void> pass(StatusFiles& files, const std::vector<Status>& experiments,
+                    std::int64_t tick_ns, std::chrono::system_clock::time_point now) {
+  files.begin(tick_ns, now);
+  for (const Status& x : experiments) {
+    files.put(x.name, {{"name", x.name}, {"egress", {{"throttled", x.throttled}}}});
+  }
+  return files.end();
 }
 
 const auto kAt = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
@@ -49,7 +61,7 @@ TEST_CASE("status files: the EXP object with format, time and tick, rewritten on
   TempDir tmp;
   const auto dir = tmp.path / "experiments";  // made on the first write
   StatusFiles files(dir.string());
-  REQUIRE(files.write({status("ndt", false), status("wehe", true)}, 1'000'000'000, kAt).ok());
+  REQUIRE(pass(files, {{"ndt", false}, {"wehe", true}}, 1'000'000'000, kAt).ok());
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     names.push_back(e.path().filename().string());
@@ -66,20 +78,21 @@ TEST_CASE("status files: the EXP object with format, time and tick, rewritten on
   struct stat st {};
   REQUIRE(::stat(dir.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0755);
+  REQUIRE(::stat((dir / "ndt.json").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0644);
 
   SECTION("an unchanged status is not written again; a changed one replaces the file") {
     const ino_t before = inode(dir / "ndt.json");
-    REQUIRE(files
-                .write({status("ndt", false), status("wehe", false)}, 1'000'000'000,
-                       kAt + std::chrono::seconds(1))
-                .ok());
+    REQUIRE(
+        pass(files, {{"ndt", false}, {"wehe", false}}, 1'000'000'000, kAt + std::chrono::seconds(1))
+            .ok());
     CHECK(inode(dir / "ndt.json") == before);
     CHECK(read_json(dir / "ndt.json")["updated_unix_ns"] == 1'800'000'000'000'000'000);
     CHECK(read_json(dir / "wehe.json")["egress"]["throttled"] == false);
   }
   SECTION("an experiment gone loses its file; other files stay") {
     put(dir / "README", "not ours\n");
-    REQUIRE(files.write({status("ndt", false)}, 1'000'000'000, kAt).ok());
+    REQUIRE(pass(files, {{"ndt", false}}, 1'000'000'000, kAt).ok());
     CHECK_FALSE(std::filesystem::exists(dir / "wehe.json"));
     CHECK(std::filesystem::exists(dir / "README"));
   }
@@ -91,7 +104,7 @@ TEST_CASE("status files: a new daemon removes a previous one's files of experime
   put(tmp.path / "old.json", "{}\n");
   put(tmp.path / "ndt.json", "{}\n");
   StatusFiles files(tmp.path.string());
-  REQUIRE(files.write({status("ndt", true)}, 100'000'000, kAt).ok());
+  REQUIRE(pass(files, {{"ndt", true}}, 100'000'000, kAt).ok());
   CHECK(tmp.names() == std::vector<std::string>{"ndt.json"});
   CHECK(read_json(tmp.path / "ndt.json")["egress"]["throttled"] == true);
 }
@@ -100,7 +113,7 @@ TEST_CASE("status files: a directory that cannot be made is an error naming it",
   TempDir tmp;
   put(tmp.path / "file", "x\n");
   StatusFiles files((tmp.path / "file" / "experiments").string());
-  const auto r = files.write({status("ndt", false)}, 1'000'000'000, kAt);
+  const auto r = pass(files, {{"ndt", false}}, 1'000'000'000, kAt);
   REQUIRE_FALSE(r.ok());
   CHECK_THAT(r.error().message, Contains("status_dir"));
   CHECK_THAT(r.error().message, Contains("file/experiments"));
