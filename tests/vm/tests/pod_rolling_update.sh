@@ -41,13 +41,20 @@ done
 modprobe -a sch_ingress cls_bpf cls_u32 # clsact lives in sch_ingress
 replica_up
 replica_add_experiment ndt 198.18.0.10 2001:db8::10
-ROOT_DIRS=()
-for dir in /cache/data /var/local/metadata; do # the manifest's hostPaths of type Directory
-  [ -d "$dir" ] || { mkdir -p "$dir"; ROOT_DIRS+=("$dir"); }
+# What the test makes outside its folder, removed at the end: the manifest's hostPaths (the
+# first folder of each path that is missing), and the cgroups podman makes.
+ROOT_DIRS=() ROOT_CGROUPS=()
+new_dir() { # PATH: records the top-most missing folder of PATH
+  local top=$1
+  while [ ! -d "$(dirname "$top")" ]; do top=$(dirname "$top"); done
+  [ -d "$1" ] || ROOT_DIRS+=("$top")
+}
+for dir in /cache/data /var/local/metadata; do # type Directory: they must exist
+  new_dir "$dir"
+  mkdir -p "$dir"
 done
-for dir in /var/lib/enforcer /run/enforcer; do # DirectoryOrCreate: the translator makes them
-  [ -d "$dir" ] || ROOT_DIRS+=("$dir")
-done
+for dir in /var/lib/enforcer /run/enforcer; do new_dir "$dir"; done # DirectoryOrCreate: the translator makes them
+for cg in libpod_parent podman_probe; do [ -d "/sys/fs/cgroup/$cg" ] || ROOT_CGROUPS+=("/sys/fs/cgroup/$cg"); done
 
 WORK=$(mktemp -d /tmp/pod-rolling.XXXX)
 PODMAN=(podman --root "$WORK/storage" --runroot "$WORK/run" --tmpdir "$WORK/tmp" --storage-driver vfs
@@ -60,8 +67,9 @@ cleanup_podman() {
     grep " $WORK" /proc/self/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l || true
   fi
   rm -rf --one-file-system "$WORK"
-  [ ! -d /sys/fs/cgroup/libpod_parent ] ||
-    find /sys/fs/cgroup/libpod_parent -depth -type d -exec rmdir {} + 2>/dev/null || true
+  for cg in "${ROOT_CGROUPS[@]}"; do
+    [ ! -d "$cg" ] || find "$cg" -depth -type d -exec rmdir {} + || echo "pod_rolling_update: cannot remove $cg" >&2
+  done
   [ "${#ROOT_DIRS[@]}" -eq 0 ] || rm -rf "${ROOT_DIRS[@]}"
 }
 replica_defer cleanup_podman
