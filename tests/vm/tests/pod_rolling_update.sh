@@ -21,7 +21,7 @@
 # replica's eth0 lives there). Its storage, runtime state and the image are in the guest's /tmp.
 # The image archive: ENFORCER_IMAGE (a path the guest sees: not under /tmp), else the build
 # folder's (scripts/build-image's default, which ctest's fixture vm.image makes on the host).
-# Cost: 100-180 s on the 2-core build machine (103 s at a load average of 3, 181 s at 5.6): boot
+# Cost: 100-190 s on the 2-core build machine (103 s at a load average of 3, 181-188 s at 5): boot
 # 4-8 s, podman load 6-20 s, a podman run 3-10 s to the limit, the update 15-30 s.
 set -euo pipefail
 source "$ENFORCER_SOURCE_DIR/tests/lib/replica.sh"
