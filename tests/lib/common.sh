@@ -69,3 +69,14 @@ median() {
   tr -s ' \t' '\n\n' | grep -v '^$' | sort -g |
     awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
+
+# remove_unmounted_dir DIR WHO: removes DIR, unless something is still mounted below it: deleting
+# through a mount would reach the host's files. Then it says so (as WHO) and returns 1.
+remove_unmounted_dir() {
+  if grep -q " $1" /proc/self/mounts; then
+    echo "$2: mounts left under $1, not removing it:" >&2
+    grep " $1" /proc/self/mounts >&2 || true
+    return 1
+  fi
+  rm -rf --one-file-system "$1"
+}

@@ -37,14 +37,7 @@ cleanup() {
   for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
     umount "${MOUNTS[i]}" 2>/dev/null || umount -l "${MOUNTS[i]}" 2>/dev/null || true
   done
-  # Never delete through a mount that is still there (it would reach the host's files).
-  if grep -q " $WORK" /proc/self/mounts; then
-    echo "deb_install: mounts left under $WORK, not removing it:" >&2
-    grep " $WORK" /proc/self/mounts >&2 || true
-    rc=1
-  else
-    rm -rf --one-file-system "$WORK"
-  fi
+  remove_unmounted_dir "$WORK" deb_install || rc=1
   exit "$rc"
 }
 trap cleanup EXIT

@@ -67,13 +67,7 @@ cleanup() {
   if grep -q " $WORK" /proc/self/mounts; then
     grep " $WORK" /proc/self/mounts | cut -d' ' -f2 | sort -r | xargs -r umount -l 2>/dev/null || true
   fi
-  # Never delete through a mount that is still there.
-  if grep -q " $WORK" /proc/self/mounts; then
-    echo "image: mounts left under $WORK, not removing it" >&2
-    rc=1
-  else
-    rm -rf --one-file-system "$WORK"
-  fi
+  remove_unmounted_dir "$WORK" image || rc=1
   exit "$rc"
 }
 trap cleanup EXIT
