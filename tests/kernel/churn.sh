@@ -152,7 +152,7 @@ log "RSS: $(awk '{ print $NF }' <<<"$before") KiB before, then after each round:
 # address sets: some 3 KB per experiment) would.
 # Under AddressSanitizer freed memory waits in its quarantine (up to 256 MiB) before reuse, so RSS
 # says nothing there; LeakSanitizer checks the daemon for leaks when it exits instead.
-sanitized=$(sed -n 's/^ENFORCER_SANITIZE:[A-Z]*=//p' "$ENFORCER_BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
+sanitized=$(build_sanitizers)
 if [ -n "$sanitized" ]; then
   log "RSS not bounded: the daemon is built with -fsanitize=$sanitized"
 elif ((ROUNDS >= 3)); then

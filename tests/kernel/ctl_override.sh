@@ -10,6 +10,9 @@
 #   - a torn overrides file at start is reported and set aside, and the daemon serves;
 #   - a stored override the configuration no longer accepts is set aside, logged and audited;
 #   - every change is in the audit file with its reason.
+# A sanitizer build (scripts/test's asan and tsan stages) runs every command, restart and file
+# check, but the two rates judged over two whole windows (28 s and 20 s, measured in the main
+# stage) become a check of the datapath's limit: the instrumented control paths are the point.
 source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
@@ -57,10 +60,17 @@ log "unlimited flood: $free bit/s"
 # judged over two whole windows; one policer burst (500 ms of 20 Mbit/s) per window is 5 %.
 ctl override set a bandwidth 20Mbit --reason "ctl test: bandwidth" >/dev/null
 [ "$(field .allocation.bandwidth_bits)" = 20000000 ] || fail "status does not show bandwidth 20Mbit: $(field .allocation)"
-sleep 8
-got=$(rate_over 20)
-within 20000000 "$got" "$TOLERANCE_PCT" 0 "egress after override set bandwidth 20Mbit (bit/s)"
-[ "$(field .egress.throttled)" = true ] || fail "status does not show a throttled: $(field .egress)"
+SANITIZED=$(build_sanitizers)
+throttled() { [ "$(field .egress.throttled)" = true ]; }
+if [ -z "$SANITIZED" ]; then
+  sleep 8
+  got=$(rate_over 20)
+  within 20000000 "$got" "$TOLERANCE_PCT" 0 "egress after override set bandwidth 20Mbit (bit/s)"
+else
+  log "built with -fsanitize=$SANITIZED: the rate over two windows is measured in the plain build"
+  wait_until 10 throttled || true
+fi
+throttled || fail "status does not show a throttled: $(field .egress)"
 log "ok: status shows egress limit $(field .egress.limit_bits) bit/s"
 
 # 2. A manual throttle pins the rate, and a change reaches the datapath by the next tick and the
@@ -110,9 +120,16 @@ daemon_start "$WORK/enforcer.toml"
 grep -q 'override kept from before: a bandwidth' "$WORK/enforcerd.log" || { cat "$WORK/enforcerd.log"; fail "the daemon does not say it kept the override"; }
 [ "$(field .allocation.bandwidth_bits)" = 20000000 ] || fail "after a restart the override is gone: $(field .allocation)"
 flood
-sleep 0.5
-got=$(rate_over 20)  # a fresh window: the budget, then the min_rate; two windows of it
-within 20000000 "$got" "$TOLERANCE_PCT" 0 "egress after a restart with the stored override (bit/s)"
+if [ -z "$SANITIZED" ]; then
+  sleep 0.5
+  got=$(rate_over 20)  # a fresh window: the budget, then the min_rate; two windows of it
+  within 20000000 "$got" "$TOLERANCE_PCT" 0 "egress after a restart with the stored override (bit/s)"
+else
+  # The flood at 120 Mbit/s spends the 25 MB budget in about 2 s.
+  wait_until 10 throttled || fail "after a restart the stored override does not throttle: $(field .egress)"
+  limit=$(field .egress.limit_bits)
+  [ "$limit" -lt 20000000 ] || fail "after a restart and a spent budget the limit is $limit bit/s"
+fi
 stop_flood
 
 # 5. A torn overrides file is reported and set aside; nothing crashes.

@@ -5,13 +5,18 @@
 # event loop every third of WATCHDOG_USEC, RELOADING=1 then READY=1 around a SIGHUP, STOPPING=1
 # on SIGTERM. Also: systemd/enforcerd.service passes `systemd-analyze verify`.
 source "$(dirname "$0")/../lib/node.sh"
-trap topo_down EXIT
+LISTENER=
+# The listener lives 30 s unless stopped; ctest waits for it (it holds the test's stderr), so it is
+# stopped as soon as the daemon is, and on any exit.
+stop_listener() { [ -z "$LISTENER" ] || { kill "$LISTENER" 2>/dev/null; wait "$LISTENER" 2>/dev/null; LISTENER=; } || true; }
+trap 'stop_listener; topo_down' EXIT
 
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 TICK=100ms write_config "$WORK/enforcer.toml" "$(experiment_toml a 198.18.0.11 2001:db8::11)"
 
 "$BUILD/tests/kernel/notify_listener" "$WORK/notify" 30 >"$WORK/notify.log" &
+LISTENER=$!
 wait_until 5 test -S "$WORK/notify" || fail "notify_listener did not make its socket"
 NOTIFY_SOCKET=$WORK/notify WATCHDOG_USEC=600000 daemon_start "$WORK/enforcer.toml"
 wait_until 5 grep -q 'READY=1' "$WORK/notify.log" || true
@@ -29,6 +34,7 @@ grep -A1000 'RELOADING=1' "$WORK/notify.log" | grep -q 'READY=1' || { cat "$WORK
 log "ok: SIGHUP: RELOADING=1, then READY=1"
 daemon_stop
 grep -q 'STOPPING=1' "$WORK/notify.log" || { cat "$WORK/notify.log"; fail "no STOPPING=1"; }
+stop_listener
 log "ok: SIGTERM: STOPPING=1"
 
 # The unit file: systemd-analyze verify on the host's systemd, with the binary it names pointing

@@ -20,6 +20,10 @@ fail() {
   exit 1
 }
 
+# build_sanitizers: the -fsanitize list of the build under test (ENFORCER_SANITIZE in its
+# CMakeCache.txt), empty for a plain build.
+build_sanitizers() { sed -n 's/^ENFORCER_SANITIZE:[A-Z]*=//p' "$ENFORCER_BUILD_DIR/CMakeCache.txt" 2>/dev/null || true; }
+
 require_root() { [ "$(id -u)" = 0 ] || fail "this test needs root (BPF, tc, network namespaces)"; }
 
 # wait_until SECONDS COMMAND...: runs COMMAND every WAIT_INTERVAL seconds (default 0.1) until it
