@@ -93,6 +93,34 @@ TEST_CASE("EDT: a small packet other than TCP leaves at once beside TCP's schedu
   CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
 }
 
+TEST_CASE("EDT: a TCP segment without data leaves at once beside the paced data, still charged",
+          "[kernel][bpf][rate]") {
+  // An experiment that downloads while its upload is paced sends its download's ACKs on the same
+  // schedule: behind the upload's data they would wait up to the horizon, and the download would
+  // run at the pace of its ACKs. Without data (v4 and v6) they leave at once, charged like a
+  // ping; a small segment with data keeps its place in line.
+  Fixture fx;
+  const Frame data = tcp_frame("198.18.0.10");
+  fx.pace_edt();            // 1 ms per 1,000-byte frame, 2 s horizon
+  send_edt(fx, data, 500);  // the upload's schedule now runs ~500 ms ahead
+  for (const Frame& ack :
+       {tcp("198.18.0.10", "198.18.0.1", 32, 0), tcp("2001:db8::10", "2001:db8::1", 32, 0)}) {
+    INFO(ack.what << ", " << ack.bytes.size() << " bytes");
+    std::uint64_t before = 0, stamp = 1, after = 0;
+    REQUIRE(send_edt(fx, data, 1, &before) == TC_ACT_UNSPEC);
+    CHECK(send_edt(fx, ack, 1, &stamp) == TC_ACT_UNSPEC);
+    REQUIRE(send_edt(fx, data, 1, &after) == TC_ACT_UNSPEC);
+    CHECK(stamp == 0);                                              // not held: fq sends it at once
+    CHECK(after - before == 1'000'000 + ack.bytes.size() * 1'000);  // charged to the schedule
+  }
+  const Frame small_data = tcp("198.18.0.10", "198.18.0.1", 32, 100);
+  std::uint64_t before = 0, stamp = 0;
+  REQUIRE(send_edt(fx, data, 1, &before) == TC_ACT_UNSPEC);
+  CHECK(send_edt(fx, small_data, 1, &stamp) == TC_ACT_UNSPEC);
+  CHECK(stamp == before + 1'000'000);  // data waits in line, however small
+  CHECK(fx.counters()[1].dropped_packets[kEgress] == 0);
+}
+
 TEST_CASE("EDT: small packets jump only the headroom's worth, then wait in line, then are dropped",
           "[kernel][bpf][rate]") {
   // 16 KiB of small packets may leave at once (a second schedule at the rate); the rest wait in
