@@ -40,5 +40,17 @@ md_cell() {
     END { exit !found }' <<<"$1"
 }
 
+# md_select TABLE NAME...: the cells of the columns headed NAME..., tab-separated, one line per
+# row; returns 1 (printing nothing) when the table lacks one of them.
+md_select() {
+  local t=$1
+  shift
+  awk -F'\t' -v names="$(printf '%s\t' "$@")" '
+    NR == 1 { n = split(names, want, "\t") - 1
+      for (j = 1; j <= n; j++) { for (i = 1; i <= NF; i++) if ($i == want[j]) c[j] = i; if (!c[j]) exit 1 }
+      next }
+    { line = ""; for (j = 1; j <= n; j++) line = line (j > 1 ? "\t" : "") $c[j]; print line }' <<<"$t"
+}
+
 # md_number CELL: the cell's leading number ("+1.2 %" -> 1.2, "0.04 s" -> 0.04, "—" -> nothing).
 md_number() { awk '{ sub(/^[+]/, ""); if ($1 ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) print $1 + 0 }' <<<"$1"; }
