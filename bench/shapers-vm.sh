@@ -11,7 +11,9 @@
 #
 # The table is on the console and in shapers.md of the results folder. run-vm-test passes only
 # ENFORCER_* variables into the guest: ENFORCER_BENCH_RATES ("10 50 100"), ENFORCER_BENCH_SHAPERS
-# ("enforcer-edt enforcer tbf htb"), ENFORCER_BENCH_ROUNDS (1), ENFORCER_BENCH_RTT_MS (a delay on
+# ("enforcer-edt enforcer tbf htb"), ENFORCER_BENCH_FLOWS ("1"; "1 8" for the CPU per GB of one
+# flow and of eight), ENFORCER_BENCH_ROUNDS (1; 3 or more tell a bias from scatter in the
+# accuracy table), ENFORCER_BENCH_RTT_MS (a delay on
 # the world's side: 20 and 80 are a WAN's), ENFORCER_BENCH_RUN_SECONDS (15; the
 # window is second 2 to 12: starting a process takes 0.1-1 s in the guest). About 45 s per rate,
 # shaper and round, plus the boot: ~10 minutes. The guest's CPU is the bottleneck: a host busy with
@@ -23,6 +25,7 @@ modprobe -a veth ipvlan sch_fq sch_tbf sch_htb sch_fq_codel sch_netem sch_ingres
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq HTB_LEAF=fq_codel
 export RATES=${ENFORCER_BENCH_RATES:-10 50 100}
 export SHAPERS=${ENFORCER_BENCH_SHAPERS:-enforcer-edt enforcer tbf htb}
+export FLOWS=${ENFORCER_BENCH_FLOWS:-1}
 export ROUNDS=${ENFORCER_BENCH_ROUNDS:-1}
 export RUN_SECONDS=${ENFORCER_BENCH_RUN_SECONDS:-15} TAIL_SECONDS=3
 export RTT_MS=${ENFORCER_BENCH_RTT_MS:-}

@@ -16,8 +16,8 @@
 #                 tbf's burst, quantum 60000, leaf qdisc HTB_LEAF (default "pfifo limit 1000",
 #                 the default leaf at veth's txqueuelen: the host kernel has neither fq_codel nor
 #                 sfq); enforcerd not running
-# For each rate and shaper: one bulk TCP flow (iperf3 -J, RUN_SECONDS) from the experiment, and
-# a ping every 10 ms from the experiment through the same path during the measured window, from
+# For each rate, number of flows and shaper: bulk TCP (iperf3 -J -P FLOWS, RUN_SECONDS) from the
+# experiment, and a ping every 10 ms from the experiment through the same path during the measured window, from
 # WARMUP_SECONDS (2: slow start and the policer's initial burst left out) to RUN_SECONDS -
 # TAIL_SECONDS (1; the vm guest, where starting a process is slow, needs more):
 #   achieved rate  on the receiving side (world's wan0), in wire L2 bytes: every TCP segment with
@@ -35,21 +35,27 @@
 #   drops          the shaper's own drop counter over the run (enforcerd: skbs it dropped;
 #                  tbf/htb: the root qdisc's "dropped")
 #   CPU            system-wide busy time from /proc/stat (user + nice + system + irq + softirq of
-#                  all CPUs; not idle, iowait, steal) over the window per GB on the wire: iperf3's
+#                  all CPUs; not idle, iowait, steal) over the window per GB on the wire (and the
+#                  same less the busy share of the second before the run): iperf3's
 #                  client and server, ping, both TCP stacks, veth and softirq work, the shaper,
 #                  enforcerd (tick 100 ms) -- and every other process of the machine. The busy
 #                  share of all CPUs in the window and in the second before the run (nothing of
 #                  ours moving) show how much was someone else's. Beside it, iperf3's own CPU time
 #                  (client + server, user + system, as iperf3 reports it) per GB received.
-# Prints a markdown table on stdout (medians over the rounds), then every run's raw values.
+# Prints markdown tables on stdout (bench/shapers-report.sh: the comparison, medians over the
+# rounds; CPU per GB, one row per rate, flows and shaper; the rate's error round by round with
+# its mean and spread, which tell a bias from scatter), then every run's raw values.
 #
 # Environment: RTT_MS (none: the path's own, microseconds; the vm guest can add a delay on the
-# world's side, and the RTT column then includes it), RATES ("10 100 500", Mbit/s), SHAPERS
-# ("enforcer tbf htb"), ROUNDS (3; the order
-# of the shapers rotates from round to round), RUN_SECONDS (10), WARMUP_SECONDS (2), TAIL_SECONDS
-# (1), HTB_LEAF, TBF_LATENCY, ENFORCER_BUILD_DIR (<source>/build), UPLINK_QDISC and EXP_LINK_KIND
-# (the vm tier's fq and ipvlan). Needs root. Everything it creates (namespaces and with them the qdiscs, pins,
-# processes) is removed on exit, also on failure or Ctrl-C. Every run is bounded by timeouts.
+# world's side, and the RTT column then includes it), RATES ("100 1000", Mbit/s), FLOWS ("1 8",
+# iperf3's parallel streams), SHAPERS ("enforcer tbf htb"), ROUNDS or ENFORCER_BENCH_ROUNDS (3;
+# ROUNDS wins; the order of the shapers rotates from round to round), RUN_SECONDS (10),
+# WARMUP_SECONDS (2), TAIL_SECONDS (1; the window must keep 1 s at least), IDLE_SECONDS (1: the
+# load measured before each run), HTB_LEAF, TBF_LATENCY, ENFORCER_BUILD_DIR (<source>/build),
+# UPLINK_QDISC and EXP_LINK_KIND (the vm tier's fq and ipvlan). The smoke test (tests/bench) runs
+# RATES=100 FLOWS=8 ROUNDS=2 RUN_SECONDS=3 WARMUP_SECONDS=1 TAIL_SECONDS=1 IDLE_SECONDS=0.3.
+# Needs root. Everything it creates (namespaces and with them the qdiscs, pins, processes) is
+# removed on exit, also on failure or Ctrl-C. Every run is bounded by timeouts.
 set -euo pipefail
 SELF_DIR=$(cd "$(dirname "$0")" && pwd)
 export ENFORCER_SOURCE_DIR=${ENFORCER_SOURCE_DIR:-$(dirname "$SELF_DIR")}
@@ -60,9 +66,11 @@ source "$ENFORCER_SOURCE_DIR/tests/lib/node.sh"
 trap topo_down EXIT
 trap 'exit 130' INT TERM HUP
 
-RATES=${RATES:-10 100 500}
+RATES=${RATES:-100 1000}
+FLOWS=${FLOWS:-1 8}
 SHAPERS=${SHAPERS:-enforcer tbf htb}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-${ENFORCER_BENCH_ROUNDS:-3}}
+IDLE_SECONDS=${IDLE_SECONDS:-1}
 RUN_SECONDS=${RUN_SECONDS:-10}
 HTB_LEAF=${HTB_LEAF:-pfifo limit 1000}
 TBF_LATENCY=${TBF_LATENCY:-50ms}
@@ -70,7 +78,8 @@ WARMUP_SECONDS=${WARMUP_SECONDS:-2}
 TAIL_SECONDS=${TAIL_SECONDS:-1}
 PING_INTERVAL=0.01
 MEASURE_S=$((RUN_SECONDS - WARMUP_SECONDS - TAIL_SECONDS)) # the measured seconds of each run
-[ "$MEASURE_S" -ge 2 ] || fail "RUN_SECONDS must exceed WARMUP_SECONDS + TAIL_SECONDS by 2 s at least"
+[ "$MEASURE_S" -ge 1 ] || fail "RUN_SECONDS must exceed WARMUP_SECONDS + TAIL_SECONDS by 1 s at least"
+for flows in $FLOWS; do [[ $flows =~ ^[1-9][0-9]?$ ]] || fail "FLOWS: '$flows' is not a count of 1 to 99"; done
 [ -x "$ENFORCERD" ] || fail "no enforcerd at $ENFORCERD (build first)"
 for tool in iperf3 jq curl ping tc; do command -v "$tool" >/dev/null || fail "needs $tool"; done
 for s in $SHAPERS; do
@@ -196,21 +205,21 @@ echo_requests() {
 }
 
 PORT=5300
-# run SHAPER MBIT: one measured run; prints the raw values as "key=value ..." on one line.
+# run SHAPER MBIT FLOWS: one measured run; prints the raw values as "key=value ..." on one line.
 run() {
-  local shaper=$1 mbit=$2
+  local shaper=$1 mbit=$2 flows=$3
   local idle0 idle1 s0 s1 d0 d1 e0 e1
   shaper_on "$shaper" "$mbit"
   d0=$(shaper_drops "$shaper")
   PORT=$((PORT + 1))
   in_world timeout $((RUN_SECONDS + 40)) iperf3 -s -1 -p "$PORT" >/dev/null 2>&1 &
   idle0=$(snap)
-  sleep 1
+  sleep "$IDLE_SECONDS"
   idle1=$(snap)
   # The window is placed by the clock from the client's launch, not by sleeps after slow commands
   # (in the vm guest an exec takes 0.1 s and more), so that it ends before the flow does.
   local launched=$EPOCHREALTIME
-  in_exp a timeout $((RUN_SECONDS + 30)) iperf3 -c 198.18.0.1 -p "$PORT" -t "$RUN_SECONDS" -J \
+  in_exp a timeout $((RUN_SECONDS + 30)) iperf3 -c 198.18.0.1 -p "$PORT" -t "$RUN_SECONDS" -P "$flows" -J \
     >"$WORK/iperf.json" 2>"$WORK/iperf.err" &
   local iperf=$!
   sleep_until "$launched" "$WARMUP_SECONDS"
@@ -225,7 +234,7 @@ run() {
   e1=$(echo_requests)
   wait "$iperf" || {
     cat "$WORK/iperf.json" "$WORK/iperf.err" >&2
-    fail "iperf3 failed ($shaper at ${mbit} Mbit/s)"
+    fail "iperf3 failed ($shaper at ${mbit} Mbit/s, $flows flow(s))"
   }
   d1=$(shaper_drops "$shaper")
   shaper_off "$shaper"
@@ -235,7 +244,7 @@ run() {
     $e.sum_sent.retransmits, $e.sum_received.bits_per_second / 1e6,
     ($e.cpu_utilization_percent.host_total + $e.cpu_utilization_percent.remote_total) / 100
       * $e.sum_received.seconds / ($e.sum_received.bytes / 1e9)] | @tsv' "$WORK/iperf.json")"
-  [ -n "$goodput" ] || fail "iperf3 gave no result ($shaper at ${mbit} Mbit/s)"
+  [ -n "$goodput" ] || fail "iperf3 gave no result ($shaper at ${mbit} Mbit/s, $flows flow(s))"
   # RTT: the replies' times sorted; median and p99 (nearest rank). Lost: the echo requests sent
   # (the namespace's counter, which includes those dropped on the way out) without a reply, less
   # those sent within the largest RTT before ping's deadline.
@@ -254,75 +263,50 @@ run() {
         lost = tries - n - tail; if (lost < 0) lost = 0
         printf "rtt_med=%.3f rtt_p99=%.3f ping_loss=%.1f pings=%d/%d ping_local_drops=%d", m, v[i], tries ? 100 * lost / tries : 0, n, tries, local }')
   awk -v s0="$s0" -v s1="$s1" -v i0="$idle0" -v i1="$idle1" -v rate="$mbit" -v hdr=$((MTU + 14 - mss)) \
-    -v hz="$HZ" -v shaper="$shaper" -v retrans="$retrans" -v goodput="$goodput" -v drops=$((d1 - d0)) \
+    -v hz="$HZ" -v shaper="$shaper" -v flows="$flows" -v retrans="$retrans" -v goodput="$goodput" -v drops=$((d1 - d0)) \
     -v rtt="$rtt" -v iperf_cpu="$iperf_cpu" 'BEGIN {
       split(s0, a, " "); split(s1, b, " "); split(i0, c, " "); split(i1, d, " ")
       secs = b[1] - a[1]; skb = b[4] - a[4]; skbs = b[5] - a[5]; segs = b[6] - a[6]
       wire = skb + (segs - skbs) * hdr
+      if (wire <= 0) wire = 1  # nothing carried: the figures show it, without dividing by 0
       busy = (b[2] - a[2]) / hz
-      printf "shaper=%s rate=%d wire_mbit=%.3f err_wire=%+.2f skb_mbit=%.3f err_skb=%+.2f %s retrans=%d drops=%d",
-        shaper, rate, wire * 8 / secs / 1e6, 100 * (wire * 8 / secs / 1e6 - rate) / rate,
+      # The same less what the machine was busy with before the run (its busy share then, over
+      # the CPU time of the window): an estimate of our own part, as long as the other load holds.
+      idle_share = (d[3] > c[3]) ? (d[2] - c[2]) / (d[3] - c[3]) : 0
+      net = busy - idle_share * (b[3] - a[3]) / hz
+      printf "shaper=%s rate=%d flows=%d wire_mbit=%.3f err_wire=%+.2f skb_mbit=%.3f err_skb=%+.2f %s retrans=%d drops=%d",
+        shaper, rate, flows, wire * 8 / secs / 1e6, 100 * (wire * 8 / secs / 1e6 - rate) / rate,
         skb * 8 / secs / 1e6, 100 * (skb * 8 / secs / 1e6 - rate) / rate, rtt, retrans, drops
-      printf " cpu_s_per_gb=%.2f busy_pct=%.1f idle_busy_pct=%.1f iperf_cpu_s_per_gb=%.2f goodput_mbit=%.3f",
-        busy / (wire / 1e9), 100 * (b[2] - a[2]) / (b[3] - a[3]), 100 * (d[2] - c[2]) / (d[3] - c[3]),
+      printf " gb=%.4f busy_s=%.3f cpu_s_per_gb=%.3f net_cpu_s_per_gb=%.3f busy_pct=%.1f idle_busy_pct=%.1f iperf_cpu_s_per_gb=%.2f goodput_mbit=%.3f",
+        wire / 1e9, busy, busy / (wire / 1e9), net / (wire / 1e9), 100 * (b[2] - a[2]) / (b[3] - a[3]), 100 * (d[2] - c[2]) / (d[3] - c[3]),
         iperf_cpu, goodput
       printf " window_s=%.2f segs_per_skb=%.1f\n", secs, skbs ? segs / skbs : 0 }'
 }
 
 RAW=()
 for mbit in $RATES; do
-  for round in $(seq "$ROUNDS"); do
-    read -r -a order <<<"$SHAPERS"
-    for _ in $(seq $(((round - 1) % ${#order[@]}))); do order=("${order[@]:1}" "${order[0]}"); done
-    for shaper in "${order[@]}"; do
-      line=$(run "$shaper" "$mbit")
-      log "round $round: $line" >&2
-      RAW+=("round=$round $line")
+  for flows in $FLOWS; do
+    for round in $(seq "$ROUNDS"); do
+      read -r -a order <<<"$SHAPERS"
+      for _ in $(seq $(((round - 1) % ${#order[@]}))); do order=("${order[@]:1}" "${order[0]}"); done
+      for shaper in "${order[@]}"; do
+        line=$(run "$shaper" "$mbit" "$flows")
+        log "round $round: $line" >&2
+        RAW+=("round=$round $line")
+      done
     done
   done
 done
 
-printf 'One bulk TCP flow (iperf3, %s s) from an experiment (%s on the node'"'"'s veth uplink eth0) to the\n' "$RUN_SECONDS" "$EXP_LINK_KIND"
-printf 'world namespace, shaped on eth0'"'"'s egress, and a ping every 10 ms on the same path; measured from\n'
+printf 'Bulk TCP (iperf3, %s s; %s flow(s)) from an experiment (%s on the node'"'"'s veth uplink eth0) to\n' \
+  "$RUN_SECONDS" "${FLOWS// / and }" "$EXP_LINK_KIND"
+printf 'the world namespace, shaped on eth0'"'"'s egress, and a ping every 10 ms on the same path; measured from\n'
 printf 'second %s to second %s of each run; medians of %s round(s). tbf: burst max(rate × 10 ms, 16514 B),\n' "$WARMUP_SECONDS" "$((RUN_SECONDS - TAIL_SECONDS))" "$ROUNDS"
 printf 'latency %s; htb: one class, rate = ceil = the rate, burst = cburst = tbf'"'"'s, leaf "%s";\n' "$TBF_LATENCY" "$HTB_LEAF"
 printf 'enforcer: pinned_rate, policing%s; root qdisc of eth0 otherwise: %s.\n' \
   "$(case " $SHAPERS " in *" enforcer-edt "*) echo " (enforcer-edt: EDT pacing)" ;; esac)" "${UPLINK_QDISC:-none (noqueue)}"
 printf '%s cores, shared with other work: load average %s at the start, %s at the end (%s s in all).\n\n' \
   "$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(($(date +%s) - START))"
-printf '| rate (Mbit/s) | shaper | achieved (wire, Mbit/s) | error (wire) | error (skb->len) | RTT median (ms) | RTT p99 (ms) | pings lost | TCP retransmits | shaper drops | CPU-s per GB (system) | busy CPU (idle before) | iperf3 CPU-s per GB |\n'
-printf '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
-# The medians over the rounds, one row per rate and shaper, in the order of RATES and SHAPERS.
-printf '%s\n' "${RAW[@]}" | awk -v rates="$RATES" -v shapers="$SHAPERS" '
-  function median(list,    v, n, i, j, t) {
-    n = split(list, v, " ")
-    for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-  }
-  { delete kv; for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
-    k = kv["rate"] SUBSEP kv["shaper"]
-    for (f in kv) vals[k, f] = vals[k, f] " " kv[f] }
-  END {
-    nr = split(rates, r, " "); ns = split(shapers, s, " ")
-    for (i = 1; i <= nr; i++) for (j = 1; j <= ns; j++) {
-      k = r[i] SUBSEP s[j]
-      printf "| %s | %s | %.2f | %+.1f %% | %+.1f %% | %.2f | %.2f | %.1f %% | %.0f | %.0f | %.1f | %.0f %% (%.0f %%) | %.2f |\n",
-        r[i], s[j], median(vals[k, "wire_mbit"]), median(vals[k, "err_wire"]), median(vals[k, "err_skb"]),
-        median(vals[k, "rtt_med"]), median(vals[k, "rtt_p99"]), median(vals[k, "ping_loss"]),
-        median(vals[k, "retrans"]), median(vals[k, "drops"]), median(vals[k, "cpu_s_per_gb"]),
-        median(vals[k, "busy_pct"]), median(vals[k, "idle_busy_pct"]), median(vals[k, "iperf_cpu_s_per_gb"])
-    }
-  }'
-printf '\n"wire": L2 bytes with every TCP segment'"'"'s own headers (what a NIC doing TSO sends, and what tbf\n'
-printf 'and htb charge, and enforcer too); "skb->len": GSO aggregates with one set of headers (the\n'
-printf 'interface counters): less than the wire by the headers of the segments beyond the first of each\n'
-printf 'aggregate (66 B per 1448 B segment: up to 4.6 %%). "pings lost": echo\n'
-printf 'requests sent (the namespace'"'"'s counter: with those dropped on the way out, which ping retries\n'
-printf 'silently) without a reply, less those sent within the largest RTT before the end. "shaper drops":\n'
-printf 'skbs for enforcer and htb; for tbf skbs, or the segments of aggregates larger than its burst (it\n'
-printf 'splits those). "CPU-s per GB (system)": busy time of all CPUs over the window per GB on the wire,\n'
-printf 'every other process of the machine included: compare "busy CPU" with "idle before" (the second\n'
-printf 'before the run) to see how much of it was ours. "iperf3 CPU-s per GB": user + system time of the\n'
-printf 'iperf3 client and server per GB received (the whole run).\n'
+printf '%s\n' "${RAW[@]}" | RATES=$RATES FLOWS=$FLOWS SHAPERS=$SHAPERS "$SELF_DIR/shapers-report.sh"
 printf '\nRuns (raw):\n\n'
 for line in "${RAW[@]}"; do printf -- '- %s\n' "$line"; done
