@@ -33,9 +33,10 @@ PORT=5300
 run_iperf() {
   PORT=$((PORT + 1))
   in_world timeout $((SECONDS_EACH + 30)) iperf3 -s -1 -p "$PORT" >/dev/null 2>&1 &
+  local server=$!
   wait_listen "$PORT"
   in_exp a timeout $((SECONDS_EACH + 30)) iperf3 -J -c 198.18.0.1 -p "$PORT" -t "$SECONDS_EACH" "$@"
-  wait || true
+  wait "$server" || true
 }
 mbit() { jq -r "$1 / 1e6 | . * 10 | round / 10" "$WORK/iperf.json"; }
 
