@@ -20,6 +20,7 @@
 #include "base/state_file.hpp"
 #include "base/version.hpp"
 #include "config/reload_plan.hpp"
+#include "datapath/kernel_features.hpp"
 #include "lifecycle/experiment_changes.hpp"
 #include "lifecycle/restore.hpp"
 
@@ -139,6 +140,11 @@ Expected<void> Daemon::start() {
   }
   exposer_->RegisterCollectable(collector_);
 
+  // An older kernel gets one error naming what it lacks, not a verifier log.
+  const KernelFeatureReport kernel = probe_kernel_features();
+  if (auto r = kernel_features_error(kernel); !r) return r.error();
+  log_info("kernel {}: every BPF feature the datapath needs is there ({} probed)", kernel.release,
+           kernel.features.size());
   auto datapath = BpfDatapath::create(
       BpfDatapathOptions{config_.daemon.bpf_pin_dir, uplinks, config_.daemon.max_experiments,
                          config_.network.enforcement, uplink_follower_.has_value(), true, true});
