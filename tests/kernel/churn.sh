@@ -15,7 +15,10 @@
 source "$(dirname "$0")/../lib/node.sh"
 
 N=${CHURN_EXPERIMENTS:-1000}
-ROUNDS=${CHURN_ROUNDS:-3}  # 3: two to warm the allocator up, one to measure; ~45 s on an idle 2-core host
+# 3: two to warm the allocator up, one to measure RSS; ~45 s on an idle 2-core host. Under a
+# sanitizer RSS is not measured (below), so two rounds check what leaks and what is left behind.
+ROUNDS=${CHURN_ROUNDS:-3}
+[ -n "${CHURN_ROUNDS:-}" ] || [ -z "$(build_sanitizers)" ] || ROUNDS=2
 HOSTNET=$((N / 2))  # experiments 2..HOSTNET+1 are host-network ones, the rest have addresses
 CG_MOUNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CG_MOUNT" ] || { echo "SKIP: no cgroup2 mount"; exit 0; }
@@ -118,7 +121,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
   for ((i = 2; i <= HOSTNET + 1; i++)); do mkdir "$PODS/kubepods-pod$i.slice"; done
   cp "$WORK/many.toml" "$WORK/enforcer.toml"
   kill -HUP "$DAEMON_PID"
-  wait_until 10 all_there || fail "round $round: $(experiments_now) experiments 10 s after SIGHUP, not $N"
+  # A bound, not a target: under ASan on a busy machine a reload of 1,000 took over 10 s.
+  wait_until 30 all_there || fail "round $round: $(experiments_now) experiments 30 s after SIGHUP, not $N"
   # Every host-network pod found and attached (cgroup_ids holds one entry per attached cgroup).
   wait_until 30 all_attached ||
     fail "round $round: $(count_entries cgroup_ids) cgroups attached after 30 s, not $HOSTNET"

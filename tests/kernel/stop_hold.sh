@@ -13,12 +13,12 @@
 #     50: held to 10 (±10 %) by the daemon, while it is stopped (its links stay pinned) and by the
 #     next daemon, which adopts the links;
 #   - on_stop = "remove", set by a reload: a stop removes the filters, links and pins.
-# About 70 s.
+# About 50 s (KILLS=6: each moment twice).
 source "$(dirname "$0")/../lib/node.sh"
 
 ALLOC=20000000
 PINNED=10000000  # h's pinned rate
-KILLS=${KILLS:-10}
+KILLS=${KILLS:-6}
 CG_MOUNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$CG_MOUNT" ] || fail "no cgroup2 mount: host-network experiments need one"
 CG_ROOT=$CG_MOUNT/$P
