@@ -46,7 +46,8 @@ struct {
   __type(value, struct enforcer_shaper);
 } shapers SEC(".maps");
 
-/* Classification by address on the uplink: prefix → experiment id. */
+/* Classification by address on the uplink: prefix → experiment id. Full-length addresses are
+ * in addr_exact instead, unless their slots were full. */
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
   __uint(max_entries, 1);
@@ -62,6 +63,25 @@ struct {
   __type(key, struct enforcer_lpm_v6);
   __type(value, __u32);
 } addr_v6 SEC(".maps");
+
+/* Classification of full-length addresses before the tries (enforcer_abi.h): two halves of
+ * slots, and which one the programs search. Memory-mapped by the daemon, which writes a slot's
+ * address before its id, each with plain aligned stores (lib/datapath/exact_table.hpp). */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct enforcer_exact_slot);
+} addr_exact SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct enforcer_addr_ctl);
+} addr_ctl SEC(".maps");
 
 /* Classification of host-network experiments (cgroup_skb programs): the id of the cgroup v2
  * directory the programs are attached to (its inode number, as name_to_handle_at reports it) →

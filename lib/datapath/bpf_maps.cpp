@@ -12,6 +12,7 @@
 #include "account.skel.h"
 #include "base/text.hpp"
 #include "datapath/bpf_datapath.hpp"
+#include "datapath/exact_table.hpp"
 #include "enforcer_abi.h"
 
 namespace enforcer {
@@ -99,30 +100,64 @@ Expected<void> BpfDatapath::keep_experiment(std::uint32_t id,
   return write_addresses(id, addresses);
 }
 
+int BpfDatapath::write_trie(std::uint32_t id, const Prefix& p) {
+  int err;
+  if (p.v6) {
+    enforcer_lpm_v6 key{p.length, {}};
+    fill_key(key.addr, p);
+    err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v6), &key, &id, BPF_ANY);
+    if (err == 0) written_v6_.insert(key_bytes(key));
+  } else {
+    enforcer_lpm_v4 key{p.length, {}};
+    fill_key(key.addr, p);
+    err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v4), &key, &id, BPF_ANY);
+    if (err == 0) written_v4_.insert(key_bytes(key));
+  }
+  return err ? errno : 0;
+}
+
+int BpfDatapath::delete_trie(const Prefix& p, bool only_written) {
+  int err = 0;
+  if (p.v6) {
+    enforcer_lpm_v6 key{p.length, {}};
+    fill_key(key.addr, p);
+    if (!written_v6_.erase(key_bytes(key)) && only_written) return ENOENT;
+    if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key) != 0) err = errno;
+  } else {
+    enforcer_lpm_v4 key{p.length, {}};
+    fill_key(key.addr, p);
+    if (!written_v4_.erase(key_bytes(key)) && only_written) return ENOENT;
+    if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key) != 0) err = errno;
+  }
+  return err;
+}
+
 Expected<void> BpfDatapath::write_addresses(std::uint32_t id,
                                             const std::vector<Prefix>& addresses) {
+  bool overflowed = false;
+  std::optional<Error> failed;
   for (const Prefix& p : addresses) {
-    int err;
-    if (p.v6) {
-      enforcer_lpm_v6 key{p.length, {}};
-      fill_key(key.addr, p);
-      err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v6), &key, &id, BPF_ANY);
-      written_v6_.insert(key_bytes(key));
-    } else {
-      enforcer_lpm_v4 key{p.length, {}};
-      fill_key(key.addr, p);
-      err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v4), &key, &id, BPF_ANY);
-      written_v4_.insert(key_bytes(key));
+    // Full-length addresses in the exact table; shorter prefixes, and an address whose slots are
+    // all taken, in the trie.
+    const auto exact = exact_key(p);
+    if (exact && write_exact(id, *exact)) continue;
+    if (exact) {
+      overflowed = true;
+      trie_overflow_[*exact] = id;
     }
-    if (err) {
-      return errno_error(errno, "cannot add address {} of experiment id {}", to_string(p), id);
+    if (int err = write_trie(id, p); err) {
+      failed = errno_error(err, "cannot add address {} of experiment id {}", to_string(p), id);
+      break;
     }
   }
+  publish_trie_flags();
+  if (exact_.wants_rebuild() || (overflowed && exact_.removed() > 0)) rebuild_exact();
+  if (failed) return *failed;
   return {};
 }
 
 std::size_t BpfDatapath::prune_addresses() {
-  std::size_t removed = 0;
+  std::size_t removed = prune_exact();
   auto prune = [&]<std::size_t N>(int fd, const std::set<std::array<std::uint8_t, N>>& keep) {
     // Collect first: deleting while walking an LPM trie's keys would restart the walk.
     std::vector<std::array<std::uint8_t, N>> gone;
@@ -139,28 +174,30 @@ std::size_t BpfDatapath::prune_addresses() {
   };
   prune(bpf_map__fd(skel_->maps.addr_v4), written_v4_);
   prune(bpf_map__fd(skel_->maps.addr_v6), written_v6_);
+  // The tries hold only what this instance wrote now.
+  trie_may_hold_adopted_ = false;
+  publish_trie_flags();
+  if (exact_.wants_rebuild()) rebuild_exact();
   return removed;
 }
 
 Expected<void> BpfDatapath::remove_addresses(const std::vector<Prefix>& addresses) {
   std::string failed;
   for (const Prefix& p : addresses) {
-    int err = 0;
-    if (p.v6) {
-      enforcer_lpm_v6 key{p.length, {}};
-      fill_key(key.addr, p);
-      if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key) != 0) err = errno;
-      written_v6_.erase(key_bytes(key));
-    } else {
-      enforcer_lpm_v4 key{p.length, {}};
-      fill_key(key.addr, p);
-      if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key) != 0) err = errno;
-      written_v4_.erase(key_bytes(key));
+    const auto exact = exact_key(p);
+    if (exact) {
+      remove_exact(*exact);
+      trie_overflow_.erase(*exact);
     }
+    // A full-length address is in the trie only when its slots were full, or when an adopted
+    // datapath (an older layout) had it there.
+    const int err = delete_trie(p, /*only_written=*/exact && !trie_may_hold_adopted_);
     if (err != 0 && err != ENOENT) {
       failed += fmt::format("{}{}: {}", failed.empty() ? "" : ", ", to_string(p), errno_text(err));
     }
   }
+  publish_trie_flags();
+  if (exact_.wants_rebuild()) rebuild_exact();
   if (!failed.empty()) return Error{fmt::format("cannot remove address(es) {}", failed)};
   return {};
 }
