@@ -170,6 +170,12 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
   if (id == ENFORCER_UNATTRIBUTED_ID) return 0;
   struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
   if (!limit) return 0;
+  /* Neither the rate nor the fallback holds the packet, whichever applies: no need for the clock
+   * that decides which (the accounting alone stays as cheap as the classification). */
+  if (enforcer_rate_unlimited(limit->rate_bytes_per_sec[dir]) &&
+      enforcer_rate_unlimited(limit->fallback_rate_bytes_per_sec[dir])) {
+    return 0;
+  }
   const __u64 now = bpf_ktime_get_ns();
   const __u64 valid_until = limits_valid_until_ns;
   const int confirmed = valid_until == 0 || now <= valid_until;

@@ -101,16 +101,10 @@ static __always_inline __u32 exact_lookup(__u32 a0, __u32 a1, __u32 a2, __u32 a3
   return 0;
 }
 
-static __always_inline struct enforcer_addr_ctl* addr_control(void) {
-  __u32 zero = 0;
-  return bpf_map_lookup_elem(&addr_ctl, &zero);
-}
-
 /* address_v4_experiment - the experiment of an IPv4 address: the exact table, then (when the
  * trie holds anything) the longest prefix. 0: none. */
-static __always_inline __u32 address_v4_experiment(__be32 addr) {
-  const struct enforcer_addr_ctl* ctl = addr_control();
-  if (!ctl) return ENFORCER_UNATTRIBUTED_ID;
+static __always_inline __u32 address_v4_experiment(__be32 addr,
+                                                   const struct enforcer_addr_ctl* ctl) {
   const __u32 id = exact_lookup(addr, 0, 0, 0, 4, ctl->active_half & 1);
   if (id || !ctl->trie_v4) return id;
   struct enforcer_lpm_v4 key = {.prefixlen = 32};
@@ -119,9 +113,8 @@ static __always_inline __u32 address_v4_experiment(__be32 addr) {
   return found ? *found : ENFORCER_UNATTRIBUTED_ID;
 }
 
-static __always_inline __u32 address_v6_experiment(const struct in6_addr* addr) {
-  const struct enforcer_addr_ctl* ctl = addr_control();
-  if (!ctl) return ENFORCER_UNATTRIBUTED_ID;
+static __always_inline __u32 address_v6_experiment(const struct in6_addr* addr,
+                                                   const struct enforcer_addr_ctl* ctl) {
   __u32 a[4];
   __builtin_memcpy(a, addr, 16);
   const __u32 id = exact_lookup(a[0], a[1], a[2], a[3], 6, ctl->active_half & 1);
@@ -154,21 +147,25 @@ static __always_inline __u32 classify(struct __sk_buff* skb, int dir, int* tcp) 
   __be16 proto = eth->h_proto;
   if (skip_vlan_tags(&l3, data_end, &proto) < 0) return ENFORCER_UNATTRIBUTED_ID;
 
-  const __u32* pod = dir == ENFORCER_DIR_EGRESS ? cgroup_experiment(skb, &pod_cgroups) : 0;
+  __u32 zero = 0;
+  const struct enforcer_addr_ctl* ctl = bpf_map_lookup_elem(&addr_ctl, &zero);
+  if (!ctl) return ENFORCER_UNATTRIBUTED_ID;
+  const __u32* pod =
+      dir == ENFORCER_DIR_EGRESS && ctl->pod_cgroups ? cgroup_experiment(skb, &pod_cgroups) : 0;
   const __u32 pod_id = pod ? *pod : ENFORCER_UNATTRIBUTED_ID;
   if (proto == bpf_htons(ETH_P_IP)) {
     struct iphdr* ip = l3;
     if ((void*)(ip + 1) > data_end) return pod_id;
     *tcp = ip->protocol == IPPROTO_TCP;
     if (pod) return pod_id;
-    return address_v4_experiment(dir == ENFORCER_DIR_EGRESS ? ip->saddr : ip->daddr);
+    return address_v4_experiment(dir == ENFORCER_DIR_EGRESS ? ip->saddr : ip->daddr, ctl);
   }
   if (proto == bpf_htons(ETH_P_IPV6)) {
     struct ipv6hdr* ip6 = l3;
     if ((void*)(ip6 + 1) > data_end) return pod_id;
     *tcp = ip6->nexthdr == IPPROTO_TCP; /* TCP behind extension headers counts as not TCP */
     if (pod) return pod_id;
-    return address_v6_experiment(dir == ENFORCER_DIR_EGRESS ? &ip6->saddr : &ip6->daddr);
+    return address_v6_experiment(dir == ENFORCER_DIR_EGRESS ? &ip6->saddr : &ip6->daddr, ctl);
   }
   return pod_id;
 }

@@ -136,14 +136,15 @@ struct enforcer_exact_slot {
 };
 
 /* Value of the one-entry addr_ctl array: which half of addr_exact the programs search, and
- * whether the tries hold anything (0: a miss in the exact table is unattributed at once, and a
- * node without prefixes never pays for a trie lookup). Written by the daemon, one aligned 32-bit
- * store per field. */
+ * whether the tries and pod_cgroups may hold anything (0: they are not looked in, so a node
+ * without prefixes or pods never pays for those lookups). Written by the daemon, one aligned
+ * 32-bit store per field; a flag is set before the first entry is written and cleared only once
+ * the map is empty. */
 struct enforcer_addr_ctl {
   __u32 active_half;
   __u32 trie_v4;
   __u32 trie_v6;
-  __u32 reserved;
+  __u32 pod_cgroups;
 };
 
 /* The first slot of an address's window: the four words (network byte order, as loaded) folded,

@@ -96,7 +96,8 @@ struct {
 /* Egress attribution of pods with addresses of their own: the id of a pod's cgroup v2 directory
  * (as for cgroup_ids) → experiment id. A packet whose socket was created in that cgroup, or in one
  * below it (a container's scope), is the experiment's, whatever its source address (tc egress,
- * socket_experiment in account.bpf.c). No programs are attached to these cgroups. */
+ * cgroup_experiment in classify.h; looked in only while addr_ctl.pod_cgroups is set). No programs
+ * are attached to these cgroups. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1);

@@ -260,6 +260,7 @@ class BpfDatapath final : public Datapath {
   // Lays the table out afresh in the other half and switches to it (two RCU grace periods).
   void rebuild_exact();
   void publish_trie_flags();
+  void publish_pod_cgroups_flag(bool may_hold);
   static void wait_for_readers();
   std::uint32_t prog_id(Program program) const;
   Expected<void> zero_counters(std::uint32_t id);

@@ -1,6 +1,6 @@
 // The exact-address table's I/O (addr_exact, addr_ctl): both maps memory-mapped, slots written in
 // the order lib/datapath/exact_table.hpp explains, a fresh layout written into the other half and
-// switched to, and the tries' "holds anything" flags the programs read.
+// switched to, and the "may hold anything" flags of the tries and pod_cgroups the programs read.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
@@ -70,6 +70,8 @@ Expected<void> BpfDatapath::map_exact_table(bool adopted_table) {
   // among them), which the programs must find until this instance has written its own.
   trie_may_hold_adopted_ = adopted_;
   publish_trie_flags();
+  // An adopted pod_cgroups map may hold entries until the first pod scan's set_pod_cgroups.
+  publish_pod_cgroups_flag(adopted_);
   return {};
 }
 
@@ -110,6 +112,10 @@ void BpfDatapath::publish_trie_flags() {
   store(addr_ctl_->trie_v6, trie_may_hold_adopted_ || !written_v6_.empty() ? 1 : 0);
 }
 
+void BpfDatapath::publish_pod_cgroups_flag(bool may_hold) {
+  store(addr_ctl_->pod_cgroups, may_hold ? 1 : 0);
+}
+
 void BpfDatapath::wait_for_readers() {
   // The programs run under RCU; MEMBARRIER_CMD_GLOBAL returns after a grace period
   // (synchronize_rcu), when every program that started before it has finished.
@@ -148,9 +154,10 @@ void BpfDatapath::rebuild_exact() {
   }
   trie_overflow_.clear();
   for (const auto& [key, id] : overflow) trie_overflow_[key] = id;
-  log_info("exact-address table laid out afresh: {} address(es), {} removed slot(s) freed, {} in "
-           "the trie, {} moved out of it",
-           table.live(), exact_.removed(), overflow.size(), moved);
+  log_info(
+      "exact-address table laid out afresh: {} address(es), {} removed slot(s) freed, {} in "
+      "the trie, {} moved out of it",
+      table.live(), exact_.removed(), overflow.size(), moved);
   exact_ = std::move(table);
   publish_trie_flags();
 }

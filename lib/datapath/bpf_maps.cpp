@@ -274,6 +274,8 @@ Expected<void> BpfDatapath::read_counters(std::uint32_t max_id, std::vector<Coun
 
 Expected<void> BpfDatapath::set_pod_cgroups(const std::map<std::uint64_t, std::uint32_t>& wanted) {
   const int fd = bpf_map__fd(skel_->maps.pod_cgroups);
+  // The programs look in the map once the flag is set, before the first entry is there.
+  if (!wanted.empty()) publish_pod_cgroups_flag(true);
   // What the map holds beyond `wanted`: read all keys first (deleting while walking with
   // get_next_key can restart the walk).
   std::vector<std::uint64_t> stale;
@@ -297,6 +299,9 @@ Expected<void> BpfDatapath::set_pod_cgroups(const std::map<std::uint64_t, std::u
     written.emplace(cgroup_id, id);
   }
   pod_cgroups_ = std::move(written);
+  // Empty (nothing was left behind): the programs need not look.
+  std::uint64_t any = 0;
+  if (bpf_map_get_next_key(fd, nullptr, &any) != 0) publish_pod_cgroups_flag(false);
   if (first) return *first;
   return {};
 }
