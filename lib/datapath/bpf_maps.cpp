@@ -142,7 +142,9 @@ Expected<void> BpfDatapath::write_addresses(std::uint32_t id,
     const auto exact = exact_key(p);
     if (exact && write_exact(id, *exact)) continue;
     if (exact) {
-      overflowed = true;
+      // Only removed slots in its window can make room: a fresh layout (two grace periods) is
+      // worth it then, not for a window full of attributed addresses.
+      overflowed = overflowed || exact_.window_has_removed(*exact);
       trie_overflow_[*exact] = id;
     }
     if (int err = write_trie(id, p); err) {
@@ -151,7 +153,7 @@ Expected<void> BpfDatapath::write_addresses(std::uint32_t id,
     }
   }
   publish_trie_flags();
-  if (exact_.wants_rebuild() || (overflowed && exact_.removed() > 0)) rebuild_exact();
+  if (exact_.wants_rebuild() || overflowed) rebuild_exact();
   if (failed) return *failed;
   return {};
 }

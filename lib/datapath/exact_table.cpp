@@ -36,6 +36,15 @@ std::optional<std::uint32_t> ExactTable::place(const ExactKey& key) const {
   return std::nullopt;
 }
 
+bool ExactTable::window_has_removed(const ExactKey& key) const {
+  const std::uint32_t mask = slot_count() - 1;
+  const std::uint32_t first = first_slot(key);
+  for (std::uint32_t probe = 0; probe < ENFORCER_EXACT_PROBES; ++probe) {
+    if (slots_[(first + probe) & mask].id == ENFORCER_EXACT_REMOVED) return true;
+  }
+  return false;
+}
+
 void ExactTable::set(std::uint32_t slot, const ExactKey& key, std::uint32_t id) {
   enforcer_exact_slot& s = slots_[slot];
   if (s.id == ENFORCER_EXACT_REMOVED) --removed_;

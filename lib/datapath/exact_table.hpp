@@ -65,6 +65,8 @@ class ExactTable {
   // Where `key` goes: its own slot when it has one (attributed or removed), else the first empty
   // slot of its window; none when the window is full.
   std::optional<std::uint32_t> place(const ExactKey& key) const;
+  // Whether `key`'s window holds a removed slot: a fresh layout could then give it a place.
+  bool window_has_removed(const ExactKey& key) const;
   // Records `key` → `id` in `slot` (what place() returned).
   void set(std::uint32_t slot, const ExactKey& key, std::uint32_t id);
   // The slot of an attributed key, if any.

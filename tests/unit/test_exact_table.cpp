@@ -79,6 +79,7 @@ TEST_CASE("colliding keys fill their window, then find no slot", "[unit][exact]"
     t.set(*slot, same[i], i + 1);
   }
   CHECK_FALSE(t.place(same.back()).has_value());
+  CHECK_FALSE(t.window_has_removed(same.back()));
   for (std::uint32_t i = 0; i < ENFORCER_EXACT_PROBES; ++i) CHECK(search(t, same[i]) == i + 1);
   CHECK(search(t, same.back()) == 0);
   CHECK(t.live() == ENFORCER_EXACT_PROBES);
@@ -89,6 +90,7 @@ TEST_CASE("colliding keys fill their window, then find no slot", "[unit][exact]"
     CHECK(search(t, same[0]) == 0);
     for (std::uint32_t i = 1; i < ENFORCER_EXACT_PROBES; ++i) CHECK(search(t, same[i]) == i + 1);
     CHECK_FALSE(t.place(same.back()).has_value());
+    CHECK(t.window_has_removed(same.back()));
     auto again = t.place(same[0]);
     REQUIRE(again.has_value());
     t.set(*again, same[0], 9);
