@@ -8,9 +8,13 @@
 // daemon writes with aligned 32-bit stores, a slot's address before its id:
 //  - An address is added in the first empty slot of its window (or in its own slot, when it had
 //    one): the address words are stored first, the id last (a release store). A reader that sees
-//    the id sees the address (x86-64 orders stores with stores and loads with loads; the kernel
-//    targets of this project are x86-64); one that sees the slot still empty stops there and the
-//    packet is counted as it would have been a moment before the update.
+//    the id sees the address on x86-64, which orders stores with stores and loads with loads; one
+//    that sees the slot still empty stops there and the packet is counted as it would have been a
+//    moment before the update. On a weakly ordered CPU (arm64) the reader's loads may pass each
+//    other: it could pair the new id with the slot's earlier contents, which for an empty slot are
+//    all zero (family 0 never matches; a family read new with an address read old matches only
+//    0.0.0.0 or ::), for the nanoseconds of the race. Closing that needs load-acquire in the
+//    programs (BPF_LOAD_ACQUIRE, kernel 6.15+), not done yet.
 //  - An address that moves to another experiment, or is removed, changes one 32-bit word, its id
 //    (ENFORCER_EXACT_REMOVED when removed): a reader sees the old id or the new one, both true at
 //    some moment of the update.
