@@ -1,23 +1,26 @@
 // bench/bpf_cost: the per-packet cost of the accounting programs (bpf/account.bpf.c), measured
 // with BPF_PROG_TEST_RUN beside an empty tc program (bench/empty.bpf.c) in the same run.
 //
-// For each trie size (experiments registered through BpfDatapath, as the daemon does) the cases
-// are: IPv4 and IPv6 frames hitting an experiment, IPv4 frames missing every experiment (a "near"
-// miss: the next unregistered address of the experiments' range, which walks the trie as deep as
-// a hit; a "far" one in another /16), on the egress and the ingress program. Then the same hits
-// on experiments that have a rate limit (BpfDatapath::set_limits, as the daemon sets it every
-// tick), so that the rate enforcement runs too (limits and shapers lookups, the cost division,
-// the GCRA compare-and-swap): a 100 Mbit/s limit with a tolerance nothing reaches (every packet
-// passes: the path of every packet of a throttled experiment that stays within its rate), the
-// same on the EDT egress program with a TCP frame (skb->tstamp set), and a limit of 1 byte/s
-// with no tolerance (every packet after the first is dropped: the path of a policed flood).
+// For each size (experiments registered through BpfDatapath, as the daemon does: their addresses
+// in the exact-address table, the tries empty) the cases are: IPv4 and IPv6 frames hitting an
+// experiment, IPv4 frames missing every experiment (a "near" miss: the next unregistered address of
+// the experiments' range, which walks the trie as deep as a hit; a "far" one in another /16), on
+// the egress and the ingress program. Then the same hits on experiments that have a rate limit
+// (BpfDatapath::set_limits, as the daemon sets it every tick), so that the rate enforcement runs
+// too (limits and shapers lookups, the cost division, the GCRA compare-and-swap): a 100 Mbit/s
+// limit with a tolerance nothing reaches (every packet passes: the path of every packet of a
+// throttled experiment that stays within its rate), the same on the EDT egress program with a TCP
+// frame (skb->tstamp set), and a limit of 1 byte/s with no tolerance (every packet after the first
+// is dropped: the path of a policed flood).
 // `--no-rate-cases` leaves them out. Each round runs
 // the cases in order with the empty program before every third case and after the last one;
 // every measurement is `repeat` runs in the kernel. A case's ratio and added cost are taken
 // against the mean of the two empty runs around it; the table shows medians over the rounds.
 //
-// Then the stage programs (bench/stages.bpf.c) split the cost into parsing, the LPM lookup and
-// the counter update, and measure one alternative (exact-address hash maps instead of tries).
+// Then the stage programs (bench/stages.bpf.c) split the cost into parsing, the LPM lookup (in
+// tries holding the same addresses, as before the exact table) and the counter update, and
+// measure two alternatives (exact-address hash maps; an inlined array table, the design the
+// datapath adopted). `--json` prints one JSON object per case instead of the tables.
 //
 // Two clocks: the kernel's own mean (opts.duration, whole nanoseconds, rounded down) and the
 // calling thread's CPU time around the call divided by the repeat count (fractional; the
@@ -34,6 +37,7 @@
 #include <linux/pkt_cls.h>
 #include <time.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <csignal>
@@ -63,26 +67,31 @@ struct Options {
   std::uint32_t stage_repeat = 1'000'000;  // the decomposition needs less precision
   int rounds = 5;
   int stage_rounds = 3;
-  std::vector<std::uint32_t> sizes = {10, 1000};
+  std::vector<std::uint32_t> sizes = {10, 1000, 10000};
   std::vector<std::uint32_t> read_sizes = {10, 1000, 10000};
   bool stages = true;
   bool rate_cases = true;
+  bool json = false;
 };
 
 void usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s [--repeat N] [--rounds N] [--experiments N[,N...]] [--stage-repeat N]\n"
                "          [--stage-rounds N] [--no-stages] [--no-rate-cases]\n"
-               "          [--read-counters N[,N...]]\n"
+               "          [--read-counters N[,N...]] [--json]\n"
                "  --repeat         BPF_PROG_TEST_RUN repeats per measurement (default 10000000)\n"
                "  --rounds         measurements per case; the median is reported (default 5)\n"
-               "  --experiments    experiments registered in the tries (default 10,1000)\n"
+               "  --experiments    experiments registered (default 10,1000,10000)\n"
                "  --stage-repeat   repeats for the stage programs (default 1000000)\n"
                "  --stage-rounds   rounds for the stage programs (default 3)\n"
                "  --no-stages      skip the decomposition into parse / LPM / counter stages\n"
                "  --no-rate-cases  skip the cases with a rate limit set (needs 3+ experiments)\n"
                "  --read-counters  sizes for timing BpfDatapath::read_counters, 0 to skip\n"
-               "                   (default 10,1000,10000)\n",
+               "                   (default 10,1000,10000)\n"
+               "  --json           one JSON object per case and size on stdout instead of the\n"
+               "                   tables: case, family, experiments, rate, ns_per_packet,\n"
+               "                   empty_ns_per_packet, ratio (stage cases add \"stage\": true;\n"
+               "                   read_counters is not timed)\n",
                argv0);
 }
 
@@ -124,6 +133,8 @@ bool parse_options(int argc, char** argv, Options& o) {
       o.stages = false;
     } else if (a == "--no-rate-cases") {
       o.rate_cases = false;
+    } else if (a == "--json") {
+      o.json = true;
     } else {
       return false;
     }
@@ -222,9 +233,18 @@ struct Case {
   std::string name;
   int prog_fd;
   std::vector<std::uint8_t> data;
-  std::vector<double> kernel, cpu, ratio, added;
+  std::vector<double> kernel, cpu, ratio, added, empty;
   bool drop = false;  // the program is expected to drop the frame
+  bool rate = false;  // the experiment has a rate set
 };
+
+// Whether a case's frame is IPv6 (its EtherType).
+bool is_v6(const Case& c) {
+  return c.data.size() > 13 && c.data[12] == 0x86 && c.data[13] == 0xdd;
+}
+
+// One JSON object per case (--json).
+void json_rows(const std::vector<Case>& cases, std::uint32_t n, bool stage, std::string& out);
 
 // Measures `cases` for `rounds` rounds, the empty program before every third case and after the
 // last; appends the rows (and one for the empty program) to `table`.
@@ -257,6 +277,7 @@ bool measure_group(std::vector<Case>& cases, int empty_fd, std::uint32_t repeat,
       cases[i].cpu.push_back(results[i].cpu_ns);
       cases[i].ratio.push_back(results[i].cpu_ns / reference[i]);
       cases[i].added.push_back(results[i].cpu_ns - reference[i]);
+      cases[i].empty.push_back(reference[i]);
     }
   }
   table += fmt::format("| {} | empty tc program (all its runs) | {:.0f} | {:.1f} | 1.00 | — |\n", n,
@@ -361,8 +382,17 @@ bool load_stages(Setup& s, const std::string& pin_dir, std::uint32_t n) {
     std::uint8_t v4[4], v6[16];
     inet_pton(AF_INET, v4_of(i).c_str(), v4);
     inet_pton(AF_INET6, v6_of(i).c_str(), v6);
+    // The datapath keeps full-length addresses out of its tries (addr_exact): stage_lpm measures
+    // the tries the design before the exact table had, so they get the addresses here. The
+    // datapath's programs never look in them (addr_ctl says they hold nothing).
+    enforcer_lpm_v4 k4{32, {}};
+    enforcer_lpm_v6 k6{128, {}};
+    std::memcpy(k4.addr, v4, 4);
+    std::memcpy(k6.addr, v6, 16);
     if (bpf_map_update_elem(bpf_map__fd(s.st->maps.exact_v4), v4, &i, BPF_ANY) != 0 ||
-        bpf_map_update_elem(bpf_map__fd(s.st->maps.exact_v6), v6, &i, BPF_ANY) != 0) {
+        bpf_map_update_elem(bpf_map__fd(s.st->maps.exact_v6), v6, &i, BPF_ANY) != 0 ||
+        bpf_map_update_elem(bpf_map__fd(s.st->maps.addr_v4), &k4, &i, BPF_ANY) != 0 ||
+        bpf_map_update_elem(bpf_map__fd(s.st->maps.addr_v6), &k6, &i, BPF_ANY) != 0) {
       std::fprintf(stderr, "filling the exact-address maps: %s\n", std::strerror(errno));
       return false;
     }
@@ -397,8 +427,22 @@ bool attributes(BpfDatapath& dp, int prog_fd, const std::vector<std::uint8_t>& d
   return true;
 }
 
+void json_rows(const std::vector<Case>& cases, std::uint32_t n, bool stage, std::string& out) {
+  for (const Case& c : cases) {
+    nlohmann::json row = {{"case", c.name},
+                          {"family", is_v6(c) ? "ipv6" : "ipv4"},
+                          {"experiments", n},
+                          {"rate", c.rate},
+                          {"ns_per_packet", median(c.cpu)},
+                          {"empty_ns_per_packet", median(c.empty)},
+                          {"ratio", median(c.ratio)}};
+    if (stage) row["stage"] = true;
+    out += row.dump() + "\n";
+  }
+}
+
 bool run_size(const Options& o, std::uint32_t n, int empty_fd, std::string& table,
-              std::string& stage_table) {
+              std::string& stage_table, std::string& json) {
   Setup s;
   const std::string pin_dir = fmt::format("/sys/fs/bpf/enforcer-bench-{}-{}", getpid(), n);
   auto dp = BpfDatapath::create(BpfDatapathOptions{pin_dir, {}, n});
@@ -422,13 +466,13 @@ bool run_size(const Options& o, std::uint32_t n, int empty_fd, std::string& tabl
   const auto v6_hit_out = frame(true, v6_of(hit), kWorldV6);
 
   std::vector<Case> cases = {
-      {"egress, IPv4, hit", egress, v4_hit_out, {}, {}, {}, {}},
-      {"egress, IPv6, hit", egress, v6_hit_out, {}, {}, {}, {}},
-      {"egress, IPv4, miss (near)", egress, frame(false, near, kWorldV4), {}, {}, {}, {}},
-      {"egress, IPv4, miss (far)", egress, frame(false, kFarV4, kWorldV4), {}, {}, {}, {}},
-      {"ingress, IPv4, hit", ingress, frame(false, kWorldV4, v4_of(hit)), {}, {}, {}, {}},
-      {"ingress, IPv6, hit", ingress, frame(true, kWorldV6, v6_of(hit)), {}, {}, {}, {}},
-      {"ingress, IPv4, miss (near)", ingress, frame(false, kWorldV4, near), {}, {}, {}, {}},
+      {"egress, IPv4, hit", egress, v4_hit_out, {}, {}, {}, {}, {}},
+      {"egress, IPv6, hit", egress, v6_hit_out, {}, {}, {}, {}, {}},
+      {"egress, IPv4, miss (near)", egress, frame(false, near, kWorldV4), {}, {}, {}, {}, {}},
+      {"egress, IPv4, miss (far)", egress, frame(false, kFarV4, kWorldV4), {}, {}, {}, {}, {}},
+      {"ingress, IPv4, hit", ingress, frame(false, kWorldV4, v4_of(hit)), {}, {}, {}, {}, {}},
+      {"ingress, IPv6, hit", ingress, frame(true, kWorldV6, v6_of(hit)), {}, {}, {}, {}, {}},
+      {"ingress, IPv4, miss (near)", ingress, frame(false, kWorldV4, near), {}, {}, {}, {}, {}},
   };
   if (o.rate_cases && n >= 3) {
     // Two experiments other than `hit` get a limit (the cases above stay without one).
@@ -445,8 +489,9 @@ bool run_size(const Options& o, std::uint32_t n, int empty_fd, std::string& tabl
     }
     const int edt = s.dp->program_fd(Program::kEgressEdt);
     auto add = [&](const char* name, int prog_fd, std::vector<std::uint8_t> data, bool drops) {
-      Case c{name, prog_fd, std::move(data), {}, {}, {}, {}};
+      Case c{name, prog_fd, std::move(data), {}, {}, {}, {}, {}};
       c.drop = drops;
+      c.rate = true;
       cases.push_back(std::move(c));
     };
     add("egress, IPv4, hit, rate set (passes)", egress, frame(false, v4_of(pass), kWorldV4), false);
@@ -461,6 +506,7 @@ bool run_size(const Options& o, std::uint32_t n, int empty_fd, std::string& tabl
   std::fprintf(stderr, "bpf_cost: %u experiments: %zu cases x %d rounds x %u repeats\n", n,
                cases.size(), o.rounds, o.repeat);
   if (!measure_group(cases, empty_fd, o.repeat, o.rounds, n, table)) return false;
+  json_rows(cases, n, false, json);
 
   if (o.stages) {
     if (!load_stages(s, pin_dir, n)) return false;
@@ -478,21 +524,22 @@ bool run_size(const Options& o, std::uint32_t n, int empty_fd, std::string& tabl
       }
     }
     std::vector<Case> stage_cases = {
-        {"IPv4: parse only", parse, v4_hit_out, {}, {}, {}, {}},
-        {"IPv4: parse + LPM lookup", lpm, v4_hit_out, {}, {}, {}, {}},
-        {"counter update only", count, v4_hit_out, {}, {}, {}, {}},
-        {"IPv6: parse only", parse, v6_hit_out, {}, {}, {}, {}},
-        {"IPv6: parse + LPM lookup", lpm, v6_hit_out, {}, {}, {}, {}},
-        {"alternative: IPv4, hash instead of LPM, complete", hash, v4_hit_out, {}, {}, {}, {}},
-        {"alternative: IPv6, hash instead of LPM, complete", hash, v6_hit_out, {}, {}, {}, {}},
-        {"alternative: IPv4, inlined array table, complete", array, v4_hit_out, {}, {}, {}, {}},
-        {"alternative: IPv6, inlined array table, complete", array, v6_hit_out, {}, {}, {}, {}},
+        {"IPv4: parse only", parse, v4_hit_out, {}, {}, {}, {}, {}},
+        {"IPv4: parse + LPM lookup", lpm, v4_hit_out, {}, {}, {}, {}, {}},
+        {"counter update only", count, v4_hit_out, {}, {}, {}, {}, {}},
+        {"IPv6: parse only", parse, v6_hit_out, {}, {}, {}, {}, {}},
+        {"IPv6: parse + LPM lookup", lpm, v6_hit_out, {}, {}, {}, {}, {}},
+        {"alternative: IPv4, hash instead of LPM, complete", hash, v4_hit_out, {}, {}, {}, {}, {}},
+        {"alternative: IPv6, hash instead of LPM, complete", hash, v6_hit_out, {}, {}, {}, {}, {}},
+        {"alternative: IPv4, inlined array table, complete", array, v4_hit_out, {}, {}, {}, {}, {}},
+        {"alternative: IPv6, inlined array table, complete", array, v6_hit_out, {}, {}, {}, {}, {}},
     };
     std::fprintf(stderr, "bpf_cost: %u experiments: %zu stage cases x %d rounds x %u repeats\n", n,
                  stage_cases.size(), o.stage_rounds, o.stage_repeat);
     if (!measure_group(stage_cases, empty_fd, o.stage_repeat, o.stage_rounds, n, stage_table)) {
       return false;
     }
+    json_rows(stage_cases, n, true, json);
   }
   return true;
 }
@@ -558,10 +605,10 @@ int main(int argc, char** argv) {
   const std::string header =
       "| experiments | case | ns/packet (kernel) | ns/packet (CPU time) | ratio to empty | "
       "added ns |\n|---:|---|---:|---:|---:|---:|\n";
-  std::string table = header, stage_table = header;
+  std::string table = header, stage_table = header, json;
   bool ok = true;
   for (std::uint32_t n : o.sizes) {
-    if (g_stop || !run_size(o, n, empty_fd, table, stage_table)) {
+    if (g_stop || !run_size(o, n, empty_fd, table, stage_table, json)) {
       ok = false;
       break;
     }
@@ -569,7 +616,7 @@ int main(int argc, char** argv) {
   empty_tc__destroy(empty);
   std::string read_table =
       "| experiments | read_counters (median of 51) | per experiment |\n|---:|---:|---:|\n";
-  for (std::uint32_t n : o.read_sizes) {
+  for (std::uint32_t n : o.json ? std::vector<std::uint32_t>{} : o.read_sizes) {
     if (!ok || g_stop || !time_read_counters(n, read_table)) {
       ok = false;
       break;
@@ -580,6 +627,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  if (o.json) {
+    std::printf("%s", json.c_str());
+    return 0;
+  }
   std::printf(
       "BPF_PROG_TEST_RUN, %u repeats per measurement, median of %d rounds, 1514-byte frames; "
       "JIT %s, bpf_stats_enabled %s. \"kernel\" is opts.duration (whole ns, rounded down); "

@@ -4,8 +4,9 @@
  * cgroups of host-network experiments (cgroup_skb ingress and egress, at the end of this file).
  *
  * Every packet is attributed to an experiment (classify): on egress by the pod its socket belongs
- * to, else by its source address; on ingress by its destination address; addresses through
- * longest-prefix-match tries for IPv4 and IPv6. Packets that match no experiment, and non-IP
+ * to, else by its source address; on ingress by its destination address: full-length addresses
+ * through an exact-match table (addr_exact), shorter prefixes through longest-prefix-match tries
+ * for IPv4 and IPv6. Packets that match no experiment, and non-IP
  * frames, are counted under id 0 (unattributed). Counters are
  * per-CPU, so the hot path takes no lock and shares no cache line between CPUs; user space sums the
  * CPUs once per tick. Bytes, counted and charged to the rate, are wire bytes: a GSO aggregate's
@@ -31,6 +32,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "classify.h"
 #include "enforcer_abi.h"
 #include "maps.h"
 #include "rate.h"
@@ -49,19 +51,9 @@ volatile __u64 limits_valid_until_ns = 0;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define ETH_P_8021Q_BE bpf_htons(0x8100)
-#define ETH_P_8021AD_BE bpf_htons(0x88A8)
-
-struct vlan_tag {
-  __be16 tci;
-  __be16 encapsulated_proto;
-};
-
 /* Headers the programs read: Ethernet, two VLAN tags, IPv4 with options or IPv6, and the fixed part
  * of a TCP header (gso_wire_len). */
 #define ENFORCER_HEADERS_MAX (ETH_HLEN + 2 * 4 + 60 + 20)
-#define ENFORCER_VLAN_TAGS_MAX 2
-#define ENFORCER_CGROUP_MAX_DEPTH 16
 
 /*
  * ensure_headers - makes the packet's headers readable with direct packet access. A packet whose
@@ -75,90 +67,6 @@ static __always_inline void ensure_headers(struct __sk_buff* skb) {
   void* data = (void*)(long)skb->data;
   void* data_end = (void*)(long)skb->data_end;
   if (data + want > data_end) bpf_skb_pull_data(skb, want);
-}
-
-/*
- * skip_vlan_tags - moves *l3 past up to ENFORCER_VLAN_TAGS_MAX 802.1Q/802.1ad tags, *proto to the
- * protocol they carry. Returns how many it skipped, or -1 for a frame too short for its tag.
- */
-static __always_inline int skip_vlan_tags(void** l3, void* data_end, __be16* proto) {
-  int tags = 0;
-#pragma unroll
-  for (int i = 0; i < ENFORCER_VLAN_TAGS_MAX; i++) {
-    if (*proto != ETH_P_8021Q_BE && *proto != ETH_P_8021AD_BE) break;
-    struct vlan_tag* tag = *l3;
-    if ((void*)(tag + 1) > data_end) return -1;
-    *proto = tag->encapsulated_proto;
-    *l3 = tag + 1;
-    tags++;
-  }
-  return tags;
-}
-
-/*
- * cgroup_experiment - the experiment id `map` (cgroup id → id) gives the cgroup of the packet's
- * socket or one of its ancestors, or null. The socket's own cgroup is the one it was created in
- * (bpf_skb_cgroup_id; 0 for a packet without a full socket: forwarded, ARP, ICMP errors, a
- * timewait socket's reset). User space never registers two nested cgroups, so at most one
- * ancestor matches. Level 0 is the root, never registered.
- */
-static __always_inline __u32* cgroup_experiment(struct __sk_buff* skb, void* map) {
-  __u64 cgid = bpf_skb_cgroup_id(skb);
-  if (cgid == 0) return 0;
-  __u32* id = bpf_map_lookup_elem(map, &cgid);
-  if (id) return id;
-  for (int level = 1; level < ENFORCER_CGROUP_MAX_DEPTH; level++) {
-    cgid = bpf_skb_ancestor_cgroup_id(skb, level);
-    if (cgid == 0) break; /* deeper than the socket's own cgroup */
-    id = bpf_map_lookup_elem(map, &cgid);
-    if (id) return id;
-  }
-  return 0;
-}
-
-/*
- * classify - the experiment a packet belongs to.
- * Egress: the experiment of the pod whose socket sent it (pod_cgroups), when it has one: a
- * process in a pod cannot leave its experiment's allocation by sending from another address (a
- * second address on its interface, a raw socket) nor spend another experiment's by sending from
- * that one's; both are charged to its own. Otherwise (no socket, or a socket outside every
- * registered pod) the source address decides.
- * Ingress: the destination address (no socket is known yet at the tc hook).
- * Reads the headers with direct packet access; a frame too short for its headers is
- * unattributed. Up to two 802.1Q/802.1ad tags in the payload are skipped (QinQ; a tag the NIC
- * stripped is not in the payload at all).
- */
-static __always_inline __u32 classify(struct __sk_buff* skb, int dir, int* tcp) {
-  void* data = (void*)(long)skb->data;
-  void* data_end = (void*)(long)skb->data_end;
-  struct ethhdr* eth = data;
-  void* l3 = eth + 1;
-  if (l3 > data_end) return ENFORCER_UNATTRIBUTED_ID;
-
-  __be16 proto = eth->h_proto;
-  if (skip_vlan_tags(&l3, data_end, &proto) < 0) return ENFORCER_UNATTRIBUTED_ID;
-
-  __u32* id = dir == ENFORCER_DIR_EGRESS ? cgroup_experiment(skb, &pod_cgroups) : 0;
-  if (proto == bpf_htons(ETH_P_IP)) {
-    struct iphdr* ip = l3;
-    if ((void*)(ip + 1) > data_end) return id ? *id : ENFORCER_UNATTRIBUTED_ID;
-    *tcp = ip->protocol == IPPROTO_TCP;
-    if (!id) {
-      struct enforcer_lpm_v4 key = {.prefixlen = 32};
-      __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip->saddr : &ip->daddr, 4);
-      id = bpf_map_lookup_elem(&addr_v4, &key);
-    }
-  } else if (proto == bpf_htons(ETH_P_IPV6)) {
-    struct ipv6hdr* ip6 = l3;
-    if ((void*)(ip6 + 1) > data_end) return id ? *id : ENFORCER_UNATTRIBUTED_ID;
-    *tcp = ip6->nexthdr == IPPROTO_TCP; /* TCP behind extension headers counts as not TCP */
-    if (!id) {
-      struct enforcer_lpm_v6 key = {.prefixlen = 128};
-      __builtin_memcpy(key.addr, dir == ENFORCER_DIR_EGRESS ? &ip6->saddr : &ip6->daddr, 16);
-      id = bpf_map_lookup_elem(&addr_v6, &key);
-    }
-  }
-  return id ? *id : ENFORCER_UNATTRIBUTED_ID;
 }
 
 /*
@@ -266,6 +174,12 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
   if (id == ENFORCER_UNATTRIBUTED_ID) return 0;
   struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
   if (!limit) return 0;
+  /* Neither the rate nor the fallback holds the packet, whichever applies: no need for the clock
+   * that decides which (the accounting alone stays as cheap as the classification). */
+  if (enforcer_rate_unlimited(limit->rate_bytes_per_sec[dir]) &&
+      enforcer_rate_unlimited(limit->fallback_rate_bytes_per_sec[dir])) {
+    return 0;
+  }
   const __u64 now = bpf_ktime_get_ns();
   const __u64 valid_until = limits_valid_until_ns;
   const int confirmed = valid_until == 0 || now <= valid_until;

@@ -111,6 +111,49 @@ struct enforcer_lpm_v6 {
   __u8 addr[16];
 };
 
+/*
+ * The exact-address table (map addr_exact): full-length addresses (/32, /128: what pods have) →
+ * experiment id, looked up before the LPM tries, which keep the shorter prefixes only. An
+ * open-addressing table that user space lays out inside a BPF_MAP_TYPE_ARRAY (the verifier inlines
+ * array lookups, so a lookup makes no call): two halves of 2^exact_slot_bits slots each; the
+ * programs search the half enforcer_addr_ctl.active_half names. An address lives in one of the
+ * ENFORCER_EXACT_PROBES slots after enforcer_exact_hash(); a slot whose id is ENFORCER_EXACT_EMPTY
+ * ends the search, one whose id is ENFORCER_EXACT_REMOVED holds an address no longer attributed
+ * (it keeps the search going for the addresses behind it). An address that finds no slot within
+ * the probes goes to the trie instead. lib/datapath/exact_table.hpp says why a reader on another
+ * CPU never sees an update half done.
+ */
+#define ENFORCER_EXACT_PROBES 4
+#define ENFORCER_EXACT_EMPTY 0U
+#define ENFORCER_EXACT_REMOVED 0xffffffffU
+
+/* A slot: the address in network byte order (IPv4 in addr[0], the rest 0), its family (4 or 6)
+ * and the experiment id. */
+struct enforcer_exact_slot {
+  __u32 addr[4];
+  __u32 family;
+  __u32 id;
+};
+
+/* Value of the one-entry addr_ctl array: which half of addr_exact the programs search, and
+ * whether the tries and pod_cgroups may hold anything (0: they are not looked in, so a node
+ * without prefixes or pods never pays for those lookups). Written by the daemon, one aligned
+ * 32-bit store per field; a flag is set before the first entry is written and cleared only once
+ * the map is empty. */
+struct enforcer_addr_ctl {
+  __u32 active_half;
+  __u32 trie_v4;
+  __u32 trie_v6;
+  __u32 pod_cgroups;
+};
+
+/* The first slot of an address's window: the four words (network byte order, as loaded) folded,
+ * then Fibonacci hashing into `bits` bits (1..31). The programs and the daemon use this one
+ * definition. */
+static inline __u32 enforcer_exact_hash(__u32 a0, __u32 a1, __u32 a2, __u32 a3, __u32 bits) {
+  return ((a0 ^ a1 ^ a2 ^ a3) * 0x9E3779B1U) >> (32 - bits);
+}
+
 #ifdef __cplusplus
 static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
 static_assert(sizeof(struct enforcer_limit) == 88, "enforcer_limit layout");
@@ -119,6 +162,8 @@ static_assert(sizeof(struct enforcer_shaper) == 32 + 8 * ENFORCER_EDT_OTHER_QUEU
               "enforcer_shaper layout");
 static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");
+static_assert(sizeof(struct enforcer_exact_slot) == 24, "enforcer_exact_slot layout");
+static_assert(sizeof(struct enforcer_addr_ctl) == 16, "enforcer_addr_ctl layout");
 #else
 _Static_assert(sizeof(struct enforcer_counters) == 64, "enforcer_counters layout");
 _Static_assert(sizeof(struct enforcer_limit) == 88, "enforcer_limit layout");
@@ -127,6 +172,8 @@ _Static_assert(sizeof(struct enforcer_shaper) == 32 + 8 * ENFORCER_EDT_OTHER_QUE
                "enforcer_shaper layout");
 _Static_assert(sizeof(struct enforcer_lpm_v4) == 8, "enforcer_lpm_v4 layout");
 _Static_assert(sizeof(struct enforcer_lpm_v6) == 20, "enforcer_lpm_v6 layout");
+_Static_assert(sizeof(struct enforcer_exact_slot) == 24, "enforcer_exact_slot layout");
+_Static_assert(sizeof(struct enforcer_addr_ctl) == 16, "enforcer_addr_ctl layout");
 #endif
 
 #endif /* ENFORCER_ABI_H */

@@ -46,7 +46,8 @@ struct {
   __type(value, struct enforcer_shaper);
 } shapers SEC(".maps");
 
-/* Classification by address on the uplink: prefix → experiment id. */
+/* Classification by address on the uplink: prefix → experiment id. Full-length addresses are
+ * in addr_exact instead, unless their slots were full. */
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
   __uint(max_entries, 1);
@@ -63,6 +64,25 @@ struct {
   __type(value, __u32);
 } addr_v6 SEC(".maps");
 
+/* Classification of full-length addresses before the tries (enforcer_abi.h): two halves of
+ * slots, and which one the programs search. Memory-mapped by the daemon, which writes a slot's
+ * address before its id, each with plain aligned stores (lib/datapath/exact_table.hpp). */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct enforcer_exact_slot);
+} addr_exact SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __type(key, __u32);
+  __type(value, struct enforcer_addr_ctl);
+} addr_ctl SEC(".maps");
+
 /* Classification of host-network experiments (cgroup_skb programs): the id of the cgroup v2
  * directory the programs are attached to (its inode number, as name_to_handle_at reports it) →
  * experiment id. */
@@ -76,7 +96,8 @@ struct {
 /* Egress attribution of pods with addresses of their own: the id of a pod's cgroup v2 directory
  * (as for cgroup_ids) → experiment id. A packet whose socket was created in that cgroup, or in one
  * below it (a container's scope), is the experiment's, whatever its source address (tc egress,
- * socket_experiment in account.bpf.c). No programs are attached to these cgroups. */
+ * cgroup_experiment in classify.h; looked in only while addr_ctl.pod_cgroups is set). No programs
+ * are attached to these cgroups. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1);

@@ -35,7 +35,7 @@ std::uint32_t pinned_prog_id(const std::string& path) {
 // Maps a previous instance of an older build may not have pinned: adopting the others goes on,
 // and these start empty (the daemon fills them at its first pod scan).
 bool added_later(std::string_view map_name) {
-  return map_name == "pod_cgroups";
+  return map_name == "pod_cgroups" || map_name == "addr_exact" || map_name == "addr_ctl";
 }
 
 // Maps whose values grew at their end in a later build: a previous instance's smaller one is

@@ -52,6 +52,7 @@ BpfDatapath::~BpfDatapath() {
       if (c.egress) bpf_link__destroy(c.egress);
       if (c.ingress) bpf_link__destroy(c.ingress);
     }
+    unmap_exact_table();
     log_info(
         "leaving the datapath attached to {} and pinned in {}, every experiment held to "
         "its allocation, for the next enforcerd to adopt",
@@ -61,6 +62,7 @@ BpfDatapath::~BpfDatapath() {
   while (!cgroups_.empty()) detach_cgroup_at(cgroups_.size() - 1);
   detach_all();
   unpin_all();
+  unmap_exact_table();
 }
 
 void BpfDatapath::confirm_limits_until(std::uint64_t monotonic_ns) {

@@ -17,6 +17,7 @@
 #include "base/fd.hpp"
 #include "config/config.hpp"
 #include "datapath/datapath.hpp"
+#include "datapath/exact_table.hpp"
 #include "datapath/qdisc.hpp"
 
 struct account;   // the generated skeleton (account.skel.h)
@@ -152,6 +153,9 @@ class BpfDatapath final : public Datapath {
   int counters_fd() const;
   int program_fd(Program program) const;
 
+  // log2 of the slots of each half of the exact-address table for `max_experiments`.
+  static unsigned exact_slot_bits(std::uint32_t max_experiments);
+
  private:
   // Reads ids 0..want-1 of the array map `fd` (values of value_size bytes each) into `out`: one
   // batch where the kernel has it, else one lookup per id. `what` names the values in errors.
@@ -237,6 +241,27 @@ class BpfDatapath final : public Datapath {
   // programs; cgroup_ids entries without one are removed.
   void adopt_cgroup_links();
   Expected<void> write_addresses(std::uint32_t id, const std::vector<Prefix>& addresses);
+  // One trie entry (bpf_maps.cpp): 0 or the errno. delete_trie with only_written deletes only
+  // what this instance wrote (ENOENT otherwise).
+  int write_trie(std::uint32_t id, const Prefix& p);
+  int delete_trie(const Prefix& p, bool only_written);
+
+  // The exact-address table (bpf_exact.cpp; exact_table.hpp says why its updates are safe).
+  // After load: maps addr_exact and addr_ctl; `adopted_table`: they are a previous instance's,
+  // whose active half becomes the mirror.
+  Expected<void> map_exact_table(bool adopted_table);
+  void unmap_exact_table();
+  enforcer_exact_slot* exact_half(std::uint32_t half);
+  // false: the key's window is full (it belongs in the trie).
+  bool write_exact(std::uint32_t id, const ExactKey& key);
+  bool remove_exact(const ExactKey& key);
+  // Removes the attributed keys no write_exact of this instance wrote; returns how many.
+  std::size_t prune_exact();
+  // Lays the table out afresh in the other half and switches to it (two RCU grace periods).
+  void rebuild_exact();
+  void publish_trie_flags();
+  void publish_pod_cgroups_flag(bool may_hold);
+  static void wait_for_readers();
   std::uint32_t prog_id(Program program) const;
   Expected<void> zero_counters(std::uint32_t id);
   Expected<void> zero_shaper(std::uint32_t id);
@@ -258,6 +283,19 @@ class BpfDatapath final : public Datapath {
   // enforcer_abi.h asserts both sizes).
   std::set<std::array<std::uint8_t, 8>> written_v4_;
   std::set<std::array<std::uint8_t, 20>> written_v6_;
+  // The exact-address table: its maps memory-mapped, the mirror of the half the programs search,
+  // and the keys this instance wrote (prune_addresses removes the others).
+  enforcer_exact_slot* exact_slots_ = nullptr;
+  enforcer_addr_ctl* addr_ctl_ = nullptr;
+  std::size_t exact_bytes_ = 0;
+  std::size_t ctl_bytes_ = 0;
+  std::uint32_t exact_half_ = 0;
+  ExactTable exact_{4};
+  std::set<ExactKey> written_exact_;
+  // Full-length addresses in the trie because their window was full (a fresh layout retries them).
+  std::map<ExactKey, std::uint32_t> trie_overflow_;
+  // Adopted tries may hold entries no instance of this build wrote, until prune_addresses().
+  bool trie_may_hold_adopted_ = false;
   std::uint32_t prog_ids_[5] = {};    // by Program
   std::vector<std::uint8_t> values_;  // scratch for batch reads
   std::vector<enforcer_charged> charged_;

@@ -14,9 +14,10 @@ namespace enforcer {
 
 // Every pin enforcer makes in bpf_pin_dir (uninstall_datapath, and a start that cannot adopt,
 // remove them).
-inline constexpr const char* kPins[] = {"counters",  "limits",        "charged",    "shapers",
-                                        "addr_v4",   "addr_v6",       "cgroup_ids", "pod_cgroups",
-                                        "tc_egress", "tc_egress_edt", "tc_ingress"};
+inline constexpr const char* kPins[] = {"counters",   "limits",      "charged",    "shapers",
+                                        "addr_v4",    "addr_v6",     "addr_exact", "addr_ctl",
+                                        "cgroup_ids", "pod_cgroups", "tc_egress",  "tc_egress_edt",
+                                        "tc_ingress"};
 
 // The tc programs, by the names they are pinned and known to the kernel under.
 inline constexpr const char* kTcPrograms[] = {"tc_egress", "tc_egress_edt", "tc_ingress"};

@@ -24,6 +24,7 @@ std::vector<std::pair<const char*, bpf_map*>> BpfDatapath::map_pins() const {
   return {{"counters", skel_->maps.counters},     {"limits", skel_->maps.limits},
           {"charged", skel_->maps.charged},       {"shapers", skel_->maps.shapers},
           {"addr_v4", skel_->maps.addr_v4},       {"addr_v6", skel_->maps.addr_v6},
+          {"addr_exact", skel_->maps.addr_exact}, {"addr_ctl", skel_->maps.addr_ctl},
           {"cgroup_ids", skel_->maps.cgroup_ids}, {"pod_cgroups", skel_->maps.pod_cgroups}};
 }
 
@@ -38,6 +39,11 @@ Expected<void> BpfDatapath::load_and_pin(const std::vector<Leftover>& leftovers)
   }
   if (auto r = pin_all(); !r) return r;
   if (auto r = read_prog_ids(); !r) return r;
+  // An adopted exact table is the previous instance's (an older layout had none: created empty).
+  const bool exact_adopted =
+      adopted_ && std::find(created_on_adoption_.begin(), created_on_adoption_.end(),
+                            std::string_view("addr_exact")) == created_on_adoption_.end();
+  if (auto r = map_exact_table(exact_adopted); !r) return r;
   if (adopted_) {
     migrate_limits();
     // The unattributed counters go on like the experiments'.
@@ -62,6 +68,10 @@ Expected<void> BpfDatapath::open_skeleton() {
   bpf_map__set_max_entries(skel_->maps.shapers, ids);
   bpf_map__set_max_entries(skel_->maps.addr_v4, prefixes);
   bpf_map__set_max_entries(skel_->maps.addr_v6, prefixes);
+  // Two halves of the exact-address table (exact_table.hpp).
+  const unsigned exact_bits = exact_slot_bits(options_.max_experiments);
+  bpf_map__set_max_entries(skel_->maps.addr_exact, 2u << exact_bits);
+  skel_->rodata->exact_slot_bits = exact_bits;
   // One cgroup per host-network experiment, twice over: a restarted container's new cgroup is
   // attached before its old one is detached.
   bpf_map__set_max_entries(skel_->maps.cgroup_ids, options_.max_experiments * 2);

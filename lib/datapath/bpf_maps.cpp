@@ -12,6 +12,7 @@
 #include "account.skel.h"
 #include "base/text.hpp"
 #include "datapath/bpf_datapath.hpp"
+#include "datapath/exact_table.hpp"
 #include "enforcer_abi.h"
 
 namespace enforcer {
@@ -99,30 +100,66 @@ Expected<void> BpfDatapath::keep_experiment(std::uint32_t id,
   return write_addresses(id, addresses);
 }
 
+int BpfDatapath::write_trie(std::uint32_t id, const Prefix& p) {
+  int err;
+  if (p.v6) {
+    enforcer_lpm_v6 key{p.length, {}};
+    fill_key(key.addr, p);
+    err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v6), &key, &id, BPF_ANY);
+    if (err == 0) written_v6_.insert(key_bytes(key));
+  } else {
+    enforcer_lpm_v4 key{p.length, {}};
+    fill_key(key.addr, p);
+    err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v4), &key, &id, BPF_ANY);
+    if (err == 0) written_v4_.insert(key_bytes(key));
+  }
+  return err ? errno : 0;
+}
+
+int BpfDatapath::delete_trie(const Prefix& p, bool only_written) {
+  int err = 0;
+  if (p.v6) {
+    enforcer_lpm_v6 key{p.length, {}};
+    fill_key(key.addr, p);
+    if (!written_v6_.erase(key_bytes(key)) && only_written) return ENOENT;
+    if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key) != 0) err = errno;
+  } else {
+    enforcer_lpm_v4 key{p.length, {}};
+    fill_key(key.addr, p);
+    if (!written_v4_.erase(key_bytes(key)) && only_written) return ENOENT;
+    if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key) != 0) err = errno;
+  }
+  return err;
+}
+
 Expected<void> BpfDatapath::write_addresses(std::uint32_t id,
                                             const std::vector<Prefix>& addresses) {
+  bool overflowed = false;
+  std::optional<Error> failed;
   for (const Prefix& p : addresses) {
-    int err;
-    if (p.v6) {
-      enforcer_lpm_v6 key{p.length, {}};
-      fill_key(key.addr, p);
-      err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v6), &key, &id, BPF_ANY);
-      written_v6_.insert(key_bytes(key));
-    } else {
-      enforcer_lpm_v4 key{p.length, {}};
-      fill_key(key.addr, p);
-      err = bpf_map_update_elem(bpf_map__fd(skel_->maps.addr_v4), &key, &id, BPF_ANY);
-      written_v4_.insert(key_bytes(key));
+    // Full-length addresses in the exact table; shorter prefixes, and an address whose slots are
+    // all taken, in the trie.
+    const auto exact = exact_key(p);
+    if (exact && write_exact(id, *exact)) continue;
+    if (exact) {
+      // Only removed slots in its window can make room: a fresh layout (two grace periods) is
+      // worth it then, not for a window full of attributed addresses.
+      overflowed = overflowed || exact_.window_has_removed(*exact);
+      trie_overflow_[*exact] = id;
     }
-    if (err) {
-      return errno_error(errno, "cannot add address {} of experiment id {}", to_string(p), id);
+    if (int err = write_trie(id, p); err) {
+      failed = errno_error(err, "cannot add address {} of experiment id {}", to_string(p), id);
+      break;
     }
   }
+  publish_trie_flags();
+  if (exact_.wants_rebuild() || overflowed) rebuild_exact();
+  if (failed) return *failed;
   return {};
 }
 
 std::size_t BpfDatapath::prune_addresses() {
-  std::size_t removed = 0;
+  std::size_t removed = prune_exact();
   auto prune = [&]<std::size_t N>(int fd, const std::set<std::array<std::uint8_t, N>>& keep) {
     // Collect first: deleting while walking an LPM trie's keys would restart the walk.
     std::vector<std::array<std::uint8_t, N>> gone;
@@ -139,28 +176,30 @@ std::size_t BpfDatapath::prune_addresses() {
   };
   prune(bpf_map__fd(skel_->maps.addr_v4), written_v4_);
   prune(bpf_map__fd(skel_->maps.addr_v6), written_v6_);
+  // The tries hold only what this instance wrote now.
+  trie_may_hold_adopted_ = false;
+  publish_trie_flags();
+  if (exact_.wants_rebuild()) rebuild_exact();
   return removed;
 }
 
 Expected<void> BpfDatapath::remove_addresses(const std::vector<Prefix>& addresses) {
   std::string failed;
   for (const Prefix& p : addresses) {
-    int err = 0;
-    if (p.v6) {
-      enforcer_lpm_v6 key{p.length, {}};
-      fill_key(key.addr, p);
-      if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v6), &key) != 0) err = errno;
-      written_v6_.erase(key_bytes(key));
-    } else {
-      enforcer_lpm_v4 key{p.length, {}};
-      fill_key(key.addr, p);
-      if (bpf_map_delete_elem(bpf_map__fd(skel_->maps.addr_v4), &key) != 0) err = errno;
-      written_v4_.erase(key_bytes(key));
+    const auto exact = exact_key(p);
+    if (exact) {
+      remove_exact(*exact);
+      trie_overflow_.erase(*exact);
     }
+    // A full-length address is in the trie only when its slots were full, or when an adopted
+    // datapath (an older layout) had it there.
+    const int err = delete_trie(p, /*only_written=*/exact && !trie_may_hold_adopted_);
     if (err != 0 && err != ENOENT) {
       failed += fmt::format("{}{}: {}", failed.empty() ? "" : ", ", to_string(p), errno_text(err));
     }
   }
+  publish_trie_flags();
+  if (exact_.wants_rebuild()) rebuild_exact();
   if (!failed.empty()) return Error{fmt::format("cannot remove address(es) {}", failed)};
   return {};
 }
@@ -237,6 +276,8 @@ Expected<void> BpfDatapath::read_counters(std::uint32_t max_id, std::vector<Coun
 
 Expected<void> BpfDatapath::set_pod_cgroups(const std::map<std::uint64_t, std::uint32_t>& wanted) {
   const int fd = bpf_map__fd(skel_->maps.pod_cgroups);
+  // The programs look in the map once the flag is set, before the first entry is there.
+  if (!wanted.empty()) publish_pod_cgroups_flag(true);
   // What the map holds beyond `wanted`: read all keys first (deleting while walking with
   // get_next_key can restart the walk).
   std::vector<std::uint64_t> stale;
@@ -260,6 +301,9 @@ Expected<void> BpfDatapath::set_pod_cgroups(const std::map<std::uint64_t, std::u
     written.emplace(cgroup_id, id);
   }
   pod_cgroups_ = std::move(written);
+  // Empty (nothing was left behind): the programs need not look.
+  std::uint64_t any = 0;
+  if (bpf_map_get_next_key(fd, nullptr, &any) != 0) publish_pod_cgroups_flag(false);
   if (first) return *first;
   return {};
 }
