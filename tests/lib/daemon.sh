@@ -54,6 +54,25 @@ TOML
 }
 
 
+# datapath_v4_addresses: what the pinned datapath (PIN_DIR) classifies by IPv4 address, one
+# "ADDRESS/LEN id ID" a line, sorted: the exact-address table's active half (full-length
+# addresses) and the IPv4 trie (prefixes, and addresses whose probe window was full).
+datapath_v4_addresses() {
+  local half slots
+  half=$(bpftool -j map dump pinned "$PIN_DIR/addr_ctl" | jq '.[0].formatted.value.active_half')
+  slots=$(($(bpftool -j map show pinned "$PIN_DIR/addr_exact" | jq '.max_entries') / 2))
+  {
+    bpftool -j map dump pinned "$PIN_DIR/addr_exact" |
+      jq -r --argjson lo $((half * slots)) --argjson hi $(((half + 1) * slots)) '
+        def ip: [., (./256|floor), (./65536|floor), (./16777216|floor)] | map(. % 256) | join(".");
+        .[].formatted | select(.key >= $lo and .key < $hi and .value.family == 4 and
+                               .value.id != 0 and .value.id != 4294967295)
+          | "\(.value.addr[0] | ip)/32 id \(.value.id)"'
+    bpftool -j map dump pinned "$PIN_DIR/addr_v4" |
+      jq -r '.[].formatted | "\(.key.addr | map(tostring) | join("."))/\(.key.prefixlen) id \(.value)"'
+  } | sort
+}
+
 daemon_log() { echo "${DAEMON_LOG:-$WORK/enforcerd.log}"; }
 metrics_answer() { nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" curl -sf -o /dev/null "http://${METRICS_ADDR:-127.0.0.1:9724}/metrics"; }
 daemon_ready() { grep -qs ' enforcing [0-9]* experiment' "$(daemon_log)" && metrics_answer; }
