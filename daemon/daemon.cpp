@@ -206,10 +206,10 @@ void Daemon::write_snapshot() {
     ExperimentSnapshot e;
     e.name = x->name;
     e.id = x->id;
-    e.window_slots = x->direction[0]->window.slots();
+    e.window_slots = x->direction[0].window.slots();
     e.raw = x->last_raw;
     for (Direction d : kDirections) {
-      const DirectionState& ds = *x->direction[d];
+      const DirectionState& ds = x->direction[d];
       DirectionSnapshot& out = e.direction[d];
       out.slots = ds.window.newest_first();
       out.filled = ds.window.snapshot().filled;

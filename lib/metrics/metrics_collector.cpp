@@ -56,7 +56,7 @@ struct ResourceSample {
 };
 
 DirectionSample sample(const ExperimentState& x, Direction d, double tick_seconds) {
-  const DirectionState& s = *x.direction[d];
+  const DirectionState& s = x.direction[d];
   DirectionSample out;
   out.experiment = &x.name;
   out.direction = d;
