@@ -95,7 +95,7 @@ Daemon::~Daemon() {
   // detach.
   control_.reset();
   controller_.reset();
-  exposer_.reset();
+  metrics_server_.reset();
   collector_.reset();
   if (watcher_fd_) watcher_fd_->release();  // the watcher owns the fd
   watcher_fd_.reset();
@@ -131,13 +131,9 @@ Expected<void> Daemon::start() {
   status_.last_reload_success_unix.store(std::chrono::duration_cast<std::chrono::seconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(config_.daemon.metrics_listen, 2);
-  } catch (const std::exception& e) {
-    return Error{fmt::format("cannot serve metrics on metrics_listen = \"{}\": {}",
-                             config_.daemon.metrics_listen, e.what())};
-  }
-  exposer_->RegisterCollectable(collector_);
+  auto metrics = MetricsServer::create(config_.daemon.metrics_listen, collector_);
+  if (!metrics) return metrics.error();
+  metrics_server_ = std::move(*metrics);
 
   auto datapath = BpfDatapath::create(
       BpfDatapathOptions{config_.daemon.bpf_pin_dir, uplinks, config_.daemon.max_experiments,
