@@ -5,8 +5,9 @@
 //   BM_Collect/N         MetricsCollector::Collect(): the metric families of N experiments
 //   BM_Scrape/N          Collect() + prometheus::TextSerializer: the text a scrape returned
 //                        until the daemon wrote it itself
-//   BM_ScrapeText/N      MetricsCollector::write_text: the same text, as the daemon's /metrics
-//                        writes it now (without HTTP)
+//   BM_ScrapeText/N      MetricsCollector::write_text: the same text into one string
+//   BM_ScrapeStream/N    the same in 256 KiB pieces, as the daemon's /metrics sends it (without
+//                        HTTP: each piece is only counted)
 //   BM_FakeRead/N        the fake datapath's read_counters alone: a part of BM_SamplerSample
 //                        that the real daemon spends in the kernel instead (bpf_cost)
 //
@@ -29,6 +30,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bandwidth/sampler.hpp"
@@ -168,6 +170,19 @@ void BM_ScrapeText(benchmark::State& state) {
   state.counters["bytes"] = static_cast<double>(bytes);
 }
 
+void BM_ScrapeStream(benchmark::State& state) {
+  const auto n = static_cast<std::uint32_t>(state.range(0));
+  World& w = world(n);
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    w.collector.write_text(256 * 1024, [&](std::string_view piece) { bytes += piece.size(); });
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+
 void BM_FakeRead(benchmark::State& state) {
   const auto n = static_cast<std::uint32_t>(state.range(0));
   World& w = world(n);
@@ -188,6 +203,7 @@ BENCHMARK(BM_SamplerSample)->Apply(sizes);
 BENCHMARK(BM_Collect)->Apply(sizes);
 BENCHMARK(BM_Scrape)->Apply(sizes);
 BENCHMARK(BM_ScrapeText)->Apply(sizes);
+BENCHMARK(BM_ScrapeStream)->Apply(sizes);
 BENCHMARK(BM_FakeRead)->Apply(sizes);
 
 // The console table goes to stderr; the medians are collected for a markdown table.
@@ -210,7 +226,8 @@ class MarkdownReporter : public benchmark::ConsoleReporter {
         {"BM_SamplerSample", "Sampler::sample (one tick, fake datapath)"},
         {"BM_Collect", "MetricsCollector::Collect()"},
         {"BM_Scrape", "Collect() + TextSerializer (a scrape before)"},
-        {"BM_ScrapeText", "write_text (one scrape, as the daemon serves it)"},
+        {"BM_ScrapeText", "write_text (one scrape into one string)"},
+        {"BM_ScrapeStream", "write_text in 256 KiB pieces (one scrape, as the daemon sends it)"},
         {"BM_FakeRead", "the fake datapath's read_counters (part of a tick above)"}};
     std::string out =
         "| benchmark | experiments | wall time per call | CPU time per call | CPU per "
