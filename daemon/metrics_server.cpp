@@ -1,6 +1,6 @@
 #include "metrics_server.hpp"
 
-#include "gzip_stream.hpp"
+#include "metrics/gzip_stream.hpp"
 
 #include <fmt/format.h>
 

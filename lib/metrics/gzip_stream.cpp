@@ -1,4 +1,4 @@
-#include "gzip_stream.hpp"
+#include "metrics/gzip_stream.hpp"
 
 namespace enforcer {
 
