@@ -3,7 +3,13 @@
 //   BM_SamplerSample/N   Sampler::sample on a fake Datapath whose cumulative counters advance for
 //                        every experiment on every call (so every window ring records a delta)
 //   BM_Collect/N         MetricsCollector::Collect(): the metric families of N experiments
-//   BM_Scrape/N          Collect() + prometheus::TextSerializer: the text a scrape returns
+//   BM_Scrape/N          Collect() + prometheus::TextSerializer: the text a scrape returned
+//                        until the daemon wrote it itself
+//   BM_ScrapeText/N      MetricsCollector::write_text: the same text into one string
+//   BM_ScrapeStream/N    the same in 256 KiB pieces, as the daemon's /metrics sends it (without
+//                        HTTP: each piece is only counted)
+//   BM_FakeRead/N        the fake datapath's read_counters alone: a part of BM_SamplerSample
+//                        that the real daemon spends in the kernel instead (bpf_cost)
 //
 // N experiments (10, 1,000, 10,000), each with one IPv4 and one IPv6 address and M-Lab's default
 // allocation (5 min window at a 1 s tick: 300 slots per direction). The rings are full (300
@@ -24,6 +30,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bandwidth/sampler.hpp"
@@ -148,6 +155,45 @@ void BM_Scrape(benchmark::State& state) {
   state.counters["bytes"] = static_cast<double>(bytes);
 }
 
+void BM_ScrapeText(benchmark::State& state) {
+  const auto n = static_cast<std::uint32_t>(state.range(0));
+  World& w = world(n);
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    std::string text;
+    text.reserve(bytes);  // as the daemon does: the previous scrape's size
+    w.collector.write_text(text);
+    bytes = text.size();
+    benchmark::DoNotOptimize(text.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+
+void BM_ScrapeStream(benchmark::State& state) {
+  const auto n = static_cast<std::uint32_t>(state.range(0));
+  World& w = world(n);
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    w.collector.write_text(256 * 1024, [&](std::string_view piece) { bytes += piece.size(); });
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+
+void BM_FakeRead(benchmark::State& state) {
+  const auto n = static_cast<std::uint32_t>(state.range(0));
+  World& w = world(n);
+  std::vector<CounterSample> out;
+  for (auto _ : state) {
+    if (!w.datapath.read_counters(n, out)) std::abort();
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
 void sizes(benchmark::internal::Benchmark* b) {
   b->Arg(10)->Arg(1000)->Arg(10000);
   b->Unit(benchmark::kMicrosecond)->MinTime(0.1)->Repetitions(5)->ReportAggregatesOnly(true);
@@ -156,6 +202,9 @@ void sizes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_SamplerSample)->Apply(sizes);
 BENCHMARK(BM_Collect)->Apply(sizes);
 BENCHMARK(BM_Scrape)->Apply(sizes);
+BENCHMARK(BM_ScrapeText)->Apply(sizes);
+BENCHMARK(BM_ScrapeStream)->Apply(sizes);
+BENCHMARK(BM_FakeRead)->Apply(sizes);
 
 // The console table goes to stderr; the medians are collected for a markdown table.
 class MarkdownReporter : public benchmark::ConsoleReporter {
@@ -176,7 +225,10 @@ class MarkdownReporter : public benchmark::ConsoleReporter {
     static const std::map<std::string, std::string> what = {
         {"BM_SamplerSample", "Sampler::sample (one tick, fake datapath)"},
         {"BM_Collect", "MetricsCollector::Collect()"},
-        {"BM_Scrape", "Collect() + TextSerializer (one scrape)"}};
+        {"BM_Scrape", "Collect() + TextSerializer (a scrape before)"},
+        {"BM_ScrapeText", "write_text (one scrape into one string)"},
+        {"BM_ScrapeStream", "write_text in 256 KiB pieces (one scrape, as the daemon sends it)"},
+        {"BM_FakeRead", "the fake datapath's read_counters (part of a tick above)"}};
     std::string out =
         "| benchmark | experiments | wall time per call | CPU time per call | CPU per "
         "experiment | scrape size |\n|---|---:|---:|---:|---:|---:|\n";

@@ -2,7 +2,6 @@
 // event loop (tick timer, signals).
 #pragma once
 
-#include <prometheus/exposer.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,6 +23,7 @@
 #include "datapath/bpf_datapath.hpp"
 #include "metrics/metrics_collector.hpp"
 #include "metrics/tick_stats.hpp"
+#include "metrics_server.hpp"
 #include "pods/cgroup_enforcer.hpp"
 #include "pods/discovery.hpp"
 #include "state/experiments.hpp"
@@ -102,7 +102,7 @@ class Daemon {
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Limiter> limiter_;
   std::shared_ptr<MetricsCollector> collector_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   std::uint64_t sample_errors_ = 0;
   std::uint64_t limit_errors_ = 0;
   std::uint64_t refresh_errors_ = 0;

@@ -71,7 +71,7 @@ DirectionPolicy direction_policy(const LimiterSettings& s, const ExperimentState
   DirectionPolicy p;
   p.allocation_bytes_per_second = limits.bandwidth_bits / 8;
   p.tick = s.tick;
-  p.window_ticks = x.direction[0]->window.slots();
+  p.window_ticks = x.direction[0].window.slots();
   p.min_rate_bytes_per_second = limits.min_rate_bits / 8;
   p.link_rate_bytes_per_second = s.link_rate_bits / 8;
   p.pinned_bytes_per_second = limits.pinned_bits / 8;
@@ -86,7 +86,7 @@ Expected<void> Limiter::apply() {
     std::array<std::uint64_t, 2> rates{};
     std::array<std::uint64_t, 2> path_speed{};
     for (Direction d : kDirections) {
-      DirectionState& s = *x->direction[d];
+      DirectionState& s = x->direction[d];
       const PolicyDecision decision = decide(policy, s.window.snapshot());
       rates[d] = decision.rate_bytes_per_second;
       path_speed[d] = decision.path_speed_bytes;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "datapath/datapath.hpp"
@@ -30,7 +31,12 @@ class Sampler {
   Datapath& datapath_;
   ExperimentTable& table_;
   UnattributedTotals& unattributed_;
-  std::vector<CounterSample> raw_;
+  void update(ExperimentState& x, std::uint64_t tick);
+
+  std::vector<CounterSample> raw_;  // reused: no allocation per tick
+  // The set the highest id was taken from (held, so that a new set is never mistaken for it).
+  std::shared_ptr<const ExperimentList> list_;
+  std::uint32_t max_id_ = 0;
 };
 
 }  // namespace enforcer

@@ -45,9 +45,9 @@ json experiment_status(const ExperimentState& x, const EffectiveAllocation& effe
                      {"disk_io_fraction", a.disk_io_fraction}};
   e["pinned_bits"] = effective.pinned_bits;
   // The window the rings really have (an override of W takes effect at the next tick).
-  const auto window = tick * x.direction[kEgress]->window.slots();
-  e["egress"] = direction_status(*x.direction[kEgress], window, tick);
-  e["ingress"] = direction_status(*x.direction[kIngress], window, tick);
+  const auto window = tick * x.direction[kEgress].window.slots();
+  e["egress"] = direction_status(x.direction[kEgress], window, tick);
+  e["ingress"] = direction_status(x.direction[kIngress], window, tick);
   e["pod"] = pod;
   const ResourceState& r = *x.resources;
   if (r.cgroup_known.load(std::memory_order_acquire)) {

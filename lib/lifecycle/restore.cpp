@@ -45,7 +45,7 @@ Expected<void> restore_experiments(Datapath& datapath, ExperimentTable& table, C
       const ExperimentSnapshot& from = *restored.from;
       constexpr auto kRelaxed = std::memory_order_relaxed;
       for (Direction d : kDirections) {
-        DirectionState& s = *state->direction[d];
+        DirectionState& s = state->direction[d];
         const DirectionSnapshot& f = from.direction[d];
         s.bytes_total.store(f.bytes_total, kRelaxed);
         s.packets_total.store(f.packets_total, kRelaxed);

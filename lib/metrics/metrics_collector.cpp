@@ -56,7 +56,7 @@ struct ResourceSample {
 };
 
 DirectionSample sample(const ExperimentState& x, Direction d, double tick_seconds) {
-  const DirectionState& s = *x.direction[d];
+  const DirectionState& s = x.direction[d];
   DirectionSample out;
   out.experiment = &x.name;
   out.direction = d;
@@ -120,129 +120,95 @@ struct FamilySpec {
   const char* help;
   MetricType type;
   Needs needs;
-  void (*fill)(const Scrape& scrape, MetricFamily& family);
+  void (*fill)(const Scrape& scrape, SeriesSink& out);
 };
 
-// The field of `m` that a family of `type` exposes.
-double& value_of(ClientMetric& m, MetricType type) {
-  return type == MetricType::Counter ? m.counter.value : m.gauge.value;
-}
-
 template <double DirectionSample::*field>
-void per_direction(const Scrape& scrape, MetricFamily& f) {
-  f.metric.reserve(scrape.directions.size());
+void per_direction(const Scrape& scrape, SeriesSink& out) {
+  out.reserve(scrape.directions.size());
   for (const DirectionSample& s : scrape.directions) {
-    ClientMetric m;
-    m.label = {{"direction", direction_name(s.direction)}, {"experiment", *s.experiment}};
-    value_of(m, f.type) = s.*field;
-    f.metric.push_back(std::move(m));
+    out.series({{"direction", direction_name(s.direction)}, {"experiment", *s.experiment}},
+               s.*field);
   }
 }
 
 // `known`, when given, is the flag that says whether the experiment's `field` has been read.
 template <double ResourceSample::*field, bool ResourceSample::*known = nullptr>
-void per_experiment(const Scrape& scrape, MetricFamily& f) {
-  f.metric.reserve(scrape.resources.size());
+void per_experiment(const Scrape& scrape, SeriesSink& out) {
+  out.reserve(scrape.resources.size());
   for (const ResourceSample& r : scrape.resources) {
     if constexpr (known != nullptr) {
       if (!(r.*known)) continue;
     }
-    ClientMetric m;
-    m.label = {{"experiment", *r.experiment}};
-    value_of(m, f.type) = r.*field;
-    f.metric.push_back(std::move(m));
+    out.series({{"experiment", *r.experiment}}, r.*field);
   }
 }
 
-void io_bytes(const Scrape& scrape, MetricFamily& f) {
-  f.metric.reserve(2 * scrape.resources.size());
+void io_bytes(const Scrape& scrape, SeriesSink& out) {
+  out.reserve(2 * scrape.resources.size());
   for (const ResourceSample& r : scrape.resources) {
     if (!r.cgroup_known) continue;
-    for (auto [op, value] : {std::pair{"read", r.io_read}, std::pair{"write", r.io_write}}) {
-      ClientMetric m;
-      m.label = {{"experiment", *r.experiment}, {"op", op}};
-      m.counter.value = value;
-      f.metric.push_back(std::move(m));
-    }
+    out.series({{"experiment", *r.experiment}, {"op", "read"}}, r.io_read);
+    out.series({{"experiment", *r.experiment}, {"op", "write"}}, r.io_write);
   }
 }
 
-void unattributed_bytes(const Scrape& scrape, MetricFamily& f) {
+void unattributed_bytes(const Scrape& scrape, SeriesSink& out) {
   for (Direction d : kDirections) {
-    ClientMetric m;
-    m.label = {{"direction", direction_name(d)}};
-    m.counter.value = relaxed(scrape.unattributed.bytes[d]);
-    f.metric.push_back(std::move(m));
+    out.series({{"direction", direction_name(d)}}, relaxed(scrape.unattributed.bytes[d]));
   }
 }
 
-void build_info(const Scrape& scrape, MetricFamily& f) {
-  ClientMetric m;
-  m.label = {{"version", scrape.version}};
-  m.gauge.value = 1;
-  f.metric.push_back(std::move(m));
+void build_info(const Scrape& scrape, SeriesSink& out) {
+  out.series({{"version", scrape.version}}, 1);
 }
 
-void tick_duration(const Scrape& scrape, MetricFamily& f) {
+void tick_duration(const Scrape& scrape, SeriesSink& out) {
   const TickStats::Snapshot t = scrape.ticks.snapshot();
-  ClientMetric h;
+  std::vector<ClientMetric::Bucket> buckets;
+  buckets.reserve(t.buckets.size());
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < t.buckets.size(); ++i) {
     cumulative += t.buckets[i];
     const double bound = i < TickStats::kBounds.size() ? TickStats::kBounds[i]
                                                        : std::numeric_limits<double>::infinity();
-    h.histogram.bucket.push_back({cumulative, bound});
+    buckets.push_back({cumulative, bound});
   }
-  h.histogram.sample_count = cumulative;
-  h.histogram.sample_sum = t.sum_seconds;
-  f.metric.push_back(std::move(h));
+  out.histogram(buckets, cumulative, t.sum_seconds);
 }
 
-void drift_corrections(const Scrape& scrape, MetricFamily& f) {
-  ClientMetric m;
-  m.counter.value = relaxed(scrape.cgroups->drift_corrections);
-  f.metric.push_back(std::move(m));
+void drift_corrections(const Scrape& scrape, SeriesSink& out) {
+  out.series({}, relaxed(scrape.cgroups->drift_corrections));
 }
 
-void last_reload_ok(const Scrape& scrape, MetricFamily& f) {
-  ClientMetric m;
-  m.gauge.value = scrape.status->last_reload_ok.load(std::memory_order_relaxed) ? 1 : 0;
-  f.metric.push_back(std::move(m));
+void last_reload_ok(const Scrape& scrape, SeriesSink& out) {
+  out.series({}, scrape.status->last_reload_ok.load(std::memory_order_relaxed) ? 1 : 0);
 }
 
-void reloads(const Scrape& scrape, MetricFamily& f) {
+void reloads(const Scrape& scrape, SeriesSink& out) {
   for (const auto& [result, count] : {std::pair{"success", &DaemonStatus::reloads_ok},
                                       std::pair{"failure", &DaemonStatus::reloads_failed}}) {
-    ClientMetric m;
-    m.label = {{"result", result}};
-    m.counter.value = static_cast<double>((scrape.status->*count).load(std::memory_order_relaxed));
-    f.metric.push_back(std::move(m));
+    out.series({{"result", result}},
+               static_cast<double>((scrape.status->*count).load(std::memory_order_relaxed)));
   }
 }
 
-void last_reload_time(const Scrape& scrape, MetricFamily& f) {
-  ClientMetric m;
-  m.gauge.value =
-      static_cast<double>(scrape.status->last_reload_success_unix.load(std::memory_order_relaxed));
-  f.metric.push_back(std::move(m));
+void last_reload_time(const Scrape& scrape, SeriesSink& out) {
+  out.series({}, static_cast<double>(
+                     scrape.status->last_reload_success_unix.load(std::memory_order_relaxed)));
 }
 
-void override_info(const Scrape& scrape, MetricFamily& f) {
+void override_info(const Scrape& scrape, SeriesSink& out) {
   for (const OverrideInForce& o : scrape.status->overrides()) {
-    ClientMetric m;
-    m.label = {{"experiment", o.experiment}, {"resource", o.resource}, {"source", o.source}};
-    m.gauge.value = 1;
-    f.metric.push_back(std::move(m));
+    out.series({{"experiment", o.experiment}, {"resource", o.resource}, {"source", o.source}}, 1);
   }
 }
 
-void override_expiry(const Scrape& scrape, MetricFamily& f) {
+void override_expiry(const Scrape& scrape, SeriesSink& out) {
   for (const OverrideInForce& o : scrape.status->overrides()) {
     if (o.expires_unix == 0) continue;
-    ClientMetric m;
-    m.label = {{"experiment", o.experiment}, {"resource", o.resource}};
-    m.gauge.value = static_cast<double>(o.expires_unix);
-    f.metric.push_back(std::move(m));
+    out.series({{"experiment", o.experiment}, {"resource", o.resource}},
+               static_cast<double>(o.expires_unix));
   }
 }
 
@@ -251,7 +217,7 @@ using R = ResourceSample;
 
 // Spelled as a call so that scripts/check-metric-names finds the names and types in this source.
 constexpr FamilySpec family(const char* name, const char* help, MetricType type, Needs needs,
-                            void (*fill)(const Scrape&, MetricFamily&)) {
+                            void (*fill)(const Scrape&, SeriesSink&)) {
   return {name, help, type, needs, fill};
 }
 
@@ -364,7 +330,7 @@ const FamilySpec kFamilies[] = {
 
 }  // namespace
 
-std::vector<MetricFamily> MetricsCollector::Collect() const {
+void MetricsCollector::write(SeriesSink& out) const {
   const auto experiments = table_.snapshot();
   Scrape scrape{unattributed_, ticks_, version_, cgroups_, status_, {}, {}};
   scrape.directions.reserve(experiments->size() * 2);
@@ -375,17 +341,37 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     scrape.resources.reserve(experiments->size());
     for (const auto& x : *experiments) scrape.resources.push_back(sample(*x));
   }
-
-  std::vector<MetricFamily> out;
-  out.reserve(std::size(kFamilies));
   for (const FamilySpec& spec : kFamilies) {
     if (spec.needs == Needs::kCgroups && !cgroups_) continue;
     if (spec.needs == Needs::kStatus && !status_) continue;
-    MetricFamily f{spec.name, spec.help, spec.type, {}};
-    spec.fill(scrape, f);
-    out.push_back(std::move(f));
+    out.begin_family(spec.name, spec.help, spec.type);
+    spec.fill(scrape, out);
   }
+}
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  std::vector<MetricFamily> out;
+  out.reserve(std::size(kFamilies));
+  FamilyBuilder builder(out);
+  write(builder);
   return out;
+}
+
+void MetricsCollector::write_text(std::string& out) const {
+  TextWriter writer(out);
+  write(writer);
+}
+
+void MetricsCollector::write_text(std::size_t chunk,
+                                  const std::function<void(std::string_view)>& emit) const {
+  std::string buffer;
+  buffer.reserve(chunk + 4096);  // a chunk and the series that crosses its end
+  TextWriter writer(buffer, chunk, [&](std::string& full) {
+    emit(full);
+    full.clear();
+  });
+  write(writer);
+  if (!buffer.empty()) emit(buffer);
 }
 
 }  // namespace enforcer

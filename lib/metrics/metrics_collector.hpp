@@ -5,9 +5,12 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 #include <chrono>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "metrics/series_sink.hpp"
 #include "metrics/tick_stats.hpp"
 #include "state/experiments.hpp"
 
@@ -27,6 +30,14 @@ class MetricsCollector : public prometheus::Collectable {
         status_(status) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
+  // Appends the text a scrape returns: what prometheus::TextSerializer makes of Collect(), at a
+  // fraction of its time and memory (series_sink.hpp).
+  void write_text(std::string& out) const;
+  // The same text in pieces of about `chunk` bytes, each handed to `emit` as it is written (an
+  // HTTP response sent chunked): a scrape of 10,000 experiments (18 MB) never exists whole.
+  void write_text(std::size_t chunk, const std::function<void(std::string_view)>& emit) const;
+  // Writes every family into `out`, in the order a scrape shows them.
+  void write(SeriesSink& out) const;
 
  private:
   const ExperimentTable& table_;

@@ -8,8 +8,11 @@ namespace enforcer {
 
 ExperimentState::ExperimentState(std::uint32_t id_, const ExperimentConfig& config,
                                  std::uint32_t window_slots)
-    : id(id_), name(config.name), addresses(config.addresses), allocation(config.allocation) {
-  for (auto& d : direction) d = std::make_unique<DirectionState>(window_slots);
+    : id(id_),
+      name(config.name),
+      addresses(config.addresses),
+      allocation(config.allocation),
+      direction{{DirectionState(window_slots), DirectionState(window_slots)}} {
   applied.pinned_bits.store(config.pinned_rate_bits, std::memory_order_relaxed);
   resources->optional.store(config.optional, std::memory_order_relaxed);
 }
@@ -19,23 +22,24 @@ ExperimentState::ExperimentState(const ExperimentState& from, std::uint32_t wind
       name(from.name),
       addresses(from.addresses),
       allocation(from.allocation),
+      direction{{DirectionState(window_slots, from.direction[0].window),
+                 DirectionState(window_slots, from.direction[1].window)}},
       resources(from.resources),
       last_raw(from.last_raw),
       last_limit(from.last_limit),
       limit_pushed(from.limit_pushed) {
   constexpr auto kRelaxed = std::memory_order_relaxed;
   for (Direction d : kDirections) {
-    const DirectionState& f = *from.direction[d];
-    auto s = std::make_unique<DirectionState>(window_slots, f.window);
-    s->bytes_total.store(f.bytes_total.load(kRelaxed), kRelaxed);
-    s->packets_total.store(f.packets_total.load(kRelaxed), kRelaxed);
-    s->dropped_bytes_total.store(f.dropped_bytes_total.load(kRelaxed), kRelaxed);
-    s->dropped_packets_total.store(f.dropped_packets_total.load(kRelaxed), kRelaxed);
-    s->limit_bytes_per_second.store(f.limit_bytes_per_second.load(kRelaxed), kRelaxed);
-    s->allowance_bytes.store(f.allowance_bytes.load(kRelaxed), kRelaxed);
-    s->throttled.store(f.throttled.load(kRelaxed), kRelaxed);
-    s->throttle_events.store(f.throttle_events.load(kRelaxed), kRelaxed);
-    direction[d] = std::move(s);
+    const DirectionState& f = from.direction[d];
+    DirectionState& s = direction[d];
+    s.bytes_total.store(f.bytes_total.load(kRelaxed), kRelaxed);
+    s.packets_total.store(f.packets_total.load(kRelaxed), kRelaxed);
+    s.dropped_bytes_total.store(f.dropped_bytes_total.load(kRelaxed), kRelaxed);
+    s.dropped_packets_total.store(f.dropped_packets_total.load(kRelaxed), kRelaxed);
+    s.limit_bytes_per_second.store(f.limit_bytes_per_second.load(kRelaxed), kRelaxed);
+    s.allowance_bytes.store(f.allowance_bytes.load(kRelaxed), kRelaxed);
+    s.throttled.store(f.throttled.load(kRelaxed), kRelaxed);
+    s.throttle_events.store(f.throttle_events.load(kRelaxed), kRelaxed);
   }
   applied.bandwidth_bits.store(from.applied.bandwidth_bits.load(kRelaxed), kRelaxed);
   applied.min_rate_bits.store(from.applied.min_rate_bits.load(kRelaxed), kRelaxed);
@@ -76,7 +80,7 @@ std::size_t resize_windows(ExperimentTable& table, std::chrono::nanoseconds tick
   next.reserve(current->size());
   for (const auto& x : *current) {
     const std::uint32_t want = window_slots(*x, tick);
-    const std::uint32_t have = x->direction[0]->window.slots();
+    const std::uint32_t have = x->direction[0].window.slots();
     if (want == have) {
       next.push_back(x);
       continue;

@@ -36,6 +36,7 @@ WindowRing::WindowRing(std::uint32_t slots, const WindowRing& from) : WindowRing
   sum_.store(sum, kRelaxed);
   filled_.store(keep == 0 ? 1 : keep, kRelaxed);
   head_.store(s.tick, kRelaxed);
+  head_pos_ = static_cast<std::uint32_t>(s.tick % slots_);
   empty_.store(false, kRelaxed);
 }
 
@@ -51,7 +52,8 @@ void WindowRing::record(std::uint64_t tick, std::uint64_t bytes) {
   begin_write();
   if (empty_.load(kRelaxed)) {
     for (std::uint32_t i = 0; i < slots_; ++i) slot_[i].store(0, kPublish);
-    slot(tick).store(bytes, kPublish);
+    head_pos_ = static_cast<std::uint32_t>(tick % slots_);
+    slot_[head_pos_].store(bytes, kPublish);
     sum_.store(bytes, kPublish);
     filled_.store(1, kPublish);
     head_.store(tick, kPublish);
@@ -62,7 +64,8 @@ void WindowRing::record(std::uint64_t tick, std::uint64_t bytes) {
   const std::uint64_t head = head_.load(kRelaxed);
   std::uint64_t sum = sum_.load(kRelaxed);
   if (tick <= head) {
-    slot(head).store(slot(head).load(kRelaxed) + bytes, kPublish);
+    std::atomic<std::uint64_t>& newest = slot_[head_pos_];
+    newest.store(newest.load(kRelaxed) + bytes, kPublish);
     sum_.store(sum + bytes, kPublish);
     end_write();
     return;
@@ -72,14 +75,18 @@ void WindowRing::record(std::uint64_t tick, std::uint64_t bytes) {
     // The whole window passed: every slot is older than the window.
     for (std::uint32_t i = 0; i < slots_; ++i) slot_[i].store(0, kPublish);
     sum = 0;
+    head_pos_ = static_cast<std::uint32_t>(tick % slots_);
   } else {
     // Evict the slots that left the window: the skipped ticks and the one `tick` reuses.
-    for (std::uint64_t t = head + 1; t <= tick; ++t) {
-      sum -= slot(t).load(kRelaxed);
-      slot(t).store(0, kPublish);
+    std::uint32_t pos = head_pos_;
+    for (std::uint64_t i = 0; i < gap; ++i) {
+      pos = next(pos);
+      sum -= slot_[pos].load(kRelaxed);
+      slot_[pos].store(0, kPublish);
     }
+    head_pos_ = pos;
   }
-  slot(tick).store(bytes, kPublish);
+  slot_[head_pos_].store(bytes, kPublish);
   sum_.store(sum + bytes, kPublish);
   const std::uint64_t filled = filled_.load(kRelaxed) + gap;
   filled_.store(filled < slots_ ? filled : slots_, kPublish);
@@ -93,6 +100,7 @@ void WindowRing::reset() {
   sum_.store(0, kPublish);
   filled_.store(0, kPublish);
   head_.store(0, kPublish);
+  head_pos_ = 0;
   empty_.store(true, kPublish);
   end_write();
 }
@@ -114,6 +122,7 @@ void WindowRing::restore(std::uint64_t head, const std::vector<std::uint64_t>& n
   sum_.store(sum, kPublish);
   filled_.store(std::clamp<std::uint64_t>(filled, 1, slots_), kPublish);
   head_.store(head, kPublish);
+  head_pos_ = static_cast<std::uint32_t>(head % slots_);
   empty_.store(false, kPublish);
   end_write();
 }

@@ -98,8 +98,8 @@ TEST_CASE("the limiter pushes every limit once, then only what changed, in one b
   CHECK(f.dp.limits[1].bytes_per_second[kEgress] == 12'500'000);
   CHECK(f.dp.limits[1].police_tolerance_ns[kEgress] == 500'000'000);
   CHECK(f.dp.limits[1].budget_bytes_total[kEgress] == 112'500'000);
-  CHECK(f.x(0).direction[kEgress]->limit_bytes_per_second.load() == 125'000'000);
-  CHECK_FALSE(f.x(0).direction[kEgress]->throttled.load());
+  CHECK(f.x(0).direction[kEgress].limit_bytes_per_second.load() == 125'000'000);
+  CHECK_FALSE(f.x(0).direction[kEgress].throttled.load());
 
   REQUIRE(f.limiter->apply().ok());
   CHECK(f.dp.last_batch.empty());  // nothing moved
@@ -113,18 +113,18 @@ TEST_CASE("the limiter pushes every limit once, then only what changed, in one b
   CHECK(f.dp.limits[2].budget_bytes_total[kEgress] == 112'500'000);
 
   // Experiment 1 spends its whole budget: only it is pushed, at min_rate (1 % of A).
-  f.x(0).direction[kEgress]->window.record(0, 125'000'000);
+  f.x(0).direction[kEgress].window.record(0, 125'000'000);
   REQUIRE(f.limiter->apply().ok());
   REQUIRE(f.dp.last_batch.size() == 1);
   CHECK(f.dp.last_batch[0].id == 1);
   CHECK(f.dp.limits[1].bytes_per_second[kEgress] == 125'000);
   CHECK(f.dp.limits[1].budget_bytes_total[kEgress] == 0);  // nothing left beyond the rate
   CHECK(f.dp.limits[1].bytes_per_second[kIngress] == 12'500'000);
-  CHECK(f.x(0).direction[kEgress]->throttled.load());
-  CHECK(f.x(0).direction[kEgress]->throttle_events.load() == 1);
-  CHECK(f.x(0).direction[kEgress]->allowance_bytes.load() == 0);
+  CHECK(f.x(0).direction[kEgress].throttled.load());
+  CHECK(f.x(0).direction[kEgress].throttle_events.load() == 1);
+  CHECK(f.x(0).direction[kEgress].allowance_bytes.load() == 0);
   REQUIRE(f.limiter->apply().ok());
-  CHECK(f.x(0).direction[kEgress]->throttle_events.load() == 1);  // still the same episode
+  CHECK(f.x(0).direction[kEgress].throttle_events.load() == 1);  // still the same episode
 }
 
 TEST_CASE("overrides and a pinned rate take effect at the next tick", "[limiter]") {
@@ -135,14 +135,14 @@ TEST_CASE("overrides and a pinned rate take effect at the next tick", "[limiter]
   CHECK(f.dp.limits[2].bytes_per_second[kEgress] == 1'250'000);
   CHECK(f.dp.limits[2].bytes_per_second[kIngress] == 1'250'000);
   CHECK(f.dp.limits[2].budget_bytes_total[kEgress] == 0);  // a pinned rate has no budget part
-  CHECK(f.x(1).direction[kIngress]->throttled.load());
+  CHECK(f.x(1).direction[kIngress].throttled.load());
 
   f.x(1).applied.pinned_bits.store(0);
   f.x(1).applied.bandwidth_bits.store(2'000'000'000);  // B = 2.5 GB over 10 s
   REQUIRE(f.limiter->apply().ok());
   CHECK(f.dp.limits[2].bytes_per_second[kEgress] == 250'000'000);  // the new allocation
   CHECK(f.dp.limits[2].budget_bytes_total[kEgress] == 2'250'000'000);
-  CHECK_FALSE(f.x(1).direction[kEgress]->throttled.load());
+  CHECK_FALSE(f.x(1).direction[kEgress].throttled.load());
 }
 
 TEST_CASE("the fallback, what holds once the daemon stops confirming, is A or the pinned rate",
@@ -181,8 +181,8 @@ TEST_CASE("a window override resizes the rings at the next tick, keeping the new
           "[limiter]") {
   Fixture f;
   // x1 sent 1 MB in each of ticks 0..9: its 10-tick window is full (10 MB).
-  for (std::uint64_t t = 0; t < 10; ++t) f.x(0).direction[kEgress]->window.record(t, 1'000'000);
-  f.x(0).direction[kEgress]->bytes_total.store(10'000'000);
+  for (std::uint64_t t = 0; t < 10; ++t) f.x(0).direction[kEgress].window.record(t, 1'000'000);
+  f.x(0).direction[kEgress].bytes_total.store(10'000'000);
   auto old_snapshot = f.table.snapshot();
   ExperimentState& old_x1 = *(*old_snapshot)[0];
 
@@ -195,32 +195,32 @@ TEST_CASE("a window override resizes the rings at the next tick, keeping the new
   ExperimentState& x1 = f.x(0);
   CHECK(&x1 != &old_x1);
   CHECK(&f.x(1) == (*old_snapshot)[1].get());  // the other experiment is the same object
-  const auto w = x1.direction[kEgress]->window.snapshot();
-  CHECK(x1.direction[kEgress]->window.slots() == 4);
+  const auto w = x1.direction[kEgress].window.snapshot();
+  CHECK(x1.direction[kEgress].window.slots() == 4);
   CHECK(w.sum == 4'000'000);  // the newest 4 ticks
   CHECK(w.tick == 9);
   CHECK(w.filled == 4);
-  CHECK(x1.direction[kEgress]->bytes_total.load() == 10'000'000);
+  CHECK(x1.direction[kEgress].bytes_total.load() == 10'000'000);
   CHECK(x1.applied.bandwidth_bits.load() == 8'000'000);
   // Readers of the old snapshot still see the old rings, intact.
-  CHECK(old_x1.direction[kEgress]->window.snapshot().sum == 10'000'000);
+  CHECK(old_x1.direction[kEgress].window.snapshot().sum == 10'000'000);
 
   // The policy now uses W = 4 ticks: B = 1 MB/s * 4 s = 4 MB, all spent, minus the tick that
   // leaves: allowance 1 MB.
   REQUIRE(f.limiter->apply());
-  CHECK(x1.direction[kEgress]->allowance_bytes.load() == 1'000'000);
+  CHECK(x1.direction[kEgress].allowance_bytes.load() == 1'000'000);
 
   // Growing keeps what there is; older ticks are unknown and count as zero.
   x1.applied.window_ns.store(std::chrono::nanoseconds(20s).count());
   CHECK(resize_windows(f.table, 1s) == 1);
-  CHECK(f.x(0).direction[kEgress]->window.slots() == 20);
-  CHECK(f.x(0).direction[kEgress]->window.snapshot().sum == 4'000'000);
-  CHECK(f.x(0).direction[kIngress]->window.slots() == 20);
+  CHECK(f.x(0).direction[kEgress].window.slots() == 20);
+  CHECK(f.x(0).direction[kEgress].window.snapshot().sum == 4'000'000);
+  CHECK(f.x(0).direction[kIngress].window.slots() == 20);
 
   // Clearing the override goes back to the allocation's window.
   f.x(0).applied.window_ns.store(0);
   CHECK(resize_windows(f.table, 1s) == 1);
-  CHECK(f.x(0).direction[kEgress]->window.slots() == 10);
+  CHECK(f.x(0).direction[kEgress].window.slots() == 10);
 }
 
 TEST_CASE("the datapath charges a packet at least its time at the rate, never less", "[limiter]") {

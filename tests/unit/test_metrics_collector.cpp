@@ -130,7 +130,7 @@ std::shared_ptr<ExperimentState> experiment(std::uint32_t id, const std::string&
 
 void record(ExperimentState& x, Direction d, std::uint64_t tick, std::uint64_t bytes,
             std::uint64_t packets) {
-  DirectionState& s = *x.direction[d];
+  DirectionState& s = x.direction[d];
   s.window.record(tick, bytes);
   s.bytes_total.fetch_add(bytes);
   s.packets_total.fetch_add(packets);

@@ -77,8 +77,8 @@ TEST_CASE("without a snapshot every experiment starts empty from zeroed counters
   CHECK(dp.log == std::vector<std::string>{"add 1", "add 2"});
   REQUIRE(table.snapshot()->size() == 2);
   CHECK(in(table, "a").id == 1);
-  CHECK(in(table, "b").direction[kEgress]->bytes_total == 0);
-  CHECK(in(table, "b").direction[kEgress]->window.snapshot().empty);
+  CHECK(in(table, "b").direction[kEgress].bytes_total == 0);
+  CHECK(in(table, "b").direction[kEgress].window.snapshot().empty);
 }
 
 TEST_CASE("a snapshot restores the experiments it knows and drops the others", "[restore]") {
@@ -97,17 +97,17 @@ TEST_CASE("a snapshot restores the experiments it knows and drops the others", "
     REQUIRE(table.snapshot()->size() == 2);  // "gone" dropped
     const ExperimentState& b = in(table, "b");
     CHECK(b.id == 7);
-    CHECK(b.direction[kEgress]->bytes_total == 4000);
-    CHECK(b.direction[kIngress]->bytes_total == 4001);
-    CHECK(b.direction[kIngress]->packets_total == 40);
+    CHECK(b.direction[kEgress].bytes_total == 4000);
+    CHECK(b.direction[kIngress].bytes_total == 4001);
+    CHECK(b.direction[kIngress].packets_total == 40);
     // The window moved 2 ticks on: the newest slot now's, then two missed, then the snapshot's.
     const ShiftedWindow w = shift_window(snap.experiments[0].direction[kEgress], slots_of(c), 2);
-    CHECK(b.direction[kEgress]->window.newest_first() == w.newest_first);
-    CHECK(b.direction[kEgress]->window.snapshot().tick == kFirstTick);
-    CHECK(b.direction[kEgress]->window.snapshot().sum == 600);
+    CHECK(b.direction[kEgress].window.newest_first() == w.newest_first);
+    CHECK(b.direction[kEgress].window.snapshot().tick == kFirstTick);
+    CHECK(b.direction[kEgress].window.snapshot().sum == 600);
     // Not adopted: the counters were zeroed, so is the baseline.
     CHECK(b.last_raw.bytes[0] == 0);
-    CHECK(in(table, "a").direction[kEgress]->bytes_total == 0);
+    CHECK(in(table, "a").direction[kEgress].bytes_total == 0);
   }
   SECTION("adopted maps: the same id keeps its counters and the baseline, strays are pruned") {
     dp.is_adopted = true;
@@ -126,8 +126,8 @@ TEST_CASE("a snapshot restores the experiments it knows and drops the others", "
     other.experiments[0].window_slots += 1;
     input.snapshot = &other;
     REQUIRE(restore_experiments(dp, table, c, input));
-    CHECK(in(table, "b").direction[kEgress]->bytes_total == 4000);
-    CHECK(in(table, "b").direction[kEgress]->window.snapshot().empty);
+    CHECK(in(table, "b").direction[kEgress].bytes_total == 4000);
+    CHECK(in(table, "b").direction[kEgress].window.snapshot().empty);
   }
   SECTION("a datapath failure publishes nothing") {
     dp.fail_calls = {2};

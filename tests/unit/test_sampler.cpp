@@ -71,13 +71,13 @@ std::shared_ptr<ExperimentState> experiment(std::uint32_t id, const std::string&
 }
 
 std::uint64_t bytes_total(const ExperimentState& x, Direction d) {
-  return x.direction[d]->bytes_total.load();
+  return x.direction[d].bytes_total.load();
 }
 std::uint64_t packets_total(const ExperimentState& x, Direction d) {
-  return x.direction[d]->packets_total.load();
+  return x.direction[d].packets_total.load();
 }
 WindowRing::Snapshot window(const ExperimentState& x, Direction d) {
-  return x.direction[d]->window.snapshot();
+  return x.direction[d].window.snapshot();
 }
 
 struct Fixture {

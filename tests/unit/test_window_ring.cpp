@@ -269,6 +269,34 @@ TEST_CASE("random records match a brute-force model", "[window_ring]") {
   }
 }
 
+TEST_CASE("a copied or restored ring records on where the original does", "[window_ring]") {
+  // The writer keeps its position in the ring (not recomputed from the tick each time): a copy
+  // (a resize to the same length) and a restore from the original's slots must take it over.
+  for (const std::uint32_t slots : {2u, 5u, 300u}) {
+    INFO("slots " << slots);
+    std::mt19937_64 rng(777 + slots);
+    WindowRing original(slots);
+    std::uint64_t tick = rng() % 1000;
+    for (int i = 0; i < 3 * static_cast<int>(slots) + 7; ++i) {
+      tick += 1 + (rng() % 5 == 0 ? rng() % 3 : 0);
+      original.record(tick, rng() % 1'000'000);
+    }
+    WindowRing copied(slots, original);
+    WindowRing restored(slots);
+    restored.restore(original.snapshot().tick, original.newest_first(), original.snapshot().filled);
+    for (int i = 0; i < 2 * static_cast<int>(slots) + 3; ++i) {
+      tick += 1 + (rng() % 4 == 0 ? rng() % (slots + 1) : 0);
+      const std::uint64_t bytes = rng() % 1'000'000;
+      for (WindowRing* r : {&original, &copied, &restored}) r->record(tick, bytes);
+      INFO("record #" << i << " tick " << tick);
+      check_equal(copied.snapshot(), original.snapshot());
+      check_equal(restored.snapshot(), original.snapshot());
+      CHECK(copied.newest_first() == original.newest_first());
+      CHECK(restored.newest_first() == original.newest_first());
+    }
+  }
+}
+
 namespace {
 
 // The writer's deterministic pattern: which ticks it records and how many bytes each gets.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -74,6 +75,48 @@ bool same(const WindowSnapshot& a, const WindowSnapshot& b) {
 }
 
 }  // namespace
+
+TEST_CASE("the snapshot's text is the dump of the JSON document it stands for", "[snapshot]") {
+  // The document as the daemon built it before it wrote the text directly.
+  using json = nlohmann::json;
+  auto document = [](const WindowSnapshot& s) {
+    json experiments = json::array();
+    for (const auto& x : s.experiments) {
+      json dirs = json::object();
+      for (Direction d : kDirections) {
+        const DirectionSnapshot& ds = x.direction[d];
+        dirs[direction_name(d)] = json{{"slots", ds.slots},
+                                       {"filled", ds.filled},
+                                       {"bytes_total", ds.bytes_total},
+                                       {"packets_total", ds.packets_total},
+                                       {"dropped_bytes_total", ds.dropped_bytes_total},
+                                       {"dropped_packets_total", ds.dropped_packets_total},
+                                       {"raw",
+                                        {{"bytes", x.raw.bytes[d]},
+                                         {"packets", x.raw.packets[d]},
+                                         {"dropped_bytes", x.raw.dropped_bytes[d]},
+                                         {"dropped_packets", x.raw.dropped_packets[d]}}}};
+      }
+      experiments.push_back(json{{"name", x.name},
+                                 {"id", x.id},
+                                 {"window_slots", x.window_slots},
+                                 {"direction", std::move(dirs)}});
+    }
+    return json{{"version", s.version}, {"tick_ns", s.tick_ns},
+                {"wall_ns", s.wall_ns}, {"monotonic_ns", s.monotonic_ns},
+                {"boot_id", s.boot_id}, {"experiments", std::move(experiments)}}
+               .dump() +
+           "\n";
+  };
+  WindowSnapshot s = sample_snapshot();
+  CHECK(serialize_window_snapshot(s) == document(s));
+  s.experiments[1].name = "quote\"back\\slash\nnew line\x01";
+  s.boot_id = "";
+  s.monotonic_ns = -5;  // never written, but an integer all the same
+  CHECK(serialize_window_snapshot(s) == document(s));
+  s.experiments.clear();
+  CHECK(serialize_window_snapshot(s) == document(s));
+}
 
 TEST_CASE("a snapshot survives its JSON form unchanged", "[snapshot]") {
   const WindowSnapshot s = sample_snapshot();
