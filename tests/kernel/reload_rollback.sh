@@ -24,7 +24,7 @@ config "$WORK/enforcer.toml" "$EXP_A
 $EXP_C"
 daemon_start "$WORK/enforcer.toml"
 
-v4_keys() { datapath_v4_addresses; }
+v4_keys() { datapath_addresses 4; }
 names() { ctl status --json | jq -r '[.experiments[].name] | sort | join(",")'; }
 a_bytes() { metric enforcer_experiment_bytes_total 'direction="egress",experiment="a"'; }
 reload_ok() { scrape | awk '$1 == "enforcer_config_last_reload_successful" { print $2 }'; }

@@ -54,22 +54,30 @@ TOML
 }
 
 
-# datapath_v4_addresses: what the pinned datapath (PIN_DIR) classifies by IPv4 address, one
-# "ADDRESS/LEN id ID" a line, sorted: the exact-address table's active half (full-length
-# addresses) and the IPv4 trie (prefixes, and addresses whose probe window was full).
-datapath_v4_addresses() {
-  local half slots
+# datapath_addresses 4|6: what the pinned datapath (PIN_DIR) classifies by address of that family,
+# one "ADDRESS/LEN id ID" a line, sorted (IPv6 written out in full, no ::): the exact-address
+# table's active half (full-length addresses) and the trie (prefixes, and addresses whose probe
+# window was full).
+datapath_addresses() {
+  local family=$1 trie=addr_v4 half slots
+  [ "$family" = 6 ] && trie=addr_v6
   half=$(bpftool -j map dump pinned "$PIN_DIR/addr_ctl" | jq '.[0].formatted.value.active_half')
   slots=$(($(bpftool -j map show pinned "$PIN_DIR/addr_exact" | jq '.max_entries') / 2))
+  local defs='
+    def hex: if . < 16 then "0123456789abcdef"[.:. + 1] else ((. / 16 | floor) | hex) + (. % 16 | hex) end;
+    def bytes4: [., (. / 256 | floor), (. / 65536 | floor), (. / 16777216 | floor)] | map(. % 256);
+    def text($b): if $family == 4 then $b[0:4] | map(tostring) | join(".")
+      else [range(0; 8) as $i | ($b[2 * $i] * 256 + $b[2 * $i + 1]) | hex] | join(":") end;'
   {
     bpftool -j map dump pinned "$PIN_DIR/addr_exact" |
-      jq -r --argjson lo $((half * slots)) --argjson hi $(((half + 1) * slots)) '
-        def ip: [., (./256|floor), (./65536|floor), (./16777216|floor)] | map(. % 256) | join(".");
-        .[].formatted | select(.key >= $lo and .key < $hi and .value.family == 4 and
+      jq -r --argjson family "$family" --argjson lo $((half * slots)) \
+        --argjson hi $(((half + 1) * slots)) "$defs"'
+        .[].formatted | select(.key >= $lo and .key < $hi and .value.family == $family and
                                .value.id != 0 and .value.id != 4294967295)
-          | "\(.value.addr[0] | ip)/32 id \(.value.id)"'
-    bpftool -j map dump pinned "$PIN_DIR/addr_v4" |
-      jq -r '.[].formatted | "\(.key.addr | map(tostring) | join("."))/\(.key.prefixlen) id \(.value)"'
+          | "\(text(.value.addr | map(bytes4) | add))/\(if $family == 4 then 32 else 128 end) id \(.value.id)"'
+    bpftool -j map dump pinned "$PIN_DIR/$trie" |
+      jq -r --argjson family "$family" "$defs"'
+        .[].formatted | "\(text(.key.addr))/\(.key.prefixlen) id \(.value)"'
   } | sort
 }
 
