@@ -44,7 +44,7 @@ CgroupEnforcer::CgroupEnforcer(const Config& config, std::string cgroup_root,
         return o;
       }()),
       applier_(CgroupApplier::Options{cgroup_root_, true}),
-      limits_(applier_, true),
+      limits_(applier_, config.daemon.cgroup_manager),
       quota_check_interval_(config.daemon.quota_check_interval),
       next_quota_check_(std::chrono::steady_clock::now() + quota_check_interval_) {
   std::uint32_t position = 0;
