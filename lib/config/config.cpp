@@ -66,6 +66,18 @@ std::string_view to_string(OnStop s) {
   return s == OnStop::kHold ? "hold" : "remove";
 }
 
+std::string_view to_string(CgroupManager m) {
+  switch (m) {
+    case CgroupManager::kAuto:
+      return "auto";
+    case CgroupManager::kSystemd:
+      return "systemd";
+    case CgroupManager::kCgroupfs:
+      return "cgroupfs";
+  }
+  return "?";
+}
+
 Expected<std::string> read_cmdline_file(const std::string& path) {
   // A kernel command line is at most a few KiB (COMMAND_LINE_SIZE); the bound keeps a path such
   // as /dev/zero from being read for ever.

@@ -27,6 +27,10 @@ enum class Enforcement { kAuto, kEdt, kPolice };
 // so an upgrade or a rolling update leaves no gap. kRemove: detached and unpinned; the node is not
 // enforced until the next start.
 enum class OnStop { kHold, kRemove };
+// Who sets an experiment's cgroup limits (lib/pods/pod_limits.hpp): kAuto, systemd for a pod that
+// is a systemd unit and the files for the others; kSystemd, the same, but a machine whose PID 1 is
+// not systemd or a pod that is not a unit is reported as an error; kCgroupfs, always the files.
+enum class CgroupManager { kAuto, kSystemd, kCgroupfs };
 
 // The floor rate that keeps control connections alive: a fraction of the allocation or a rate.
 struct MinRate {
@@ -122,6 +126,7 @@ struct DaemonConfig {
   std::string hostname;
   // Read when the daemon stops: a reload may change it.
   OnStop on_stop = OnStop::kHold;
+  CgroupManager cgroup_manager = CgroupManager::kAuto;
   // Where each experiment's status file goes (lib/control/status_files.hpp); empty: none.
   std::string status_dir = "/run/enforcer/experiments";
 };
@@ -255,5 +260,6 @@ std::vector<ConfigError> resolve_devices(Config& config, std::string_view source
 
 std::string_view to_string(Enforcement e);
 std::string_view to_string(OnStop s);
+std::string_view to_string(CgroupManager m);
 
 }  // namespace enforcer

@@ -104,7 +104,7 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
   p.check_keys(t, "daemon",
                {"tick", "state_dir", "control_socket", "bpf_pin_dir", "metrics_listen",
                 "cgroup_root", "max_experiments", "project_id_base", "control_group",
-                "quota_check_interval", "hostname", "on_stop", "status_dir"});
+                "quota_check_interval", "hostname", "on_stop", "status_dir", "cgroup_manager"});
   read_intervals(p, t, d);
   if (const toml::node* n = t.get("on_stop")) {
     const std::string v = n->is_string() ? n->as_string()->get() : "";
@@ -114,6 +114,21 @@ void parse_daemon(Parser& p, const toml::table& t, DaemonConfig& d) {
       p.error(
           n, "daemon.on_stop",
           fmt::format("daemon.on_stop = {}: expected \"hold\" or \"remove\"", Parser::spell(*n)));
+    }
+  }
+  if (const toml::node* n = t.get("cgroup_manager")) {
+    const std::string v = n->is_string() ? n->as_string()->get() : "";
+    if (v == "auto") {
+      d.cgroup_manager = CgroupManager::kAuto;
+    } else if (v == "systemd") {
+      d.cgroup_manager = CgroupManager::kSystemd;
+    } else if (v == "cgroupfs") {
+      d.cgroup_manager = CgroupManager::kCgroupfs;
+    } else {
+      p.error(n, "daemon.cgroup_manager",
+              fmt::format("daemon.cgroup_manager = {}: expected \"auto\", \"systemd\" or "
+                          "\"cgroupfs\"",
+                          Parser::spell(*n)));
     }
   }
   read_strings(p, t, d);

@@ -102,6 +102,7 @@ void format_daemon(std::string& out, Printer& p, const DaemonConfig& d) {
   if (!d.hostname.empty()) p.line("hostname", quote(d.hostname));
   p.line("on_stop", quote(to_string(d.on_stop)));
   p.line("status_dir", quote(d.status_dir));
+  p.line("cgroup_manager", quote(to_string(d.cgroup_manager)));
 }
 
 void format_network(std::string& out, Printer& p, const NetworkConfig& net) {

@@ -62,6 +62,7 @@ struct CgroupApplyResult {
   bool gone = false;                      // the directory vanished (before or while applying)
   std::vector<CgroupFileResult> files;    // one per value, in the order given
   std::vector<std::string> setup_errors;  // enabling controllers failed (one line each)
+  std::string systemd_unit;  // set through this systemd unit's properties (empty: the files)
 
   std::size_t written() const;
   std::size_t failed() const;

@@ -44,6 +44,7 @@ CgroupEnforcer::CgroupEnforcer(const Config& config, std::string cgroup_root,
         return o;
       }()),
       applier_(CgroupApplier::Options{cgroup_root_, true}),
+      limits_(applier_, config.daemon.cgroup_manager),
       quota_check_interval_(config.daemon.quota_check_interval),
       next_quota_check_(std::chrono::steady_clock::now() + quota_check_interval_) {
   std::uint32_t position = 0;
@@ -235,7 +236,7 @@ Expected<void> CgroupEnforcer::set_allocation(std::uint32_t id, const Allocation
   t.allocation = allocation;
   t.values = std::move(*values);
   if (!t.pod.empty()) {
-    const CgroupApplyResult r = applier_.apply(t.pod, t.values);
+    const CgroupApplyResult r = limits_.apply(t.pod, t.values);
     if (r.gone) {
       log_info("experiment {}: pod cgroup {} vanished while its new limits were applied", t.name,
                t.pod);
@@ -333,7 +334,7 @@ void CgroupEnforcer::assign(Tracked& t, const PodInfo* pod) {
   t.resources->containers.store(pod ? 1 : 0, std::memory_order_relaxed);
   if (!pod) return;
 
-  const CgroupApplyResult r = applier_.apply(path, t.values);
+  const CgroupApplyResult r = limits_.apply(path, t.values);
   if (r.gone) {
     log_info("experiment {}: pod cgroup {} vanished while its limits were applied", t.name, path);
     t.pod.clear();
@@ -346,8 +347,10 @@ void CgroupEnforcer::assign(Tracked& t, const PodInfo* pod) {
   for (const auto& f : r.files) {
     if (f.status == CgroupFileStatus::kFailed) log_error("experiment {}: {}", t.name, f.error);
   }
-  log_info("experiment {}: found in {}; limits applied ({} of {}): {}", t.name, path, r.written(),
-           t.values.size(), describe(t.values));
+  log_info("experiment {}: found in {}; limits applied ({} of {}{}): {}", t.name, path, r.written(),
+           t.values.size(),
+           r.systemd_unit.empty() ? "" : fmt::format(", through systemd unit {}", r.systemd_unit),
+           describe(t.values));
 
   // An experiment without addresses of its own is counted and limited through its cgroup.
   if (t.spec.addresses.empty() && hooks_.attach) {
@@ -383,7 +386,7 @@ void CgroupEnforcer::check_drift(Tracked& t) {
     restore.push_back(d.wanted);
   }
   if (!restore.empty()) {
-    const CgroupApplyResult r = applier_.apply(t.pod, restore);
+    const CgroupApplyResult r = limits_.apply(t.pod, restore);
     totals_.drift_corrections.fetch_add(r.written(), std::memory_order_relaxed);
     for (const auto& f : r.files) {
       if (f.status == CgroupFileStatus::kFailed) report.push_back(f.error);

@@ -1,5 +1,6 @@
 // The daemon's cgroup pass: finds each experiment's pod cgroup (lib/discovery), applies the
-// experiment's CPU, memory and I/O limits there (lib/cgroup_values, lib/cgroup_apply), restores
+// experiment's CPU, memory and I/O limits there (lib/cgroup_values; lib/pod_limits: through systemd
+// for a pod that is a systemd unit, else lib/cgroup_apply's file writes), restores
 // limits someone rewrote (drift), reads the cgroup's usage for the metrics, keeps the project
 // quota of the experiment's data_dir (lib/quota), and hands host-network pods to the datapath's
 // cgroup_skb programs. Runs on the daemon's event loop, once per tick; a pod that vanishes at any
@@ -21,6 +22,7 @@
 #include "pods/cgroup_apply.hpp"
 #include "pods/cgroup_values.hpp"
 #include "pods/discovery.hpp"
+#include "pods/pod_limits.hpp"
 #include "pods/quota.hpp"
 #include "pods/quota_walker.hpp"
 #include "state/experiments.hpp"
@@ -120,6 +122,7 @@ class CgroupEnforcer {
   CgroupHooks hooks_;
   PodScanner scanner_;
   CgroupApplier applier_;
+  PodLimitWriter limits_;  // through systemd where it owns the pod, else through applier_
   ConflictLog conflicts_;
   std::vector<Tracked> experiments_;
   std::uint64_t ticks_ = 0;

@@ -49,6 +49,11 @@
 #                                       "exp-NAME"); uses busybox when iputils is missing
 #   replica_wait_port NETNS PORT [SECONDS]   wait until a TCP port listens (default 10 s)
 # Settings (variables, before replica_up): REPLICA_CONTROLLERS ("cpu memory io pids"),
+#   REPLICA_POD_MAKER (read by replica_add_experiment: "mkdir", the default, makes the pod and
+#   container cgroups as directories, as the cgroupfs driver does; "systemd" makes them as
+#   systemd units as the kubelet's systemd driver does -- `systemd-run --scope
+#   --slice=kubepods-besteffort-pod<uid>.slice --unit=cri-containerd-<id>` around the pod's
+#   sandbox, a `sleep` in the experiment's netns that replica_down stops; needs systemd as PID 1),
 #   REPLICA_ALLOW_HOST=1 (replica_up refuses to run outside the guest otherwise),
 #   REPLICA_STATE_DIR (/run/replica: the XFS image lives there, in the guest's RAM),
 #   REPLICA_XFS_MOUNT (/cache/data).
@@ -57,6 +62,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 REPLICA_CONTROLLERS=${REPLICA_CONTROLLERS:-cpu memory io pids}
+REPLICA_POD_MAKER=${REPLICA_POD_MAKER:-mkdir}
 REPLICA_STATE_DIR=${REPLICA_STATE_DIR:-/run/replica}
 REPLICA_XFS_MOUNT=${REPLICA_XFS_MOUNT:-/cache/data}
 REPLICA_CGROUP_ROOT=/sys/fs/cgroup
@@ -68,7 +74,7 @@ REPLICA_KUBEPODS=$REPLICA_CGROUP_ROOT/kubepods.slice
 REPLICA_QOS_SLICE=$REPLICA_KUBEPODS/kubepods-besteffort.slice
 
 REPLICA_EXPERIMENT_NAMES=()
-declare -gA REPLICA_IPV4=() REPLICA_IPV6=() REPLICA_SCOPE=() REPLICA_POD=()
+declare -gA REPLICA_IPV4=() REPLICA_IPV6=() REPLICA_SCOPE=() REPLICA_POD=() REPLICA_POD_UNIT=()
 REPLICA_DEFERRED=()
 REPLICA_BG_PIDS=()
 REPLICA_BG_PID=
@@ -266,14 +272,42 @@ EOF
   id=${hash:32:32}${hash:0:32}
   pod=$REPLICA_QOS_SLICE/kubepods-besteffort-pod$uid.slice
   scope=$pod/cri-containerd-$id.scope
-  for c in $REPLICA_CONTROLLERS; do line+=" +$c"; done
-  mkdir -p "$scope" && echo "$line" >"$pod/cgroup.subtree_control" ||
-    replica__die "creating the cgroups of $name ($pod) failed" || return
+  case $REPLICA_POD_MAKER in
+    mkdir)
+      for c in $REPLICA_CONTROLLERS; do line+=" +$c"; done
+      # The slices above again: systemd, once it owns them (a pod made by it), enables only the
+      # controllers its units need.
+      echo "$line" >"$REPLICA_KUBEPODS/cgroup.subtree_control" &&
+        echo "$line" >"$REPLICA_QOS_SLICE/cgroup.subtree_control" &&
+        mkdir -p "$scope" && echo "$line" >"$pod/cgroup.subtree_control" ||
+        replica__die "creating the cgroups of $name ($pod) failed" || return
+      ;;
+    systemd)
+      replica__systemd_pod "$name" "${pod##*/}" "${scope##*/}" || return
+      ;;
+    *) replica__die "REPLICA_POD_MAKER=$REPLICA_POD_MAKER: expected mkdir or systemd" || return ;;
+  esac
   REPLICA_IPV4[$name]=$v4
   REPLICA_IPV6[$name]=$v6
   REPLICA_POD[$name]=$pod
   REPLICA_SCOPE[$name]=$scope
   replica__log "experiment $name: net1 (ipvlan on eth0) $v4 $v6 in netns $ns, cgroup ${scope#"$REPLICA_CGROUP_ROOT"/}"
+}
+
+replica__pid_in() { grep -qx "$1" "$2/cgroup.procs" 2>/dev/null; } # PID CGROUP
+# replica__systemd_pod NAME POD_UNIT SCOPE_UNIT: the pod slice and its container scope as systemd
+# units, the scope holding the sandbox (a sleep in exp-NAME's netns; REPLICA_BG_PID).
+replica__systemd_pod() {
+  local name=$1 slice=$2 unit=$3 cgroup
+  [ "$(cat /proc/1/comm)" = systemd ] || replica__die "REPLICA_POD_MAKER=systemd: PID 1 is not systemd (# vm-init: systemd)" || return
+  REPLICA_POD_UNIT[$name]=$slice
+  # systemd-run --scope becomes the command once the scope exists: $! is the sandbox's pid.
+  systemd-run --quiet --scope --slice="$slice" --unit="${unit%.scope}" -- \
+    nsenter --net="/run/netns/exp-$name" -- sleep infinity &
+  REPLICA_BG_PID=$!
+  REPLICA_BG_PIDS+=("$REPLICA_BG_PID")
+  cgroup=$REPLICA_QOS_SLICE/$slice/$unit
+  wait_until 10 replica__pid_in "$REPLICA_BG_PID" "$cgroup" || replica__die "systemd-run did not make $cgroup for $name" || return
 }
 
 replica_toml_experiments() {
@@ -341,6 +375,11 @@ replica_down() {
   done
   REPLICA_DEFERRED=()
   replica__stop_bg
+  # Pods made by systemd: their units go, and the slices above them (made by mkdir, then taken
+  # over by systemd) with them.
+  if [ "${#REPLICA_POD_UNIT[@]}" -gt 0 ]; then
+    systemctl stop kubepods.slice 2>/dev/null || true
+  fi
   replica_xfs_down || ok=1
   for name in "${REPLICA_EXPERIMENT_NAMES[@]}"; do
     [ -z "${REPLICA_SCOPE[$name]:-}" ] || replica_remove_cgroup "${REPLICA_SCOPE[$name]}" || ok=1
@@ -354,7 +393,7 @@ replica_down() {
   replica_remove_cgroup "$REPLICA_QOS_SLICE" || ok=1
   replica_remove_cgroup "$REPLICA_KUBEPODS" || ok=1
   REPLICA_EXPERIMENT_NAMES=()
-  REPLICA_IPV4=() REPLICA_IPV6=() REPLICA_SCOPE=() REPLICA_POD=()
+  REPLICA_IPV4=() REPLICA_IPV6=() REPLICA_SCOPE=() REPLICA_POD=() REPLICA_POD_UNIT=()
   REPLICA_IS_UP=0
   trap - INT TERM
   if [ "$ok" = 0 ]; then replica__log "down"; else replica__warn "down, with leftovers"; fi

@@ -100,6 +100,7 @@ inline void check_same_config(const Config& a, const Config& b) {
   CHECK(a.daemon.max_experiments == b.daemon.max_experiments);
   CHECK(a.daemon.project_id_base == b.daemon.project_id_base);
   CHECK(a.daemon.quota_check_interval == b.daemon.quota_check_interval);
+  CHECK(a.daemon.cgroup_manager == b.daemon.cgroup_manager);
   CHECK(a.network.interfaces == b.network.interfaces);
   CHECK(a.network.link_rate_bits == b.network.link_rate_bits);
   CHECK(a.network.enforcement == b.network.enforcement);

@@ -282,6 +282,10 @@ const ErrorCase kErrorCases[] = {
      "daemon.quota_check_interval", "between 1s and 24h"},
     {"quota_check_interval above 24h", "[daemon]\nquota_check_interval = \"25h\" # <-\n",
      "daemon.quota_check_interval", "between 1s and 24h"},
+    {"unknown cgroup_manager", "[daemon]\ncgroup_manager = \"systemd-cgls\" # <-\n",
+     "daemon.cgroup_manager", "expected \"auto\", \"systemd\" or \"cgroupfs\""},
+    {"integer cgroup_manager", "[daemon]\ncgroup_manager = 1 # <-\n", "daemon.cgroup_manager",
+     "= 1"},
     // Devices.
     {"device as a plain key", "device = \"/dev/vda\" # <-\n", "device", "[[device]]"},
     {"unknown key in [[device]]",

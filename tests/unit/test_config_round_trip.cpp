@@ -45,6 +45,7 @@ metrics_listen = "[::1]:19724"
 cgroup_root = "/sys/fs/cgroup/unified"
 max_experiments = 64
 project_id_base = 500
+cgroup_manager = "cgroupfs"
 
 [network]
 interfaces = ["eth0", "eth1", "bond0.42"]
