@@ -2,8 +2,10 @@
 # vm-timeout: 300
 # vm-init: systemd
 # enforcerd as the service the package installs (systemd/enforcerd.service with its hardening as
-# it is; a drop-in only points ExecStart at this build, puts the service in the replica's node
-# network namespace and shortens the watchdog), under Debian's systemd as the guest's PID 1:
+# it is, this build's enforcerd copied to the unit's /usr/sbin/enforcerd in the guest's overlay: a
+# build folder under /tmp is hidden by the unit's PrivateTmp; a drop-in only puts the service in
+# the replica's node network namespace and shortens the watchdog), under Debian's systemd as the
+# guest's PID 1:
 #  - `systemctl start` returns once the daemon said READY=1 after its first enforcement pass, and
 #    it enforces: the experiment's packets are counted (enforcerctl through the socket in
 #    RuntimeDirectory, state in StateDirectory);
@@ -44,12 +46,11 @@ EOF
 }
 write_config 100Mbit
 
+install -m 0755 "$BUILD/daemon/enforcerd" /usr/sbin/enforcerd  # the guest's overlay only
 cp "$ENFORCER_SOURCE_DIR/systemd/enforcerd.service" /etc/systemd/system/
 mkdir -p /etc/systemd/system/enforcerd.service.d
 cat >/etc/systemd/system/enforcerd.service.d/vm-test.conf <<EOF
 [Service]
-ExecStart=
-ExecStart=$BUILD/daemon/enforcerd --config /etc/enforcer/enforcer.toml
 NetworkNamespacePath=/run/netns/node
 WatchdogSec=2s
 EOF
