@@ -82,7 +82,9 @@ datapath_addresses() {
 }
 
 daemon_log() { echo "${DAEMON_LOG:-$WORK/enforcerd.log}"; }
-metrics_answer() { nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" curl -sf -o /dev/null "http://${METRICS_ADDR:-127.0.0.1:9724}/metrics"; }
+# curl is bounded: a daemon that accepts the connection and never answers fails the wait it is in,
+# instead of hanging the test until its time limit (with no word of where).
+metrics_answer() { nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" curl -sf --max-time 10 -o /dev/null "http://${METRICS_ADDR:-127.0.0.1:9724}/metrics"; }
 daemon_ready() { grep -qs ' enforcing [0-9]* experiment' "$(daemon_log)" && metrics_answer; }
 daemon_alive() { kill -0 "$DAEMON_PID" 2>/dev/null; }
 daemon_ready_or_gone() { daemon_ready || ! daemon_alive; }
@@ -138,7 +140,7 @@ wait_ticks() { sleep "${1:-0.5}"; }
 # ctl ARGS...: enforcerctl on this test's daemon.
 ctl() { "$ENFORCERCTL" --socket "${CONTROL_SOCKET:-$WORK/run/control.sock}" "$@"; }
 
-scrape() { nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" curl -sf "http://${METRICS_ADDR:-127.0.0.1:9724}/metrics"; }
+scrape() { nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" curl -sf --max-time 60 "http://${METRICS_ADDR:-127.0.0.1:9724}/metrics"; }
 
 # metric NAME LABELS: the value of one series, e.g. metric enforcer_experiment_bytes_total
 # 'direction="egress",experiment="a"' (LABELS empty for a series without labels); fails when the
