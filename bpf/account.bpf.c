@@ -103,6 +103,35 @@ static __always_inline int police(struct enforcer_shaper* shaper, __u64 now, int
 }
 
 /*
+ * tcp_without_data - whether a frame that classify found to be TCP carries no data: its IP
+ * header's length field leaves room for the TCP header alone (a pure ACK, a SYN, FIN or RST). A
+ * GSO aggregate always carries data.
+ */
+static __always_inline int tcp_without_data(struct __sk_buff* skb) {
+  if (skb->gso_size) return 0;
+  void* data = (void*)(long)skb->data;
+  void* data_end = (void*)(long)skb->data_end;
+  struct ethhdr* eth = data;
+  void* l3 = eth + 1;
+  if (l3 > data_end) return 0;
+  __be16 proto = eth->h_proto;
+  if (skip_vlan_tags(&l3, data_end, &proto) < 0) return 0;
+  if (proto == bpf_htons(ETH_P_IP)) {
+    struct iphdr* ip = l3;
+    if ((void*)(ip + 1) > data_end) return 0;
+    const __u32 ip_len = ip->ihl * 4;
+    struct tcphdr* th = l3 + ip_len;
+    if ((void*)(th + 1) > data_end) return 0;
+    return bpf_ntohs(ip->tot_len) == ip_len + th->doff * 4;
+  }
+  struct ipv6hdr* ip6 = l3;
+  if ((void*)(ip6 + 1) > data_end) return 0;
+  struct tcphdr* th = (void*)(ip6 + 1);
+  if ((void*)(th + 1) > data_end) return 0;
+  return bpf_ntohs(ip6->payload_len) == th->doff * 4;
+}
+
+/*
  * pace - gives an egress packet its departure time at `rate` (EDT: fq releases it then), in
  * *start (0: now). Returns 1 when it must be dropped instead: beyond the drop horizon, or a packet
  * other than TCP that finds its queue full.
@@ -116,16 +145,18 @@ static __always_inline int police(struct enforcer_shaper* shaper, __u64 now, int
  * headroom. What may jump is bounded by a second schedule at the same rate whose tolerance is
  * ENFORCER_EDT_JUMP_HEADROOM bytes; beyond it, small packets wait in line like the rest. (A jump
  * can reorder a UDP flow that also has large packets waiting.)
- * A TCP segment without data (`bare`: a pure ACK, or a SYN, FIN or RST) jumps the same way: the
+ * A TCP segment without data (a pure ACK, or a SYN, FIN or RST) jumps the same way: the
  * ACKs of an experiment's download must not wait behind its own paced upload, or the download
  * is clocked by the upload's rate. Carrying no data, it reorders nothing a receiver reassembles.
  */
-static __always_inline int pace(struct enforcer_shaper* shaper, const struct enforcer_limit* limit,
-                                __u64 now, __u64 len, __u64 rate, int tcp, int bare, __u64* start) {
+static __always_inline int pace(struct __sk_buff* skb, struct enforcer_shaper* shaper,
+                                const struct enforcer_limit* limit, __u64 now, __u64 len,
+                                __u64 rate, int tcp, __u64* start) {
   const int dir = ENFORCER_DIR_EGRESS;
   const __u64 cost = rate_cost(len, rate);
   const int other = !tcp;
-  const int small = (other || bare) && len <= ENFORCER_EDT_JUMP_MAX_LEN;
+  const int short_len = len <= ENFORCER_EDT_JUMP_MAX_LEN;
+  const int small = other && short_len;
   int queue_full = 0;
   if (other) {
     /* The slot the next admitted packet will take holds the departure time of the packet
@@ -143,7 +174,8 @@ static __always_inline int pace(struct enforcer_shaper* shaper, const struct enf
     return 1;
   }
   __u64 jump_begin;
-  if (small && begin > now &&
+  /* Whether TCP carries data is read only for a packet that would otherwise wait. */
+  if (begin > now && short_len && (other || tcp_without_data(skb)) &&
       rate_admit(&shaper->edt_jump_tat_ns, now, cost, rate_cost(ENFORCER_EDT_JUMP_HEADROOM, rate),
                  0, &jump_begin) == 0) {
     return 0; /* leaves now: *start stays 0 */
@@ -166,10 +198,10 @@ static __always_inline int pace(struct enforcer_shaper* shaper, const struct enf
  * budget left passes at once, else the rate, policed or paced (edt); once the daemon has stopped
  * confirming its limits (limits_valid_until_ns), the fallback rate alone. Returns 1 when the
  * packet must be dropped, 0 when it passes; *start is then its departure time when pacing made it
- * wait, else 0. `bare`: a TCP segment without data (pace).
+ * wait, else 0.
  */
-static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int tcp, int bare,
-                                      __u64* start) {
+static __always_inline int over_limit(struct __sk_buff* skb, __u32 id, int dir, __u64 len, int edt,
+                                      int tcp, __u64* start) {
   *start = 0;
   if (id == ENFORCER_UNATTRIBUTED_ID) return 0;
   struct enforcer_limit* limit = bpf_map_lookup_elem(&limits, &id);
@@ -190,7 +222,7 @@ static __always_inline int over_limit(__u32 id, int dir, __u64 len, int edt, int
   if (confirmed && budget_admits(id, dir, len, limit)) return 0;
   struct enforcer_shaper* shaper = bpf_map_lookup_elem(&shapers, &id);
   if (!shaper) return 0;
-  if (edt) return pace(shaper, limit, now, len, rate, tcp, bare, start);
+  if (edt) return pace(skb, shaper, limit, now, len, rate, tcp, start);
   return police(shaper, now, dir, len, rate,
                 confirmed ? limit->police_tolerance_ns[dir] : limit->fallback_tolerance_ns[dir],
                 tcp);
@@ -303,35 +335,6 @@ static __always_inline __u64 wire_len(struct __sk_buff* skb, int dir) {
   return gso_wire_len(skb, len, l3, ETH_HLEN + tags * sizeof(struct vlan_tag));
 }
 
-/*
- * tcp_without_data - whether a frame that classify found to be TCP carries no data: its IP
- * header's length field leaves room for the TCP header alone (a pure ACK, a SYN, FIN or RST). A
- * GSO aggregate always carries data.
- */
-static __always_inline int tcp_without_data(struct __sk_buff* skb) {
-  if (skb->gso_size) return 0;
-  void* data = (void*)(long)skb->data;
-  void* data_end = (void*)(long)skb->data_end;
-  struct ethhdr* eth = data;
-  void* l3 = eth + 1;
-  if (l3 > data_end) return 0;
-  __be16 proto = eth->h_proto;
-  if (skip_vlan_tags(&l3, data_end, &proto) < 0) return 0;
-  if (proto == bpf_htons(ETH_P_IP)) {
-    struct iphdr* ip = l3;
-    if ((void*)(ip + 1) > data_end) return 0;
-    const __u32 ip_len = ip->ihl * 4;
-    struct tcphdr* th = l3 + ip_len;
-    if ((void*)(th + 1) > data_end) return 0;
-    return bpf_ntohs(ip->tot_len) == ip_len + th->doff * 4;
-  }
-  struct ipv6hdr* ip6 = l3;
-  if ((void*)(ip6 + 1) > data_end) return 0;
-  struct tcphdr* th = (void*)(ip6 + 1);
-  if ((void*)(th + 1) > data_end) return 0;
-  return bpf_ntohs(ip6->payload_len) == th->doff * 4;
-}
-
 static __always_inline int account(struct __sk_buff* skb, int dir, int edt) {
   ensure_headers(skb);
   int tcp = 0;
@@ -339,10 +342,8 @@ static __always_inline int account(struct __sk_buff* skb, int dir, int edt) {
   struct enforcer_counters* c = counters_of(&id);
   if (!c) return TC_ACT_UNSPEC;
   const __u64 len = wire_len(skb, dir);
-  /* Only paced egress treats segments without data apart (pace), and only small ones can be. */
-  const int bare = edt && tcp && len <= ENFORCER_EDT_JUMP_MAX_LEN && tcp_without_data(skb);
   __u64 start;
-  const int drop = over_limit(id, dir, len, edt, tcp, bare, &start);
+  const int drop = over_limit(skb, id, dir, len, edt, tcp, &start);
   count(c, dir, len, drop, 0);
   if (drop) return TC_ACT_SHOT;
   /* fq releases the packet at its tstamp (CLOCK_MONOTONIC). A later tstamp that TCP's own
@@ -429,7 +430,7 @@ static __always_inline int account_cgroup(struct __sk_buff* skb, int dir) {
   if (!c) return CGROUP_SKB_PASS;
   const __u64 len = gso_wire_len(skb, (__u64)skb->len + ETH_HLEN, (void*)(long)skb->data, ETH_HLEN);
   __u64 start;
-  const int drop = over_limit(id, dir, len, 0, l4_is_tcp(skb), 0, &start);
+  const int drop = over_limit(skb, id, dir, len, 0, l4_is_tcp(skb), &start);
   count(c, dir, len, drop, 1);
   if (!drop) return CGROUP_SKB_PASS;
   /* Egress: "drop and notify congestion". The kernel hands NET_XMIT_DROP up (kernel/bpf/cgroup.c,
