@@ -44,7 +44,14 @@
  * Each program object has its own: a restarted daemon's programs start from its value. */
 volatile __u64 limits_valid_until_ns = 0;
 
-#define ENFORCER_EDT_CREDIT_NS 2000000ULL    /* 2 ms */
+/* The catch-up credit of an idle EDT schedule (rate_admit): 2 ms, plus one GSO aggregate at the
+ * rate. fq releases a packet late by its timer slack, and more on a busy CPU, and TCP Small
+ * Queues keep only about two aggregates per flow in fq, so a sender's next aggregate often
+ * arrives after its slot: at 10 Mbit/s one aggregate of two segments alone takes 2.3 ms, and
+ * with 2 ms of credit every late refill was lost for good. After a real idle period this is the
+ * burst that leaves at once (policing's bucket is at least 512 KiB). */
+#define ENFORCER_EDT_CREDIT_NS 2000000ULL /* 2 ms */
+#define ENFORCER_EDT_CREDIT_BYTES 65536
 #define ENFORCER_POLICE_OTHER_HEADROOM 65536 /* bytes: one GSO/GRO aggregate at most */
 #define ENFORCER_EDT_JUMP_HEADROOM 16384     /* bytes of small packets that may leave at once */
 #define ENFORCER_EDT_JUMP_MAX_LEN 576        /* wire bytes: a ping, a DNS query, a QUIC ACK */
@@ -94,12 +101,15 @@ static __always_inline int budget_admits(__u32 id, int dir, __u64 len,
  * dropped. It may go one aggregate's worth further: its own traffic then passes beside the flow,
  * and a flood of it gets that much more burst, once.
  */
-static __always_inline int police(struct enforcer_shaper* shaper, __u64 now, int dir, __u64 len,
+static __always_inline int police(struct enforcer_shaper* shaper,
+                                  const struct enforcer_limit* limit, __u64 now, int dir, __u64 len,
                                   __u64 rate, __u64 tolerance, int tcp) {
   const __u64 cost = rate_cost(len, rate);
   if (!tcp) tolerance += rate_cost(ENFORCER_POLICE_OTHER_HEADROOM, rate);
+  /* Egress may have been paced up to the horizon ahead until the uplink's qdisc changed. */
+  const __u64 others = dir == ENFORCER_DIR_EGRESS ? limit->edt_horizon_ns : 0;
   __u64 begin;
-  return rate_admit(&shaper->tat_ns[dir], now, cost, tolerance, 0, &begin) ? 1 : 0;
+  return rate_admit(&shaper->tat_ns[dir], now, cost, tolerance, others, 0, &begin) ? 1 : 0;
 }
 
 /*
@@ -169,15 +179,19 @@ static __always_inline int pace(struct __sk_buff* skb, struct enforcer_shaper* s
     if (queue_full && !small) return 1;
   }
   __u64 begin = now;
-  if (rate_admit(&shaper->tat_ns[dir], now, cost, limit->edt_horizon_ns, ENFORCER_EDT_CREDIT_NS,
-                 &begin)) {
+  /* The credit's aggregate costs a division, paid only when the schedule has fallen idle. */
+  __u64 credit = ENFORCER_EDT_CREDIT_NS;
+  if (*(volatile __u64*)&shaper->tat_ns[dir] + credit < now) {
+    credit += rate_cost(ENFORCER_EDT_CREDIT_BYTES, rate);
+  }
+  if (rate_admit(&shaper->tat_ns[dir], now, cost, limit->edt_horizon_ns, 0, credit, &begin)) {
     return 1;
   }
   __u64 jump_begin;
   /* Whether TCP carries data is read only for a packet that would otherwise wait. */
   if (begin > now && short_len && (other || tcp_without_data(skb)) &&
       rate_admit(&shaper->edt_jump_tat_ns, now, cost, rate_cost(ENFORCER_EDT_JUMP_HEADROOM, rate),
-                 0, &jump_begin) == 0) {
+                 0, 0, &jump_begin) == 0) {
     return 0; /* leaves now: *start stays 0 */
   }
   if (other && begin > now) {
@@ -223,7 +237,7 @@ static __always_inline int over_limit(struct __sk_buff* skb, __u32 id, int dir, 
   struct enforcer_shaper* shaper = bpf_map_lookup_elem(&shapers, &id);
   if (!shaper) return 0;
   if (edt) return pace(skb, shaper, limit, now, len, rate, tcp, start);
-  return police(shaper, now, dir, len, rate,
+  return police(shaper, limit, now, dir, len, rate,
                 confirmed ? limit->police_tolerance_ns[dir] : limit->fallback_tolerance_ns[dir],
                 tcp);
 }

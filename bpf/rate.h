@@ -37,13 +37,14 @@ static __always_inline __u64 rate_cost(__u64 len, __u64 rate) {
 /*
  * rate_admit - reserve a packet costing `cost` ns on the schedule at *tat (see credit below).
  * Returns 0 and the packet's start time in *start when admitted, -1 when the start would lie more
- * than `tolerance_ns` ahead of `now` (the packet is to be dropped; *tat is unchanged). The
- * tolerances of the packets on one schedule must stay within a factor of two of each other: a
- * schedule further ahead than twice the packet's is taken for one left over from a lower rate
- * (below).
+ * than `tolerance_ns` ahead of `now` (the packet is to be dropped; *tat is unchanged).
+ * `others_ns`: the longest tolerance other packets on the same schedule may have had at this rate
+ * (EDT's horizon, for a policed egress schedule the paced program ran until the uplink's qdisc
+ * changed). A schedule further ahead than twice the packet's tolerance and than others_ns is
+ * taken for one left over from a lower rate (below).
  */
 static __always_inline int rate_admit(__u64* tat, __u64 now, __u64 cost, __u64 tolerance_ns,
-                                      __u64 credit_ns, __u64* start) {
+                                      __u64 others_ns, __u64 credit_ns, __u64* start) {
   /* A schedule that fell idle restarts at now - credit, not now: a sender that was held back
    * for a moment (a qdisc timer firing late) may catch up that much, no more. */
   const __u64 floor = now > credit_ns ? now - credit_ns : 0;
@@ -52,15 +53,18 @@ static __always_inline int rate_admit(__u64* tat, __u64 now, __u64 cost, __u64 t
    * tolerance): its debt, measured in the old rate's time, would hold the new rate back for
    * seconds (21 s after 200 kbit/s with a 512 KiB bucket). It is cut to an empty bucket at the
    * new rate instead. (With a shorter tolerance for some packets, each of them would cut the
-   * debt of the others: once every ping sent beside paced TCP did, and 2x the rate got through.) */
+   * debt of the others: once every ping sent beside paced TCP did, and 2x the rate got through;
+   * and policing, taking over from pacing, forgave all but its bucket of the up to 2 s that
+   * pacing had admitted ahead while the uplink's new qdisc ignored the departure times.) */
   const __u64 ceiling = now + tolerance_ns;
+  const __u64 stale = (2 * tolerance_ns > others_ns ? 2 * tolerance_ns : others_ns) + cost;
 #ifdef __clang__ /* the daemon's unit tests include this file, compiled by GCC */
 #pragma unroll
 #endif
   for (int i = 0; i < ENFORCER_CAS_ATTEMPTS; i++) {
     const __u64 old = *(volatile __u64*)tat;
     __u64 begin = old > floor ? old : floor;
-    if (begin > now && begin - now > 2 * tolerance_ns + cost) begin = ceiling;
+    if (begin > now && begin - now > stale) begin = ceiling;
     if (begin > now && begin - now > tolerance_ns) return -1;
     if (__sync_val_compare_and_swap(tat, old, begin + cost) == old) {
       *start = begin;

@@ -233,3 +233,37 @@ TEST_CASE("a higher rate takes effect at once after a lower one ran its schedule
   INFO("passed " << passed << " of 100, 10 ms after the rate went up");
   CHECK(passed == 100);
 }
+
+TEST_CASE("policing that takes over from pacing keeps the debt pacing ran up, but for its bucket",
+          "[kernel][bpf][rate]") {
+  // Until the daemon swaps the egress program after the uplink's fq is replaced, the paced
+  // program runs under a qdisc that ignores departure times: TCP leaves at line rate and the
+  // schedule runs up to the horizon (2 s) ahead. Policing (500 ms bucket) once took that for a
+  // lower rate's leftover and cut it to its bucket, forgiving 1.5 s of the rate at each swap
+  // (vm.qdisc_switch: 21.7 of 20 Mbit/s through three swaps). It must drop until the schedule is
+  // back within its bucket.
+  Fixture fx;
+  const Frame f = tcp_frame("198.18.0.10");
+  RateLimit limit;
+  limit.bytes_per_second = {1'000'000, 1'000'000};  // 1 ms per 1,000-byte frame
+  limit.police_tolerance_ns = {500'000'000, 500'000'000};
+  limit.edt_horizon_ns = 2'000'000'000;
+  REQUIRE(fx.dp().set_limits({LimitUpdate{1, limit}}).ok());
+  auto run = [&](Program program, int repeat) {
+    const auto before = fx.counters()[1].packets[kEgress];
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.bytes.data(),
+                .data_size_in = static_cast<std::uint32_t>(f.bytes.size()), .repeat = repeat);
+    REQUIRE(bpf_prog_test_run_opts(fx.dp().program_fd(program), &opts) == 0);
+    return fx.counters()[1].packets[kEgress] - before;
+  };
+  // 1,800 frames paced: the schedule runs about 1.7 s ahead (less the idle credit), no drop.
+  CHECK(run(Program::kEgressEdt, 1800) == 1800);
+  CHECK(run(Program::kEgressPolice, 1) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto passed = run(Program::kEgressPolice, 100);
+  INFO("policing passed " << passed << " of 100 frames 200 ms after pacing ran 1.7 s ahead");
+  CHECK(passed == 0);  // with the debt cut, its refilled bucket passed all 100
+  // Paid off: once the schedule is back within the bucket, frames pass again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(run(Program::kEgressPolice, 10) == 10);
+}
