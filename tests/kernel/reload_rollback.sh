@@ -35,6 +35,7 @@ keys_before=$(v4_keys)
 a0=$(a_bytes)
 [ "$(wc -l <<<"$keys_before")" = 2 ] || fail "expected 2 IPv4 entries at start: $keys_before"
 
+reloads0=$(follower_reloads)
 d_addresses=$(for ((i = 0; i < 2100; i++)); do printf '"198.19.%d.%d", ' $((i / 256)) $((i % 256)); done)
 config "$WORK/enforcer.toml" "$EXP_A
 $EXP_B
@@ -46,6 +47,7 @@ rc=0; ctl reload --reason "a full map" >"$WORK/out" 2>&1 || rc=$?
 grep -q 'experiment \\\?"d\\\?"' "$WORK/out" && grep -q 'undone' "$WORK/out" ||
   { cat "$WORK/out"; fail "the error does not name d and the undo"; }
 log "ok: refused: $(head -c 300 "$WORK/out")"
+wait_follower_reload "$reloads0"
 [ "$(names)" = a,c ] || fail "after the undone reload: experiments $(names)"
 [ "$(v4_keys)" = "$keys_before" ] || { v4_keys | head; fail "the IPv4 addresses differ after the undo ($(v4_keys | wc -l) entries)"; }
 [ "$(reload_ok)" = 0 ] || fail "enforcer_config_last_reload_successful is $(reload_ok) after the undone reload"
@@ -58,9 +60,11 @@ c1=$(metric enforcer_experiment_bytes_total 'direction="egress",experiment="c"')
 [ "$c1" -gt 0 ] || fail "c's traffic is not counted after the undone reload"
 log "ok: undone: a and c enforced and counted (a $a0 -> $a1 bytes, c $c1), the addresses as before"
 
+reloads0=$(follower_reloads)
 config "$WORK/enforcer.toml" "$EXP_A
 $EXP_B"
 ctl reload --reason "without d" >"$WORK/out" 2>&1 || { cat "$WORK/out"; fail "the reload without d failed"; }
+wait_follower_reload "$reloads0"
 [ "$(names)" = a,b ] || fail "after the reload without d: experiments $(names)"
 [ "$(reload_ok)" = 1 ] || fail "enforcer_config_last_reload_successful is $(reload_ok) after a good reload"
 [ "$(a_bytes)" -ge "$a1" ] || fail "a's counters went back"

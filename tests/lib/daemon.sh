@@ -82,6 +82,21 @@ datapath_addresses() {
 }
 
 daemon_log() { echo "${DAEMON_LOG:-$WORK/enforcerd.log}"; }
+# The daemon follows its config files: a test that writes the file and runs `ctl reload` gets a
+# second reload of the same write from the follower, up to 1.3 s later (daemon/config_follower).
+# One that then reads the datapath must wait for it: a reload the datapath refuses is attempted
+# and undone again, and the tables change under the reader meanwhile.
+# follower_reloads: how many reloads the follower has finished; wait_follower_reload N: until
+# more than N (at most 5 s).
+follower_reloads() {
+  awk '/its files changed: reloading/ { open = 1 }
+    /configuration reloaded:|the configuration was not reloaded/ { if (open) { open = 0; n++ } }
+    END { print n + 0 }' "$(daemon_log)"
+}
+follower_reloaded_since() { [ "$(follower_reloads)" -gt "$1" ]; }
+wait_follower_reload() {
+  wait_until 5 follower_reloaded_since "$1" || fail "the daemon did not reload its changed config file within 5 s"
+}
 # curl is bounded: a daemon that accepts the connection and never answers fails the wait it is in,
 # instead of hanging the test until its time limit (with no word of where).
 metrics_answer() { nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" curl -sf --max-time 10 -o /dev/null "http://${METRICS_ADDR:-127.0.0.1:9724}/metrics"; }
