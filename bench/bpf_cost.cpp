@@ -28,36 +28,30 @@
 //
 // Needs root. Pins under /sys/fs/bpf/enforcer-bench-<pid>-<n>, removed at exit (also on
 // SIGINT/SIGTERM/SIGHUP: the kernel stops a test run when a signal is pending).
-#include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/pkt_cls.h>
 #include <time.h>
 #include <unistd.h>
-#include <nlohmann/json.hpp>
 
-#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bpf_cost_measure.hpp"
+#include "bpf_cost_stages.hpp"
 #include "datapath/bpf_datapath.hpp"
 #include "empty_tc.skel.h"
 #include "stages.skel.h"
 
-using namespace enforcer;
-
+namespace enforcer::bench {
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) {
   g_stop = 1;
 }
@@ -142,303 +136,16 @@ bool parse_options(int argc, char** argv, Options& o) {
   return true;
 }
 
-// Experiment i (1-based) owns 198.19.(i >> 8).(i & 255) and 2001:db8:1::<i hex>, as in
-// bench/daemon_scale.sh. 198.18.0.0/16 is the "world" end of the frames.
-std::string v4_of(std::uint32_t i) {
-  return fmt::format("198.19.{}.{}", i >> 8, i & 255);
-}
-std::string v6_of(std::uint32_t i) {
-  return fmt::format("2001:db8:1::{:x}", i);
-}
+// 198.18.0.0/16 is the "world" end of the frames (experiment addresses: v4_of, v6_of).
 const char* kWorldV4 = "198.18.0.1";
 const char* kWorldV6 = "2001:db8::1";
 const char* kFarV4 = "198.18.200.77";
-
-void put16(std::vector<std::uint8_t>& b, std::size_t at, std::uint16_t v) {
-  b[at] = static_cast<std::uint8_t>(v >> 8);
-  b[at + 1] = static_cast<std::uint8_t>(v);
-}
-
-// A full-size (1514-byte) Ethernet frame carrying UDP (or TCP: only the protocol number, the
-// programs read no further) over IPv4 or IPv6.
-std::vector<std::uint8_t> frame(bool v6, const std::string& src, const std::string& dst,
-                                bool tcp = false) {
-  const std::uint8_t proto = tcp ? IPPROTO_TCP : IPPROTO_UDP;
-  std::vector<std::uint8_t> b(1514, 0);
-  std::memset(b.data(), 0x02, 12);  // locally administered MACs
-  std::uint8_t* ip = b.data() + 14;
-  if (v6) {
-    put16(b, 12, ETH_P_IPV6);
-    ip[0] = 0x60;
-    put16(b, 14 + 4, static_cast<std::uint16_t>(b.size() - 14 - 40));
-    ip[6] = proto;
-    ip[7] = 64;
-    inet_pton(AF_INET6, src.c_str(), ip + 8);
-    inet_pton(AF_INET6, dst.c_str(), ip + 24);
-  } else {
-    put16(b, 12, ETH_P_IP);
-    ip[0] = 0x45;
-    put16(b, 14 + 2, static_cast<std::uint16_t>(b.size() - 14));
-    ip[8] = 64;
-    ip[9] = proto;
-    inet_pton(AF_INET, src.c_str(), ip + 12);
-    inet_pton(AF_INET, dst.c_str(), ip + 16);
-  }
-  return b;
-}
-
-double thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-}
-
-struct Sample {
-  double kernel_ns = 0;  // opts.duration: the kernel's mean, whole ns
-  double cpu_ns = 0;     // thread CPU time / repeat
-};
-
-// Runs `prog_fd` `repeat` times on `data`; returns false when interrupted or failing (also when
-// the last run's verdict is not the expected one: pass, or drop when `drop`).
-bool measure(int prog_fd, const std::vector<std::uint8_t>& data, std::uint32_t repeat, Sample& out,
-             bool drop = false) {
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data.data(),
-              .data_size_in = static_cast<std::uint32_t>(data.size()),
-              .repeat = static_cast<int>(repeat));
-  const double t0 = thread_cpu_ns();
-  const int err = bpf_prog_test_run_opts(prog_fd, &opts);
-  const double t1 = thread_cpu_ns();
-  if (err) {
-    if (!g_stop) std::fprintf(stderr, "bpf_prog_test_run_opts: %s\n", std::strerror(-err));
-    return false;
-  }
-  const int verdict = static_cast<int>(opts.retval);
-  if (drop ? verdict != TC_ACT_SHOT : verdict != TC_ACT_UNSPEC && verdict != TC_ACT_OK) {
-    std::fprintf(stderr, "unexpected verdict %d (expected %s)\n", verdict, drop ? "drop" : "pass");
-    return false;
-  }
-  out.kernel_ns = opts.duration;
-  out.cpu_ns = (t1 - t0) / repeat;
-  return true;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-struct Case {
-  std::string name;
-  int prog_fd;
-  std::vector<std::uint8_t> data;
-  std::vector<double> kernel, cpu, ratio, added, empty;
-  bool drop = false;  // the program is expected to drop the frame
-  bool rate = false;  // the experiment has a rate set
-};
-
-// Whether a case's frame is IPv6 (its EtherType).
-bool is_v6(const Case& c) {
-  return c.data.size() > 13 && c.data[12] == 0x86 && c.data[13] == 0xdd;
-}
-
-// One JSON object per case (--json).
-void json_rows(const std::vector<Case>& cases, std::uint32_t n, bool stage, std::string& out);
-
-// Measures `cases` for `rounds` rounds, the empty program before every third case and after the
-// last; appends the rows (and one for the empty program) to `table`.
-bool measure_group(std::vector<Case>& cases, int empty_fd, std::uint32_t repeat, int rounds,
-                   std::uint32_t n, std::string& table) {
-  std::vector<double> empty_kernel, empty_cpu;
-  auto run_empty = [&](const std::vector<std::uint8_t>& data, Sample& e) {
-    if (!measure(empty_fd, data, repeat, e)) return false;
-    empty_kernel.push_back(e.kernel_ns);
-    empty_cpu.push_back(e.cpu_ns);
-    return true;
-  };
-  for (int r = 0; r < rounds; ++r) {
-    std::vector<Sample> results(cases.size());
-    std::vector<double> reference(cases.size());
-    for (std::size_t start = 0; start < cases.size(); start += 3) {
-      const std::size_t end = std::min(cases.size(), start + 3);
-      Sample before, after;
-      if (!run_empty(cases[start].data, before)) return false;
-      for (std::size_t i = start; i < end; ++i) {
-        if (!measure(cases[i].prog_fd, cases[i].data, repeat, results[i], cases[i].drop)) {
-          return false;
-        }
-      }
-      if (!run_empty(cases[end - 1].data, after)) return false;
-      for (std::size_t i = start; i < end; ++i) reference[i] = (before.cpu_ns + after.cpu_ns) / 2;
-    }
-    for (std::size_t i = 0; i < cases.size(); ++i) {
-      cases[i].kernel.push_back(results[i].kernel_ns);
-      cases[i].cpu.push_back(results[i].cpu_ns);
-      cases[i].ratio.push_back(results[i].cpu_ns / reference[i]);
-      cases[i].added.push_back(results[i].cpu_ns - reference[i]);
-      cases[i].empty.push_back(reference[i]);
-    }
-  }
-  table += fmt::format("| {} | empty tc program (all its runs) | {:.0f} | {:.1f} | 1.00 | — |\n", n,
-                       median(empty_kernel), median(empty_cpu));
-  for (const Case& c : cases) {
-    table += fmt::format("| {} | {} | {:.0f} | {:.1f} | {:.2f} | {:+.1f} |\n", n, c.name,
-                         median(c.kernel), median(c.cpu), median(c.ratio), median(c.added));
-  }
-  return true;
-}
 
 std::string read_sysctl(const char* path) {
   std::ifstream f(path);
   std::string v;
   if (!(f >> v)) return "?";
   return v;
-}
-
-// The datapath and stage programs for one trie size; the destructor releases everything (the
-// datapath unpins and removes its pin folder).
-struct Setup {
-  std::unique_ptr<BpfDatapath> dp;
-  stages* st = nullptr;
-  ~Setup() {
-    if (st) stages__destroy(st);
-    dp.reset();
-  }
-};
-
-bool reuse_pinned(bpf_map* map, const std::string& path) {
-  const int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) {
-    std::fprintf(stderr, "bpf_obj_get %s: %s\n", path.c_str(), std::strerror(errno));
-    return false;
-  }
-  const int err = bpf_map__reuse_fd(map, fd);
-  close(fd);
-  if (err) std::fprintf(stderr, "bpf_map__reuse_fd %s: %s\n", path.c_str(), std::strerror(-err));
-  return err == 0;
-}
-
-// alt_array's open-addressing table (struct exact_slot, fib_hash and ALT_PROBES in
-// bench/stages.bpf.c): returns the slots and log2 of their number.
-struct ExactSlot {
-  std::uint32_t addr[4];
-  std::uint32_t id;
-  std::uint32_t family;
-};
-constexpr std::uint32_t kAltProbes = 4;
-
-std::vector<ExactSlot> build_exact_table(std::uint32_t n, std::uint32_t& bits) {
-  const std::size_t entries = 2 * static_cast<std::size_t>(n);
-  bits = 1;
-  while ((std::size_t{1} << bits) < 4 * entries) ++bits;  // load factor <= 1/4
-  for (;; ++bits) {
-    std::vector<ExactSlot> table(std::size_t{1} << bits, ExactSlot{});
-    const std::uint32_t mask = (1u << bits) - 1;
-    bool ok = true;
-    for (std::uint32_t i = 1; i <= n && ok; ++i) {
-      for (int family : {4, 6}) {
-        ExactSlot e{{0, 0, 0, 0}, i, static_cast<std::uint32_t>(family)};
-        inet_pton(family == 4 ? AF_INET : AF_INET6, (family == 4 ? v4_of(i) : v6_of(i)).c_str(),
-                  e.addr);
-        std::uint32_t folded = ntohl(e.addr[0]);
-        if (family == 6) folded ^= ntohl(e.addr[1]) ^ ntohl(e.addr[2]) ^ ntohl(e.addr[3]);
-        const std::uint32_t h = (folded * 0x9E3779B1u) >> (32 - bits);
-        std::uint32_t probe = 0;
-        while (probe < kAltProbes && table[(h + probe) & mask].id != 0) ++probe;
-        if (probe == kAltProbes) {
-          ok = false;  // a chain too long: a bigger table
-          break;
-        }
-        table[(h + probe) & mask] = e;
-      }
-    }
-    if (ok) return table;
-  }
-}
-
-bool load_stages(Setup& s, const std::string& pin_dir, std::uint32_t n) {
-  s.st = stages__open();
-  if (!s.st) {
-    std::fprintf(stderr, "stages__open: %s\n", std::strerror(errno));
-    return false;
-  }
-  if (!reuse_pinned(s.st->maps.counters, pin_dir + "/counters") ||
-      !reuse_pinned(s.st->maps.addr_v4, pin_dir + "/addr_v4") ||
-      !reuse_pinned(s.st->maps.addr_v6, pin_dir + "/addr_v6")) {
-    return false;
-  }
-  bpf_map__set_max_entries(s.st->maps.exact_v4, n);
-  bpf_map__set_max_entries(s.st->maps.exact_v6, n);
-  std::uint32_t bits = 0;
-  const std::vector<ExactSlot> slots = build_exact_table(n, bits);
-  bpf_map__set_max_entries(s.st->maps.exact_slots, static_cast<std::uint32_t>(slots.size()));
-  s.st->rodata->exact_shift = 32 - bits;
-  if (int err = stages__load(s.st); err) {
-    std::fprintf(stderr, "stages__load: %s\n", std::strerror(-err));
-    return false;
-  }
-  for (std::uint32_t i = 1; i <= n; ++i) {
-    std::uint8_t v4[4], v6[16];
-    inet_pton(AF_INET, v4_of(i).c_str(), v4);
-    inet_pton(AF_INET6, v6_of(i).c_str(), v6);
-    // The datapath keeps full-length addresses out of its tries (addr_exact): stage_lpm measures
-    // the tries the design before the exact table had, so they get the addresses here. The
-    // datapath's programs never look in them (addr_ctl says they hold nothing).
-    enforcer_lpm_v4 k4{32, {}};
-    enforcer_lpm_v6 k6{128, {}};
-    std::memcpy(k4.addr, v4, 4);
-    std::memcpy(k6.addr, v6, 16);
-    if (bpf_map_update_elem(bpf_map__fd(s.st->maps.exact_v4), v4, &i, BPF_ANY) != 0 ||
-        bpf_map_update_elem(bpf_map__fd(s.st->maps.exact_v6), v6, &i, BPF_ANY) != 0 ||
-        bpf_map_update_elem(bpf_map__fd(s.st->maps.addr_v4), &k4, &i, BPF_ANY) != 0 ||
-        bpf_map_update_elem(bpf_map__fd(s.st->maps.addr_v6), &k6, &i, BPF_ANY) != 0) {
-      std::fprintf(stderr, "filling the exact-address maps: %s\n", std::strerror(errno));
-      return false;
-    }
-  }
-  for (std::uint32_t i = 0; i < slots.size(); ++i) {
-    if (bpf_map_update_elem(bpf_map__fd(s.st->maps.exact_slots), &i, &slots[i], BPF_ANY) != 0) {
-      std::fprintf(stderr, "filling the exact-address table: %s\n", std::strerror(errno));
-      return false;
-    }
-  }
-  return true;
-}
-
-// The alternatives must attribute like the real program: one run on `data` must count one
-// egress packet for experiment `id` (0: unattributed).
-bool attributes(BpfDatapath& dp, int prog_fd, const std::vector<std::uint8_t>& data,
-                std::uint32_t id, std::uint32_t n, const char* what) {
-  std::vector<CounterSample> before, after;
-  Sample ignored;
-  if (!dp.read_counters(n, before) || !measure(prog_fd, data, 1, ignored) ||
-      !dp.read_counters(n, after)) {
-    return false;
-  }
-  for (std::uint32_t i = 0; i <= n; ++i) {
-    const std::uint64_t counted = after[i].packets[kEgress] - before[i].packets[kEgress];
-    if (counted != (i == id ? 1u : 0u)) {
-      std::fprintf(stderr, "%s: id %u counted %llu packets, expected the packet on id %u\n", what,
-                   i, static_cast<unsigned long long>(counted), id);
-      return false;
-    }
-  }
-  return true;
-}
-
-void json_rows(const std::vector<Case>& cases, std::uint32_t n, bool stage, std::string& out) {
-  for (const Case& c : cases) {
-    nlohmann::json row = {{"case", c.name},
-                          {"family", is_v6(c) ? "ipv6" : "ipv4"},
-                          {"experiments", n},
-                          {"rate", c.rate},
-                          {"ns_per_packet", median(c.cpu)},
-                          {"empty_ns_per_packet", median(c.empty)},
-                          {"ratio", median(c.ratio)}};
-    if (stage) row["stage"] = true;
-    out += row.dump() + "\n";
-  }
 }
 
 bool run_size(const Options& o, std::uint32_t n, int empty_fd, std::string& table,
@@ -572,6 +279,9 @@ bool time_read_counters(std::uint32_t n, std::string& table) {
 }
 
 }  // namespace
+}  // namespace enforcer::bench
+
+using namespace enforcer::bench;
 
 int main(int argc, char** argv) {
   Options o;
@@ -593,7 +303,7 @@ int main(int argc, char** argv) {
     sa.sa_handler = on_signal;
     sigaction(sig, &sa, nullptr);
   }
-  route_libbpf_log();
+  enforcer::route_libbpf_log();
 
   empty_tc* empty = empty_tc__open_and_load();
   if (!empty) {
