@@ -38,17 +38,21 @@ for x in a b; do
 done
 sleep 0.3
 
+# counted EXP DIRECTION FILE: the bytes charged to EXP in DIRECTION, from a saved scrape.
+counted() { metric enforcer_experiment_bytes_total "direction=\"$2\",experiment=\"$1\"" "$3"; }
+
 # One run: EXP, iperf3 arguments. Checks the deltas of both experiments in both directions.
 run() {
   local exp=$1 other
   shift
   [ "$exp" = a ] && other=b || other=a
   wait_ticks
-  local c_tx c_rx i_tx i_rx o_tx o_rx
-  c_tx=$(metric enforcer_experiment_bytes_total "direction=\"egress\",experiment=\"$exp\"")
-  c_rx=$(metric enforcer_experiment_bytes_total "direction=\"ingress\",experiment=\"$exp\"")
-  o_tx=$(metric enforcer_experiment_bytes_total "direction=\"egress\",experiment=\"$other\"")
-  o_rx=$(metric enforcer_experiment_bytes_total "direction=\"ingress\",experiment=\"$other\"")
+  local c_tx c_rx i_tx i_rx o_tx o_rx before=$WORK/before.prom after=$WORK/after.prom
+  scrape >"$before"
+  c_tx=$(counted "$exp" egress "$before")
+  c_rx=$(counted "$exp" ingress "$before")
+  o_tx=$(counted "$other" egress "$before")
+  o_rx=$(counted "$other" ingress "$before")
   i_tx=$(qdisc_sent "$P-$exp" net1)
   i_rx=$(qdisc_sent "$WORLD" wan0)
   local oi_tx oi_rx s_tx s_rx
@@ -66,8 +70,9 @@ run() {
   d_itx=$(($(qdisc_sent "$P-$exp" net1) - i_tx))
   d_irx=$(($(qdisc_sent "$WORLD" wan0) - i_rx))
   log "$exp: wire bytes out $d_itx, in $d_irx; interface (skb->len) out $(($(iface_bytes "$exp" tx) - s_tx)), in $(($(iface_bytes "$exp" rx) - s_rx))"
-  d_ctx=$(($(metric enforcer_experiment_bytes_total "direction=\"egress\",experiment=\"$exp\"") - c_tx))
-  d_crx=$(($(metric enforcer_experiment_bytes_total "direction=\"ingress\",experiment=\"$exp\"") - c_rx))
+  scrape >"$after"
+  d_ctx=$(($(counted "$exp" egress "$after") - c_tx))
+  d_crx=$(($(counted "$exp" ingress "$after") - c_rx))
   # Slack: a few ARP/NDP frames that the interface counts and the uplink does not attribute.
   within "$d_itx" "$d_ctx" 0.5 2048 "$exp egress bytes ($*)"
   within "$d_irx" "$d_crx" 0.5 2048 "$exp ingress bytes ($*)"
@@ -76,8 +81,8 @@ run() {
   # The idle experiment is charged only what its own interface moved (ARP/NDP at most; the
   # slack covers a neighbour packet that falls between reading the metric and the interface).
   local d_otx d_orx
-  d_otx=$(($(metric enforcer_experiment_bytes_total "direction=\"egress\",experiment=\"$other\"") - o_tx))
-  d_orx=$(($(metric enforcer_experiment_bytes_total "direction=\"ingress\",experiment=\"$other\"") - o_rx))
+  d_otx=$(($(counted "$other" egress "$after") - o_tx))
+  d_orx=$(($(counted "$other" ingress "$after") - o_rx))
   [ "$d_otx" -le $(($(qdisc_sent "$P-$other" net1) - oi_tx + 2048)) ] ||
     fail "$other was charged $d_otx egress bytes of $exp's traffic"
   [ "$d_orx" -le $(($(iface_bytes "$other" rx) - oi_rx + 2048)) ] ||

@@ -157,13 +157,14 @@ ctl() { "$ENFORCERCTL" --socket "${CONTROL_SOCKET:-$WORK/run/control.sock}" "$@"
 
 scrape() { nsenter --net="/run/netns/${DAEMON_NETNS:-$NODE}" curl -sf --max-time 60 "http://${METRICS_ADDR:-127.0.0.1:9724}/metrics"; }
 
-# metric NAME LABELS: the value of one series, e.g. metric enforcer_experiment_bytes_total
-# 'direction="egress",experiment="a"' (LABELS empty for a series without labels); fails when the
-# series is not exported.
+# metric NAME LABELS [FILE]: the value of one series, e.g. metric enforcer_experiment_bytes_total
+# 'direction="egress",experiment="a"' (LABELS empty for a series without labels), from a fresh
+# scrape or from FILE, one saved with `scrape >FILE` (in the vm's guest a scrape costs 0.3-0.5 s:
+# several series of one moment read from one); fails when the series is not exported.
 metric() {
   local name=$1 labels=$2 want v
   want=$name${labels:+"{$labels}"}
-  v=$(scrape | awk -v want="$want" '$1 == want { printf "%.0f\n", $2 }')
+  v=$(if [ -n "${3:-}" ]; then cat "$3"; else scrape; fi | awk -v want="$want" '$1 == want { printf "%.0f\n", $2 }')
   [ -n "$v" ] || fail "metric $want not exported"
   echo "$v"
 }
