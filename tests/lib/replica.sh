@@ -25,13 +25,15 @@
 #                                       calls replica_down (an EXIT trap set before is kept and
 #                                       runs after it)
 #   replica_add_experiment NAME IPV4[/LEN] IPV6[/LEN]
+#   replica_add_host_pod NAME           a host-network experiment's pod (the node's netns)
 #   replica_xfs_up [SIZE]               loop file (default 512M, sparse) -> mkfs.xfs -> /cache/data
 #   replica_down                        tear everything down (idempotent; also runs the commands
 #                                       given to replica_defer, last first)
 #   replica_defer COMMAND...            run COMMAND at replica_down, before the teardown
 #   replica_remove_cgroup PATH          kill what runs in the cgroup PATH, remove it and the
 #                                       cgroups directly below it (a pod slice and its scopes)
-#   replica_exec NAME CMD...            CMD in exp-NAME's netns and container cgroup
+#   replica_exec NAME CMD...            CMD in the experiment's netns and container cgroup (in
+#                                       its container, by runc exec, for a pod runc made)
 #   replica_node CMD...                 CMD in the node's netns (nsenter --net: the mount
 #                                       namespace stays, so /sys/fs/bpf and cgroup2 are there)
 #   replica_world CMD...                CMD in the world's netns
@@ -49,17 +51,19 @@
 #                                       "exp-NAME"); uses busybox when iputils is missing
 #   replica_wait_port NETNS PORT [SECONDS]   wait until a TCP port listens (default 10 s)
 # Settings (variables, before replica_up): REPLICA_CONTROLLERS ("cpu memory io pids"),
-#   REPLICA_POD_MAKER (read by replica_add_experiment: "mkdir", the default, makes the pod and
-#   container cgroups as directories, as the cgroupfs driver does; "systemd" makes them as
-#   systemd units as the kubelet's systemd driver does -- `systemd-run --scope
-#   --slice=kubepods-besteffort-pod<uid>.slice --unit=cri-containerd-<id>` around the pod's
-#   sandbox, a `sleep` in the experiment's netns that replica_down stops; needs systemd as PID 1),
+#   REPLICA_POD_MAKER (read by replica_add_experiment and replica_add_host_pod: "mkdir", the
+#   default, makes the pod and container cgroups as directories, as the cgroupfs driver does;
+#   "runc" starts the pod's container with runc and the systemd cgroup driver, as containerd does
+#   on an M-Lab node, its pod slice and container scope systemd units (replica_runc.sh; needs
+#   systemd as PID 1); REPLICA_POD_DATA binds a directory at the container's /data),
 #   REPLICA_ALLOW_HOST=1 (replica_up refuses to run outside the guest otherwise),
 #   REPLICA_STATE_DIR (/run/replica: the XFS image lives there, in the guest's RAM),
 #   REPLICA_XFS_MOUNT (/cache/data).
 
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=replica_runc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/replica_runc.sh"
 
 REPLICA_CONTROLLERS=${REPLICA_CONTROLLERS:-cpu memory io pids}
 REPLICA_POD_MAKER=${REPLICA_POD_MAKER:-mkdir}
@@ -74,7 +78,7 @@ REPLICA_KUBEPODS=$REPLICA_CGROUP_ROOT/kubepods.slice
 REPLICA_QOS_SLICE=$REPLICA_KUBEPODS/kubepods-besteffort.slice
 
 REPLICA_EXPERIMENT_NAMES=()
-declare -gA REPLICA_IPV4=() REPLICA_IPV6=() REPLICA_SCOPE=() REPLICA_POD=() REPLICA_POD_UNIT=()
+declare -gA REPLICA_IPV4=() REPLICA_IPV6=() REPLICA_SCOPE=() REPLICA_POD=() REPLICA_POD_UNIT=() REPLICA_NETNS=()
 REPLICA_DEFERRED=()
 REPLICA_BG_PIDS=()
 REPLICA_BG_PID=
@@ -95,7 +99,7 @@ replica__ns_run() { # NETNS CMD...
 }
 replica_node() { replica__ns_run node "$@"; }
 replica_world() { replica__ns_run world "$@"; }
-replica_netns() { echo "exp-$1"; }
+replica_netns() { echo "${REPLICA_NETNS[$1]:-exp-$1}"; }
 
 replica__need_experiment() { # NAME
   [ -n "${REPLICA_SCOPE[$1]:-}" ] || replica__die "no experiment named '$1' (replica_add_experiment first)"
@@ -113,10 +117,11 @@ replica_exec() { # NAME CMD...: in the experiment's netns and container cgroup
   shift
   replica__need_experiment "$name" || return
   [ $# -gt 0 ] || replica__die "replica_exec $name: no command" || return
+  [ -z "${REPLICA_CONTAINER[$name]:-}" ] || { replica_runc_exec "$name" "$@"; return; }
   # A subshell (a fork, no exec) joins the cgroup, then becomes CMD inside the netns.
   (
     echo "$BASHPID" >"${REPLICA_SCOPE[$name]}/cgroup.procs" || exit
-    exec nsenter --net="/run/netns/exp-$name" -- "$@"
+    exec nsenter --net="/run/netns/$(replica_netns "$name")" -- "$@"
   )
 }
 
@@ -128,8 +133,15 @@ replica_bg() { # WHERE CMD...: node, world or an experiment's name; sets REPLICA
     node | world) ;;
     *)
       replica__need_experiment "$where" || return
+      if [ -n "${REPLICA_CONTAINER[$where]:-}" ]; then
+        # runc exec stays CMD's parent and passes signals on: stopping it stops CMD.
+        replica_runc_exec "$where" "$@" &
+        REPLICA_BG_PID=$!
+        REPLICA_BG_PIDS+=("$REPLICA_BG_PID")
+        return
+      fi
       scope=${REPLICA_SCOPE[$where]}
-      where=exp-$where
+      where=$(replica_netns "$where")
       ;;
   esac
   [ -e "/run/netns/$where" ] || replica__die "no network namespace $where" || return
@@ -243,7 +255,7 @@ EOF
 
 replica_add_experiment() { # NAME IPV4[/LEN] IPV6[/LEN]
   [ $# -eq 3 ] || replica__die "usage: replica_add_experiment NAME IPV4[/LEN] IPV6[/LEN]" || return
-  local name=$1 v4=$2 v6=$3 ns=exp-$1 hash uid id pod scope c line=
+  local name=$1 v4=$2 v6=$3 ns=exp-$1
   [ "$REPLICA_IS_UP" = 1 ] || replica__die "replica_add_experiment: replica_up first" || return
   [[ $name =~ ^[a-z0-9][a-z0-9-]*$ ]] || replica__die "experiment name '$name': use a-z, 0-9 and -" || return
   [ -z "${REPLICA_SCOPE[$name]:-}" ] || replica__die "experiment $name exists already" || return
@@ -265,6 +277,29 @@ route add default via $REPLICA_WORLD_IPV4
 route add ::/0 via $REPLICA_WORLD_IPV6
 EOF
 
+  replica__add_pod "$name" "$ns" || return
+  REPLICA_IPV4[$name]=$v4
+  REPLICA_IPV6[$name]=$v6
+  replica__log "experiment $name: net1 (ipvlan on eth0) $v4 $v6 in netns $ns, cgroup ${REPLICA_SCOPE[$name]#"$REPLICA_CGROUP_ROOT"/}"
+}
+
+# replica_add_host_pod NAME: a host-network experiment's pod (no addresses of its own: its
+# container shares the node's network namespace; enforcer finds it by a cgroup glob).
+replica_add_host_pod() {
+  [ $# -eq 1 ] || replica__die "usage: replica_add_host_pod NAME" || return
+  local name=$1
+  [ "$REPLICA_IS_UP" = 1 ] || replica__die "replica_add_host_pod: replica_up first" || return
+  [[ $name =~ ^[a-z0-9][a-z0-9-]*$ ]] || replica__die "experiment name '$name': use a-z, 0-9 and -" || return
+  [ -z "${REPLICA_SCOPE[$name]:-}" ] || replica__die "experiment $name exists already" || return
+  REPLICA_EXPERIMENT_NAMES+=("$name")
+  replica__add_pod "$name" node || return
+  replica__log "experiment $name: host network (netns node), cgroup ${REPLICA_SCOPE[$name]#"$REPLICA_CGROUP_ROOT"/}"
+}
+
+# replica__add_pod NAME NETNS: NAME's pod slice and container scope, made as REPLICA_POD_MAKER
+# says; with runc, REPLICA_POD_DATA (a directory) is bound at the container's /data.
+replica__add_pod() {
+  local name=$1 ns=$2 hash uid id pod scope c line=
   # A pod uid as systemd escapes it (dashes become underscores) and a containerd id, both
   # derived from the name so that runs are reproducible.
   hash=$(printf '%s' "$name" | sha256sum)
@@ -282,38 +317,20 @@ EOF
         mkdir -p "$scope" && echo "$line" >"$pod/cgroup.subtree_control" ||
         replica__die "creating the cgroups of $name ($pod) failed" || return
       ;;
-    systemd)
-      replica__systemd_pod "$name" "${pod##*/}" "${scope##*/}" || return
+    runc)
+      replica__runc_pod "$name" "${pod##*/}" "${scope##*/}" "/run/netns/$ns" "${REPLICA_POD_DATA:-}" || return
       ;;
-    *) replica__die "REPLICA_POD_MAKER=$REPLICA_POD_MAKER: expected mkdir or systemd" || return ;;
+    *) replica__die "REPLICA_POD_MAKER=$REPLICA_POD_MAKER: expected mkdir or runc" || return ;;
   esac
-  REPLICA_IPV4[$name]=$v4
-  REPLICA_IPV6[$name]=$v6
+  REPLICA_NETNS[$name]=$ns
   REPLICA_POD[$name]=$pod
   REPLICA_SCOPE[$name]=$scope
-  replica__log "experiment $name: net1 (ipvlan on eth0) $v4 $v6 in netns $ns, cgroup ${scope#"$REPLICA_CGROUP_ROOT"/}"
-}
-
-replica__pid_in() { grep -qx "$1" "$2/cgroup.procs" 2>/dev/null; } # PID CGROUP
-# replica__systemd_pod NAME POD_UNIT SCOPE_UNIT: the pod slice and its container scope as systemd
-# units, the scope holding the sandbox (a sleep in exp-NAME's netns; REPLICA_BG_PID).
-replica__systemd_pod() {
-  local name=$1 slice=$2 unit=$3 cgroup
-  [ "$(cat /proc/1/comm)" = systemd ] || replica__die "REPLICA_POD_MAKER=systemd: PID 1 is not systemd (# vm-init: systemd)" || return
-  REPLICA_POD_UNIT[$name]=$slice
-  # systemd-run --scope becomes the command once the scope exists: $! is the sandbox's pid.
-  systemd-run --quiet --scope --slice="$slice" --unit="${unit%.scope}" -- \
-    nsenter --net="/run/netns/exp-$name" -- sleep infinity &
-  REPLICA_BG_PID=$!
-  REPLICA_BG_PIDS+=("$REPLICA_BG_PID")
-  cgroup=$REPLICA_QOS_SLICE/$slice/$unit
-  wait_until 10 replica__pid_in "$REPLICA_BG_PID" "$cgroup" || replica__die "systemd-run did not make $cgroup for $name" || return
 }
 
 replica_toml_experiments() {
   local name
   for name in "${REPLICA_EXPERIMENT_NAMES[@]}"; do
-    [ -n "${REPLICA_SCOPE[$name]:-}" ] || continue
+    [ -n "${REPLICA_IPV4[$name]:-}" ] || continue
     printf '[[experiment]]\nname = "%s"\naddresses = ["%s", "%s"]\n\n' \
       "$name" "${REPLICA_IPV4[$name]%/*}" "${REPLICA_IPV6[$name]%/*}"
   done
@@ -375,6 +392,7 @@ replica_down() {
   done
   REPLICA_DEFERRED=()
   replica__stop_bg
+  replica__runc_down || ok=1
   # Pods made by systemd: their units go, and the slices above them (made by mkdir, then taken
   # over by systemd) with them.
   if [ "${#REPLICA_POD_UNIT[@]}" -gt 0 ]; then
@@ -393,7 +411,7 @@ replica_down() {
   replica_remove_cgroup "$REPLICA_QOS_SLICE" || ok=1
   replica_remove_cgroup "$REPLICA_KUBEPODS" || ok=1
   REPLICA_EXPERIMENT_NAMES=()
-  REPLICA_IPV4=() REPLICA_IPV6=() REPLICA_SCOPE=() REPLICA_POD=() REPLICA_POD_UNIT=()
+  REPLICA_IPV4=() REPLICA_IPV6=() REPLICA_SCOPE=() REPLICA_POD=() REPLICA_POD_UNIT=() REPLICA_NETNS=()
   REPLICA_IS_UP=0
   trap - INT TERM
   if [ "$ok" = 0 ]; then replica__log "down"; else replica__warn "down, with leftovers"; fi
