@@ -28,6 +28,27 @@ pinned_config() {
 pinned_rate = \"${2}Mbit\""
 }
 
+# write_replica_config FILE [DAEMON_KEYS]: the [daemon] and [network] tables of a vm test's daemon
+# on tests/lib/replica.sh's node (500 ms ticks, pins in /sys/fs/bpf/enforcer-vm, state in WORK;
+# eth0 at 500 Mbit/s, more than the guest carries), DAEMON_KEYS (lines) added to [daemon]. The
+# test appends its [defaults] and experiments.
+write_replica_config() {
+  cat >"$1" <<TOML
+[daemon]
+tick = "500ms"
+state_dir = "$WORK/state"
+bpf_pin_dir = "/sys/fs/bpf/enforcer-vm"
+on_stop = "remove"
+metrics_listen = "127.0.0.1:9724"
+cgroup_root = "/sys/fs/cgroup"
+${2:-}
+
+[network]
+interfaces = ["eth0"]
+link_rate = "500Mbit"
+TOML
+}
+
 write_config() {
   local file=$1
   cat >"$file" <<TOML

@@ -23,7 +23,7 @@ NODE=node WORK=/tmp/enforcer-vm CONTROL_SOCKET=/run/enforcer/control.sock
 source "$ENFORCER_SOURCE_DIR/tests/lib/daemon.sh"
 modprobe -a sch_ingress cls_bpf  # clsact lives in sch_ingress
 
-TICK_MS=500
+TICK_MS=500  # the tick of write_replica_config (tests/lib/daemon.sh)
 
 replica_up
 replica_add_experiment ndt 198.18.0.10 2001:db8::10
@@ -36,20 +36,9 @@ replica_bg ndt sleep 1000
 replica_bg wehe sleep 1000
 
 mkdir -p "$WORK"
-cat >"$WORK/enforcer.toml" <<EOF
-[daemon]
-tick = "${TICK_MS}ms"
-state_dir = "$WORK/state"
-bpf_pin_dir = "/sys/fs/bpf/enforcer-vm"
-on_stop = "remove"
-status_dir = "$WORK/experiments"
-metrics_listen = "127.0.0.1:9724"
-cgroup_root = "/sys/fs/cgroup"
-quota_check_interval = "2s"
-
-[network]
-interfaces = ["eth0"]
-link_rate = "500Mbit"
+write_replica_config "$WORK/enforcer.toml" "status_dir = \"$WORK/experiments\"
+quota_check_interval = \"2s\""
+cat >>"$WORK/enforcer.toml" <<EOF
 
 [defaults]
 cpu = 1.0

@@ -6,7 +6,7 @@
 # min_rate 1 Mbit/s) and the day to 3 W:
 #  - ndt (A = 100 Mbit/s, B = 250 MB) serves speed tests: a client in the world downloads for 1 s
 #    every 3 s, from two servers in ndt's container. Those that fit in its budget (the first
-#    three or four at 50-70 MB) are not throttled and run at the path's speed (>= 30 % of an idle
+#    two or three at 50-80 MB) are not throttled and run at the path's speed (>= 30 % of an idle
 #    experiment's download just before the day, ref's, in a guest busy with the day; a held one
 #    runs at min_rate); no 20 s interval of ndt's egress carries more than (A + min_rate) W;
 #  - steady (A = 100 Mbit/s) sends 5 Mbit/s the whole day: never throttled, all of it delivered;
@@ -43,18 +43,8 @@ hostnet_pod=$(replica_pod_cgroup hostnet)
 steady_pod=$(replica_pod_cgroup steady)
 
 mkdir -p "$WORK"
-cat >"$WORK/enforcer.toml" <<TOML
-[daemon]
-tick = "500ms"
-state_dir = "$WORK/state"
-bpf_pin_dir = "/sys/fs/bpf/enforcer-vm"
-on_stop = "remove"
-metrics_listen = "127.0.0.1:9724"
-cgroup_root = "/sys/fs/cgroup"
-
-[network]
-interfaces = ["eth0"]
-link_rate = "500Mbit"
+write_replica_config "$WORK/enforcer.toml"
+cat >>"$WORK/enforcer.toml" <<TOML
 
 [defaults]
 window = "${W}s"
@@ -148,13 +138,15 @@ log "ndt's speed tests (bit/s): ${rates[*]}"
 cp "$WORK"/*.json "$WORK/ndt.samples" "$(daemon_log)" "${ENFORCER_VM_RESULTS:-$WORK}/" 2>/dev/null || true
 
 # ndt: the tests that fit in its budget ran unthrottled, at the path's speed. All of the first
-# window's tests count against B; those whose bytes, with every test's before, stay within 90 %
-# of B fit. The path's speed is an idle guest's: beside the day's other traffic and busy loops
+# window's tests count against B; those whose bytes, with every test's before, stay within 75 %
+# of B fit: the datapath's limit falls below link_rate (throttled, in the metric's words) once
+# what is left is less than a tick at link_rate (31 MB, 12.5 % of B), and a tick's bytes are
+# counted a tick late. The path's speed is an idle guest's: beside the day's other traffic and busy loops
 # the guest's two emulated CPUs carry 40-70 % of it (a held test runs at min_rate, 1-3 Mbit/s).
 fitting=0 spent=0
 for ((i = 0; i < ${#events[@]}; i++)); do
   spent=$((spent + sizes[i]))
-  [ "$spent" -le $((NDT_A_BIT / 8 * W * 90 / 100)) ] || break
+  [ "$spent" -le $((NDT_A_BIT / 8 * W * 75 / 100)) ] || break
   [ "${events[i]}" = "$ndt_events0" ] ||
     fail "ndt was throttled by its speed test $((i + 1)), within its budget ($spent bytes so far)"
   at_least "${rates[i]}" "$(awk -v p="$path_bps" 'BEGIN { print 0.3 * p }')" ||

@@ -8,8 +8,12 @@
 # The programs are swapped in place (BPF_TC_F_REPLACE), so a TCP flow pinned to RATE Mbit/s
 # keeps its rate through both swaps (the schedule in the shapers map is shared by both programs);
 # the operator's qdisc is never touched. The first packets after a swap to EDT may meet a
-# schedule that policing left up to its burst (500 ms) ahead; that is within EDT's horizon. Each
-# phase is held to the rate; the whole run also carries the one burst policing admits.
+# schedule that policing left up to its burst (500 ms) ahead; that is within EDT's horizon. Until
+# the daemon sees that fq is gone (a tick or two), the EDT program's departure times are ignored
+# and the flow leaves at line rate until its schedule is EDT's horizon (2 s) ahead; policing then
+# keeps that schedule and holds the flow until it is paid back. So each phase is measured after
+# a horizon's settling, and held to the rate; the whole run, settling included, carries the rate
+# and at most the one burst policing admits.
 set -euo pipefail
 modprobe -a veth ipvlan sch_fq sch_ingress cls_bpf cls_u32  # clsact lives in sch_ingress
 export EXP_LINK_KIND=ipvlan UPLINK_QDISC=fq UPLINK_QUEUES=4
@@ -18,6 +22,7 @@ trap topo_down EXIT
 
 RATE=${RATE:-20}  # Mbit/s
 PHASE_SECONDS=${PHASE_SECONDS:-6}
+SETTLE_SECONDS=2.5  # EDT's horizon (edt_horizon, lib/bandwidth/limiter.hpp) and a tick
 topo_up
 topo_add_experiment a 198.18.0.11 2001:db8::11
 in_exp a ping -c1 -W2 198.18.0.1 >/dev/null
@@ -66,6 +71,7 @@ for step in pfifo fq mq; do
   fi
   [ "$(root_qdisc)" = "$step" ] || fail "could not set the root qdisc to $step"
   if [ "$step" = pfifo ]; then wait_prog tc_egress; else wait_prog tc_egress_edt; fi
+  sleep "$SETTLE_SECONDS"
   phase
 done
 s1=$(rx end)

@@ -58,19 +58,8 @@ replica_defer "losetup -d $loop"
 devno=$(cat "/sys/class/block/${loop##*/}/dev")
 
 write_test_config() { # CGROUP_MANAGER
-  cat >"$WORK/enforcer.toml" <<TOML
-[daemon]
-tick = "500ms"
-state_dir = "$WORK/state"
-bpf_pin_dir = "/sys/fs/bpf/enforcer-vm"
-on_stop = "remove"
-metrics_listen = "127.0.0.1:9724"
-cgroup_root = "/sys/fs/cgroup"
-cgroup_manager = "$1"
-
-[network]
-interfaces = ["eth0"]
-link_rate = "500Mbit"
+  write_replica_config "$WORK/enforcer.toml" "cgroup_manager = \"$1\""
+  cat >>"$WORK/enforcer.toml" <<TOML
 
 [defaults]
 cpu = 1.0
