@@ -1,7 +1,6 @@
 #include "daemon.hpp"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -16,9 +15,9 @@
 #include <map>
 #include <sstream>
 
+#include "bandwidth/snapshot_writer.hpp"
 #include "bandwidth/window_snapshot.hpp"
 #include "base/log.hpp"
-#include "base/state_file.hpp"
 #include "base/version.hpp"
 #include "config/reload_plan.hpp"
 #include "datapath/kernel_features.hpp"
@@ -105,13 +104,15 @@ Daemon::~Daemon() {
   cgroups_.reset();
   sampler_.reset();
   datapath_.reset();
-  lock_fd_.reset();  // last: another daemon may start only once this one has detached
+  snapshot_writer_.reset();  // writes what waits: the state is this daemon's until the lock goes
+  lock_fd_.reset();          // last: another daemon may start only once this one has detached
 }
 
 Expected<void> Daemon::start() {
   auto lock = take_state_lock(config_.daemon.state_dir);
   if (!lock) return lock.error();
   lock_fd_ = std::move(*lock);
+  snapshot_writer_ = std::make_unique<SnapshotWriter>(snapshot_path(config_));
   // Cheap checks first, so that a typo fails before anything is set up.
   std::vector<std::string> uplinks = config_.network.interfaces;
   if (config_.network.uplink_address) {
@@ -198,46 +199,13 @@ Expected<void> Daemon::add_experiments() {
   return restore_experiments(*datapath_, table_, config_, input);
 }
 
-void Daemon::write_snapshot() {
-  WindowSnapshot s;
-  s.tick_ns = config_.daemon.tick.count();
-  s.wall_ns = ns_since_epoch(std::chrono::system_clock::now());
-  s.monotonic_ns = ns_since_epoch(std::chrono::steady_clock::now());
-  s.boot_id = boot_id_;
-  constexpr auto kRelaxed = std::memory_order_relaxed;
-  for (const auto& x : *table_.snapshot()) {
-    ExperimentSnapshot e;
-    e.name = x->name;
-    e.id = x->id;
-    e.window_slots = x->direction[0].window.slots();
-    e.raw = x->last_raw;
-    for (Direction d : kDirections) {
-      const DirectionState& ds = x->direction[d];
-      DirectionSnapshot& out = e.direction[d];
-      out.slots = ds.window.newest_first();
-      out.filled = ds.window.snapshot().filled;
-      out.bytes_total = ds.bytes_total.load(kRelaxed);
-      out.packets_total = ds.packets_total.load(kRelaxed);
-      out.dropped_bytes_total = ds.dropped_bytes_total.load(kRelaxed);
-      out.dropped_packets_total = ds.dropped_packets_total.load(kRelaxed);
-    }
-    s.experiments.push_back(std::move(e));
-  }
-  const auto r = write_file_atomic(snapshot_path(config_), serialize_window_snapshot(s));
-  s = {};
-  // The snapshot's copies of every ring and its JSON are the daemon's largest allocations (at
-  // 10,000 experiments well over 100 MB for a moment, every few ticks). Freed, they stay in the
-  // heap unless returned: without this the daemon's RSS stays at that peak.
-  malloc_trim(0);
-  if (!r || r->not_durable) {
-    // Once a minute at most: the tick writes it every second.
-    if (snapshot_errors_++ % 60 != 0) return;
-    if (!r) {
-      log_error("cannot write the window snapshot: {}", r.error().message);
-    } else {
-      log_warning("window snapshot: {}", *r->not_durable);
-    }
-  }
+WindowSnapshot Daemon::capture_snapshot() const {
+  SnapshotClocks clocks;
+  clocks.tick_ns = config_.daemon.tick.count();
+  clocks.wall_ns = ns_since_epoch(std::chrono::system_clock::now());
+  clocks.monotonic_ns = ns_since_epoch(std::chrono::steady_clock::now());
+  clocks.boot_id = boot_id_;
+  return capture_window_snapshot(*table_.snapshot(), clocks);
 }
 
 void Daemon::start_cgroups() {
@@ -413,7 +381,8 @@ void Daemon::run() {
   // A clean stop: the next start resumes the windows from here. Held (the default), the datapath
   // stays, every experiment at its allocation, and counts what passes until the next daemon
   // adopts it; removed, the traffic while no daemon runs is neither limited nor counted.
-  write_snapshot();
+  snapshot_writer_->submit(capture_snapshot());
+  snapshot_writer_->flush();
   if (config_.daemon.on_stop == OnStop::kHold) datapath_->hold();
 }
 
@@ -480,8 +449,10 @@ void Daemon::on_tick() {
     if (refresh_errors_++ % 60 == 0) log_error("checking the uplinks: {}", r.error().message);
   }
   write_status_files(tick);
-  if (tick >= next_snapshot_tick_) {
-    write_snapshot();
+  // Only when the previous one is written: a disk slower than kSnapshotTicks delays the next
+  // snapshot rather than queueing copies of every window.
+  if (tick >= next_snapshot_tick_ && snapshot_writer_->idle()) {
+    snapshot_writer_->submit(capture_snapshot());
     next_snapshot_tick_ = tick + kSnapshotTicks;
   }
   tick_stats_.observe(std::chrono::steady_clock::now() - start);

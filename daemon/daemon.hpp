@@ -12,6 +12,7 @@
 
 #include "bandwidth/limiter.hpp"
 #include "bandwidth/sampler.hpp"
+#include "bandwidth/snapshot_writer.hpp"
 #include "base/fd.hpp"
 #include "config/config.hpp"
 #include "config/config_files.hpp"
@@ -77,8 +78,9 @@ class Daemon {
   // Reads the window snapshot a previous run wrote and the clocks, and registers the configured
   // experiments from it (lib/lifecycle/restore.hpp).
   Expected<void> add_experiments();
-  // Writes state_dir/windows.snapshot (atomically); a failure is logged, never fatal.
-  void write_snapshot();
+  // Every experiment's windows as they are now, for state_dir/windows.snapshot, which
+  // snapshot_writer_ writes (atomically, off the loop; a failure is logged, never fatal).
+  WindowSnapshot capture_snapshot() const;
 
   Config config_;
   ConfigPaths config_paths_;
@@ -89,8 +91,8 @@ class Daemon {
   std::chrono::steady_clock::time_point epoch_;
   std::uint64_t next_tick_ = 1;
   std::string boot_id_;  // /proc/sys/kernel/random/boot_id (the monotonic clock is per boot)
-  std::uint64_t snapshot_errors_ = 0;
   std::uint64_t next_snapshot_tick_ = 0;
+  std::unique_ptr<SnapshotWriter> snapshot_writer_;
 
   Fd lock_fd_;
   ExperimentTable table_;

@@ -2,15 +2,15 @@
 # kernel tier (issue "policing that TCP can live with"): an experiment uses the budget it has left
 # at the speed of its path. The host's uplink is a veth of many Gbit/s without fq, so egress and
 # ingress are both policed here; A = 40 Mbit/s, T = 0.5 s, min_rate 1 % of A.
-#  1. a, idle, with W = 1200 s (B = 6 GB): one TCP flow for FLOW_SECONDS each way gets at least
-#     80 % of the bare path's speed (the same flow with no daemon, just before and just after;
-#     the slower of the two) and is not throttled. Before the budget form a flow held to B / T
+#  1. a, idle, with W = 3600 s (B = 18 GB): one TCP flow for FLOW_SECONDS each way (the best of up
+#     to 3) gets at least 80 % of the bare path's speed (the same flow with no daemon, just before
+#     and just after; the slower of the two) and is not throttled. Before the budget form a flow held to B / T
 #     by a bucket of A × 0.5 s got 81-132 Mbit/s of 16.5 Gbit/s.
 #  2. b (egress) and c (ingress), idle, with W = 20 s (B = 100 MB): a greedy TCP flow passes 90 % of
 #     B (in skb->len, what the receiving interface counts: wire bytes are 2-5 % more) within
 #     2 × B / (bare speed) + one tick of its first byte (measured every 10 ms on the receiving
 #     interface), then is held: over 3 s no more than 1.05 × B arrives. Before: 8 s.
-# Costs about 25 s.
+# Costs about 25 s (2 s more per retried flow).
 source "$(dirname "$0")/../lib/node.sh"
 trap topo_down EXIT
 
@@ -51,7 +51,7 @@ TICK=500ms BANDWIDTH=40Mbit write_config "$WORK/enforcer.toml" "
 [[experiment]]
 name = \"a\"
 addresses = [\"198.18.0.11\"]
-window = \"1200s\"
+window = \"3600s\"
 
 [[experiment]]
 name = \"b\"
@@ -66,10 +66,18 @@ daemon_start "$WORK/enforcer.toml"
 grep -q 'egress policed' "$WORK/enforcerd.log" || fail "egress is not policed on the host's uplink"
 sleep 1  # two ticks: every limit, with its budget total, is in the datapath
 
+# The best of up to 3 flows: a 2 s flow at many Gbit/s on a shared machine is sometimes a third
+# slower for a moment of other work (interference only ever lowers it), which a datapath that held
+# the flow back would be every time. A's budget holds all of them (at most 3 × 2 s × 16 Gbit/s).
 declare -A GOT=()
 for dir in egress ingress; do
-  GOT[$dir]=$(flow_bits a $dir)
-  log "a, idle, one flow, $dir: $((GOT[$dir] / 1000000)) Mbit/s"
+  GOT[$dir]=0
+  for ((try = 1; try <= 3; try++)); do
+    bits=$(flow_bits a $dir)
+    log "a, idle, one flow, $dir, try $try: $((bits / 1000000)) Mbit/s"
+    [ "$bits" -le "${GOT[$dir]}" ] || GOT[$dir]=$bits
+    [ $((GOT[$dir] * 100 / BARE[$dir])) -lt "$MIN_SHARE_PCT" ] || break
+  done
 done
 
 # spend_time EXP egress|ingress: one greedy flow of 3 s while the receiving interface is read every
