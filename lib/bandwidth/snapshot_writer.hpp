@@ -71,7 +71,7 @@ class SnapshotWriter {
   bool stop_ = false;
   Stats stats_;
   std::uint64_t problems_ = 0;  // failed or not durable: what the log reports, sparingly
-  std::thread thread_;  // last: starts after every member above exists
+  std::thread thread_;          // last: starts after every member above exists
 };
 
 }  // namespace enforcer
