@@ -136,6 +136,7 @@ bool Controller::expire_config_overrides(WallClock::time_point now) {
 }
 
 void Controller::publish() {
+  ++overrides_generation_;
   if (!ctx_.status) return;
   const auto now = WallClock::now();
   const std::vector<Override> all = all_overrides();
@@ -321,6 +322,33 @@ void Controller::for_each_status(
     fn(x.name, experiment_status(*s, effective(x, mine), ctx_.config->daemon.tick,
                                  pod == pods.end() ? "" : pod->second, mine));
   }
+}
+
+std::shared_ptr<const StatusInputs> Controller::status_inputs() {
+  const auto table = ctx_.table->snapshot();
+  CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
+  StatusInputsKey key{table, overrides_generation_, cgroups ? cgroups->pods_generation() : 0};
+  if (status_inputs_ && key == status_inputs_key_) return status_inputs_;
+  std::unordered_map<std::uint32_t, const ExperimentConfig*> by_id;
+  by_id.reserve(ctx_.config->experiments.size());
+  for (const auto& c : ctx_.config->experiments) by_id.emplace(c.id, &c);
+  const auto pods = cgroups ? cgroups->pods() : std::unordered_map<std::string, std::string>{};
+  const OverridesByExperiment overrides(all_overrides());
+  auto inputs = std::make_shared<StatusInputs>();
+  inputs->tick = ctx_.config->daemon.tick;
+  inputs->experiments.reserve(table->size());
+  for (const auto& s : *table) {
+    const auto found = by_id.find(s->id);
+    if (found == by_id.end()) continue;
+    const ExperimentConfig& x = *found->second;
+    const auto pod = pods.find(x.name);
+    const std::vector<Override>& mine = overrides.of(x.name);
+    inputs->experiments.push_back(
+        StatusInput{x.name, s, effective(x, mine), pod == pods.end() ? "" : pod->second, mine});
+  }
+  status_inputs_ = std::move(inputs);
+  status_inputs_key_ = std::move(key);
+  return status_inputs_;
 }
 
 std::string Controller::show(const Request& r) {

@@ -15,6 +15,7 @@
 #include "control/audit_log.hpp"
 #include "control/control_protocol.hpp"
 #include "control/overrides.hpp"
+#include "control/status_writer.hpp"
 #include "control_server.hpp"
 #include "pods/cgroup_enforcer.hpp"
 #include "state/experiments.hpp"
@@ -57,6 +58,10 @@ class Controller {
   // one at a time: what `status` answers and the status files hold.
   void for_each_status(
       const std::function<void(const std::string& name, nlohmann::json status)>& fn) const;
+  // What the status files need of every configured experiment that the loop alone knows
+  // (lib/control/status_writer.hpp). Rebuilt only when the experiments, the overrides or
+  // configuration in force, or the pods changed since the last call; otherwise the same object.
+  std::shared_ptr<const StatusInputs> status_inputs();
 
  private:
   std::string status(const Request& r);
@@ -100,6 +105,18 @@ class Controller {
   std::set<std::string> expired_logged_;
   // The cgroup-relevant allocation last handed to the cgroup pass, by experiment id.
   std::vector<std::optional<Allocation>> pushed_;
+  // Moves at every change of the overrides in force (publish()); with the table and the pods'
+  // generations it says when status_inputs_ is out of date.
+  std::uint64_t overrides_generation_ = 0;
+  struct StatusInputsKey {
+    // Held, not only compared: a list freed and another made at its address would look the same.
+    std::shared_ptr<const ExperimentList> table;
+    std::uint64_t overrides = 0;
+    std::uint64_t pods = 0;
+    bool operator==(const StatusInputsKey&) const = default;
+  };
+  StatusInputsKey status_inputs_key_;
+  std::shared_ptr<const StatusInputs> status_inputs_;
 };
 
 }  // namespace enforcer

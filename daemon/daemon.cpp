@@ -102,6 +102,7 @@ Daemon::~Daemon() {
   watcher_fd_.reset();
   watcher_.reset();
   cgroups_.reset();
+  status_writer_.reset();  // its pass reads the experiments' state
   sampler_.reset();
   datapath_.reset();
   snapshot_writer_.reset();  // writes what waits: the state is this daemon's until the lock goes
@@ -175,7 +176,7 @@ Expected<void> Daemon::start() {
 
   config_follower_.follow(config_inputs_);
   if (!config_.daemon.status_dir.empty()) {
-    status_files_ = std::make_unique<StatusFiles>(config_.daemon.status_dir);
+    status_writer_ = std::make_unique<StatusWriter>(config_.daemon.status_dir);
   }
 
   log_info("enforcerd {} enforcing {} experiment(s) on {}; metrics at http://{}/metrics", kVersion,
@@ -387,17 +388,15 @@ void Daemon::run() {
 }
 
 void Daemon::write_status_files(std::uint64_t tick) {
-  if (!status_files_) return;
+  if (!status_writer_) return;
   // At most once a second: readers poll, and a file per experiment each tick would cost a fleet
-  // of thousands of experiments more than the tick itself.
+  // of thousands of experiments more than the tick itself. A pass still running (a slow disk,
+  // thousands of experiments) delays the next.
   const auto every = std::max<std::uint64_t>(
       1, static_cast<std::uint64_t>(std::chrono::seconds(1) / config_.daemon.tick));
-  if (tick % every != 0) return;
-  status_files_->begin(config_.daemon.tick.count(), std::chrono::system_clock::now());
-  controller_->for_each_status(
-      [this](const std::string& name, nlohmann::json status) { status_files_->put(name, status); });
-  auto r = status_files_->end();
-  if (!r && status_errors_++ % 60 == 0) log_error("writing status files: {}", r.error().message);
+  if (tick < next_status_tick_ || !status_writer_->idle()) return;
+  status_writer_->submit(controller_->status_inputs(), std::chrono::system_clock::now());
+  next_status_tick_ = (tick / every + 1) * every;
 }
 
 void Daemon::schedule_tick() {

@@ -18,7 +18,7 @@
 #include "config/config_files.hpp"
 #include "config/reload_plan.hpp"
 #include "config_follower.hpp"
-#include "control/status_files.hpp"
+#include "control/status_writer.hpp"
 #include "control_server.hpp"
 #include "controller.hpp"
 #include "datapath/bpf_datapath.hpp"
@@ -100,7 +100,8 @@ class Daemon {
   TickStats tick_stats_;
   std::unique_ptr<BpfDatapath> datapath_;
   std::optional<UplinkFollower> uplink_follower_;  // network.interfaces = ["auto"]
-  std::unique_ptr<StatusFiles> status_files_;      // none: daemon.status_dir = ""
+  std::unique_ptr<StatusWriter> status_writer_;    // none: daemon.status_dir = ""
+  std::uint64_t next_status_tick_ = 0;
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Limiter> limiter_;
   std::shared_ptr<MetricsCollector> collector_;
@@ -108,7 +109,6 @@ class Daemon {
   std::uint64_t sample_errors_ = 0;
   std::uint64_t limit_errors_ = 0;
   std::uint64_t refresh_errors_ = 0;
-  std::uint64_t status_errors_ = 0;
   bool unclaimed_released_ = false;  // adopted cgroup links no scan claimed are detached
 
   CgroupTotals cgroup_totals_;

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <memory>
 #include <utility>
 
 #include "base/log.hpp"
@@ -38,61 +39,24 @@ WindowSnapshot capture_window_snapshot(const ExperimentList& experiments,
   return s;
 }
 
-SnapshotWriter::SnapshotWriter(std::string path)
-    : path_(std::move(path)), thread_([this] { run(); }) {}
-
-SnapshotWriter::~SnapshotWriter() {
-  {
-    const std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_one();
-  thread_.join();
-}
-
-bool SnapshotWriter::idle() const {
-  const std::lock_guard lock(mutex_);
-  return !busy_ && !pending_;
-}
-
 void SnapshotWriter::submit(WindowSnapshot snapshot) {
-  {
-    const std::lock_guard lock(mutex_);
-    if (pending_) ++stats_.replaced;
-    pending_ = std::move(snapshot);
-  }
-  wake_.notify_one();
-}
-
-void SnapshotWriter::flush() {
-  std::unique_lock lock(mutex_);
-  done_.wait(lock, [this] { return !busy_ && !pending_; });
-}
-
-SnapshotWriter::Stats SnapshotWriter::stats() const {
-  const std::lock_guard lock(mutex_);
-  return stats_;
-}
-
-void SnapshotWriter::run() {
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    wake_.wait(lock, [this] { return stop_ || pending_; });
-    if (!pending_) return;  // stop_, and nothing waits
-    WindowSnapshot next = std::move(*pending_);
-    pending_.reset();
-    busy_ = true;
-    lock.unlock();
-    write(next);
-    next = {};
+  // std::function wants a copyable job: the snapshot goes in by pointer, never copied.
+  auto owned = std::make_shared<WindowSnapshot>(std::move(snapshot));
+  worker_.submit([this, owned = std::move(owned)]() mutable {
+    write(*owned);
+    owned.reset();
     // The copies of every ring and their JSON are the daemon's largest allocations (at 10,000
     // experiments well over 100 MB for a moment). Freed, they stay in the heap unless returned:
     // without this the daemon's RSS stays at that peak.
     malloc_trim(0);
-    lock.lock();
-    busy_ = false;
-    if (!pending_) done_.notify_all();
-  }
+  });
+}
+
+SnapshotWriter::Stats SnapshotWriter::stats() const {
+  const std::lock_guard lock(mutex_);
+  Stats s = stats_;
+  s.replaced = worker_.replaced();
+  return s;
 }
 
 void SnapshotWriter::write(const WindowSnapshot& snapshot) {

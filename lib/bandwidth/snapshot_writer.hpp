@@ -7,14 +7,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <thread>
+#include <utility>
 
 #include "bandwidth/window_snapshot.hpp"
+#include "base/worker_thread.hpp"
 #include "state/experiments.hpp"
 
 namespace enforcer {
@@ -34,21 +33,17 @@ WindowSnapshot capture_window_snapshot(const ExperimentList& experiments,
 
 class SnapshotWriter {
  public:
-  explicit SnapshotWriter(std::string path);
-  // Writes the snapshot that waits, if any, then stops the thread.
-  ~SnapshotWriter();
-  SnapshotWriter(const SnapshotWriter&) = delete;
-  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+  explicit SnapshotWriter(std::string path) : path_(std::move(path)) {}
 
   // True while the thread has nothing to do: the loop captures a new snapshot only then, so at
   // most one copy of the windows waits beside the one being written.
-  bool idle() const;
+  bool idle() const { return worker_.idle(); }
   // Hands `snapshot` to the thread. One still waiting (not yet begun) is replaced: the new one
   // holds everything it did, later.
   void submit(WindowSnapshot snapshot);
   // Returns once everything submitted is written (or failed): a clean stop's last snapshot
   // lands after, never under, an older one.
-  void flush();
+  void flush() { worker_.flush(); }
 
   struct Stats {
     std::uint64_t written = 0;   // files replaced
@@ -59,19 +54,13 @@ class SnapshotWriter {
   Stats stats() const;
 
  private:
-  void run();
   void write(const WindowSnapshot& snapshot);
 
   const std::string path_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;  // the thread: a snapshot waits, or stop
-  std::condition_variable done_;  // flush(): the thread went idle
-  std::optional<WindowSnapshot> pending_;
-  bool busy_ = false;  // the thread is writing one
-  bool stop_ = false;
+  mutable std::mutex mutex_;  // stats_ and problems_: written by the thread, read by anyone
   Stats stats_;
   std::uint64_t problems_ = 0;  // failed or not durable: what the log reports, sparingly
-  std::thread thread_;          // last: starts after every member above exists
+  WorkerThread worker_;         // last: its thread stops (writing what waits) before the rest
 };
 
 }  // namespace enforcer

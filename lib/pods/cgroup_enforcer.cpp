@@ -120,6 +120,7 @@ std::size_t CgroupEnforcer::set_experiments(const Config& config) {
                                             gone.pod));
   }
   experiments_ = std::move(next);
+  ++pods_generation_;
   pod_cgroups_changed_ = true;
   return failed;
 }
@@ -326,6 +327,7 @@ void CgroupEnforcer::assign(Tracked& t, const PodInfo* pod) {
     }
   }
   t.pod = path;
+  ++pods_generation_;
   t.cgroup_id = cgroup_id;
   t.host_network = false;
   pod_cgroups_changed_ = true;
@@ -338,6 +340,7 @@ void CgroupEnforcer::assign(Tracked& t, const PodInfo* pod) {
   if (r.gone) {
     log_info("experiment {}: pod cgroup {} vanished while its limits were applied", t.name, path);
     t.pod.clear();
+    ++pods_generation_;
     t.cgroup_id = 0;
     t.resources->containers.store(0, std::memory_order_relaxed);
     scanned_ = false;  // look again next tick

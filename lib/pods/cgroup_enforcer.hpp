@@ -75,6 +75,8 @@ class CgroupEnforcer {
   std::string pod_of(const std::string& experiment) const;
   // The same for every experiment with a pod, by experiment name.
   std::unordered_map<std::string, std::string> pods() const;
+  // Changes whenever pods() may have: a reader caching it compares this instead of the map.
+  std::uint64_t pods_generation() const { return pods_generation_; }
 
   static constexpr std::uint64_t kFullRescanTicks = 30;
   static constexpr std::uint64_t kQuotaReadTicks = 10;
@@ -134,6 +136,7 @@ class CgroupEnforcer {
   // The pods given to hooks_.pod_cgroups are not the ones assigned now. True at the start, so
   // that the first tick replaces what an adopted datapath held.
   bool pod_cgroups_changed_ = true;
+  std::uint64_t pods_generation_ = 0;
   bool pod_cgroups_failed_logged_ = false;
   void sync_pod_cgroups();
   bool scan_failed_logged_ = false;

@@ -1,5 +1,5 @@
 // Unit-test helpers for code that writes files: a temporary directory removed with its contents,
-// and writing a file's whole text.
+// and reading and writing a file's whole text.
 #pragma once
 
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -37,6 +38,13 @@ struct TempDir {
     return out;
   }
 };
+
+// A file's whole text (the test fails when it cannot be read).
+inline std::string read_all(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 inline void put(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc | std::ios::binary);

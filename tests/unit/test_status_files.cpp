@@ -24,11 +24,7 @@ using nlohmann::json;
 namespace {
 
 json read_json(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  REQUIRE(in);
-  std::stringstream text;
-  text << in.rdbuf();
-  return json::parse(text.str());
+  return json::parse(read_all(path));
 }
 
 ino_t inode(const std::filesystem::path& path) {
