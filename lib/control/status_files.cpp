@@ -47,7 +47,11 @@ void StatusFiles::put(const std::string& name, const nlohmann::json& status) {
     dir_ready_ = true;
   }
   const std::size_t hash = std::hash<std::string>{}(status.dump());
-  if (auto it = written_.find(name); it != written_.end() && it->second == hash) return;
+  if (auto it = written_.find(name);
+      it != written_.end() && it->second.hash == hash &&
+      updated_ns_ - it->second.updated_ns < kStatusFileRefresh.count()) {
+    return;
+  }
   nlohmann::json file = status;
   file["format"] = kStatusFileFormat;
   file["updated_unix_ns"] = updated_ns_;
@@ -60,7 +64,7 @@ void StatusFiles::put(const std::string& name, const nlohmann::json& status) {
     if (!error_) error_ = Error{fmt::format("status file of {}: {}", name, r.error().message)};
     return;
   }
-  written_[name] = hash;
+  written_[name] = Written{hash, updated_ns_};
 }
 
 Expected<void> StatusFiles::end() {

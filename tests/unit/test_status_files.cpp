@@ -86,6 +86,17 @@ TEST_CASE("status files: the EXP object with format, time and tick, rewritten on
     CHECK(read_json(dir / "ndt.json")["updated_unix_ns"] == 1'800'000'000'000'000'000);
     CHECK(read_json(dir / "wehe.json")["egress"]["throttled"] == false);
   }
+  SECTION("an unchanged status is written again once kStatusFileRefresh has passed") {
+    const auto later = kAt + kStatusFileRefresh - std::chrono::milliseconds(1);
+    REQUIRE(pass(files, {{"ndt", false}, {"wehe", true}}, 1'000'000'000, later).ok());
+    CHECK(read_json(dir / "ndt.json")["updated_unix_ns"] == 1'800'000'000'000'000'000);
+    const auto due = kAt + kStatusFileRefresh;
+    REQUIRE(pass(files, {{"ndt", false}, {"wehe", true}}, 1'000'000'000, due).ok());
+    const std::int64_t due_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(due.time_since_epoch()).count();
+    CHECK(read_json(dir / "ndt.json")["updated_unix_ns"] == due_ns);
+    CHECK(read_json(dir / "wehe.json")["updated_unix_ns"] == due_ns);
+  }
   SECTION("an experiment gone loses its file; other files stay") {
     put(dir / "README", "not ours\n");
     REQUIRE(pass(files, {{"ndt", false}}, 1'000'000'000, kAt).ok());
