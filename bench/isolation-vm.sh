@@ -10,6 +10,9 @@
 #   solo        is idle;
 #   held UDP    floods UDP at 10x its allocation, and is held to it (pinned at HELD Mbit/s, what
 #               a spent budget does);
+#   unheld UDP  the control for held UDP: UDP at HELD Mbit/s sent by a third experiment with
+#               budget left, not held: what the neighbour's allowed rate costs in the shared queue
+#               whoever limits it;
 #   held TCP    sends 8 TCP flows, held the same way;
 #   unheld TCP  the control for held TCP: 8 TCP flows that send HELD Mbit/s in all by themselves
 #               (iperf3 -b, a third experiment with budget left): what 8 slow flows cost the
@@ -24,7 +27,9 @@
 #
 # ENFORCER_BENCH_LINK_MBIT (200), ENFORCER_BENCH_DELAY_MS (10), ENFORCER_BENCH_QUEUE_MS (20),
 # ENFORCER_BENCH_HELD_MBIT (5),
-# ENFORCER_BENCH_SECONDS (10), ENFORCER_BENCH_ROUNDS (3). About 25 s per case and round.
+# ENFORCER_BENCH_SECONDS (10), ENFORCER_BENCH_ROUNDS (3), ENFORCER_BENCH_CASES (all of the above,
+# by the names in the table: solo held-udp unheld-udp held-tcp unheld-tcp bursting; solo is
+# required). About 16 s per case and round.
 # Results: docs/performance.md.
 set -euo pipefail
 [ "${ENFORCER_VM:-}" = 1 ] || { echo "run this through tests/vm/run-vm-test (see its header)" >&2; exit 1; }
@@ -81,6 +86,12 @@ neighbour() {
       sleep 0.3
       nsenter --net="/run/netns/$P-nb" timeout $((span + 30)) "$UDP_FLOOD" send 198.18.0.1 5300 $((HELD * 10)) "$span" >/dev/null 2>&1 &
       ;;
+    unheld-udp)
+      # iperf3 paces its datagrams one by one, as EDT paces the held flood's (udp_flood's GSO
+      # sends would arrive in 64 KB bursts).
+      NB_EXP=bst
+      nsenter --net="/run/netns/$P-bst" timeout $((span + 30)) iperf3 -c 198.18.0.1 -p 5202 -u -l 1400 -b "${HELD}M" -t "$span" >/dev/null 2>&1 &
+      ;;
     held-tcp)
       nsenter --net="/run/netns/$P-nb" timeout $((span + 30)) iperf3 -c 198.18.0.1 -p 5202 -P 8 -t "$span" >/dev/null 2>&1 &
       ;;
@@ -118,7 +129,8 @@ round() {
 }
 
 declare -A MBIT=() RTT=() NB=()
-CASES="solo held-udp held-tcp unheld-tcp bursting"
+CASES=${ENFORCER_BENCH_CASES:-solo held-udp unheld-udp held-tcp unheld-tcp bursting}
+case " $CASES " in *" solo "*) ;; *) fail "ENFORCER_BENCH_CASES must include solo (the baseline)" ;; esac
 for r in $(seq "$ROUNDS"); do
   for c in $CASES; do
     round "$c" >"$WORK/round.txt"
@@ -149,6 +161,10 @@ for c in $CASES; do
       [ "$c" = held-tcp ] && what="8 TCP flows, held to $HELD Mbit/s by enforcer"
       target=$(awk -v m="$m" -v s="$solo" -v t="$t" -v r="$solo_rtt" \
         'BEGIN { print (m >= 0.95 * s && t - r <= 1) ? "met (>= 95 %, <= 1 ms)" : "missed (>= 95 %, <= 1 ms)" }')
+      ;;
+    unheld-udp)
+      what="UDP at $HELD Mbit/s by itself (iperf3 -u -b; not held)"
+      target=''
       ;;
     unheld-tcp)
       what="8 TCP flows at $HELD Mbit/s in all by themselves (iperf3 -b; not held)"
