@@ -304,23 +304,10 @@ std::string Controller::status(const Request& r) {
 }
 
 void Controller::for_each_status(
-    const std::function<void(const std::string& name, json status)>& fn) const {
-  // Every lookup through an index made once: a status of n experiments costs O(n), not O(n²), on
-  // the loop that also ticks.
-  std::unordered_map<std::uint32_t, const ExperimentConfig*> by_id;
-  by_id.reserve(ctx_.config->experiments.size());
-  for (const auto& c : ctx_.config->experiments) by_id.emplace(c.id, &c);
-  CgroupEnforcer* cgroups = ctx_.cgroups ? ctx_.cgroups() : nullptr;
-  const auto pods = cgroups ? cgroups->pods() : std::unordered_map<std::string, std::string>{};
-  const OverridesByExperiment overrides(all_overrides());
-  for (const auto& s : *ctx_.table->snapshot()) {
-    const auto found = by_id.find(s->id);
-    if (found == by_id.end()) continue;
-    const ExperimentConfig& x = *found->second;
-    const auto pod = pods.find(x.name);
-    const std::vector<Override>& mine = overrides.of(x.name);
-    fn(x.name, experiment_status(*s, effective(x, mine), ctx_.config->daemon.tick,
-                                 pod == pods.end() ? "" : pod->second, mine));
+    const std::function<void(const std::string& name, json status)>& fn) {
+  const auto inputs = status_inputs();
+  for (const StatusInput& x : inputs->experiments) {
+    fn(x.name, experiment_status(*x.state, x.effective, inputs->tick, x.pod, x.overrides));
   }
 }
 

@@ -57,7 +57,7 @@ class Controller {
   // Every configured experiment's EXP object (lib/control/control_protocol.hpp), in table order,
   // one at a time: what `status` answers and the status files hold.
   void for_each_status(
-      const std::function<void(const std::string& name, nlohmann::json status)>& fn) const;
+      const std::function<void(const std::string& name, nlohmann::json status)>& fn);
   // What the status files need of every configured experiment that the loop alone knows
   // (lib/control/status_writer.hpp). Rebuilt only when the experiments, the overrides or
   // configuration in force, or the pods changed since the last call; otherwise the same object.
