@@ -12,7 +12,9 @@
 #               a spent budget does);
 #   unheld UDP  the control for held UDP: UDP at HELD Mbit/s sent by a third experiment with
 #               budget left, not held: what the neighbour's allowed rate costs in the shared queue
-#               whoever limits it;
+#               whoever limits it (iperf3: one datagram per send);
+#   unheld GSO  the same with the held flood's own sender (udp_flood: GSO sends of up to 64 KB,
+#               which leave as bursts at the link's speed whoever paces them);
 #   held TCP    sends 8 TCP flows, held the same way;
 #   unheld TCP  the control for held TCP: 8 TCP flows that send HELD Mbit/s in all by themselves
 #               (iperf3 -b, a third experiment with budget left): what 8 slow flows cost the
@@ -26,10 +28,9 @@
 #   ENFORCER_BUILD_DIR=$PWD/build tests/vm/run-vm-test bench/isolation-vm.sh --timeout 900
 #
 # ENFORCER_BENCH_LINK_MBIT (200), ENFORCER_BENCH_DELAY_MS (10), ENFORCER_BENCH_QUEUE_MS (20),
-# ENFORCER_BENCH_HELD_MBIT (5),
-# ENFORCER_BENCH_SECONDS (10), ENFORCER_BENCH_ROUNDS (3), ENFORCER_BENCH_CASES (all of the above,
-# by the names in the table: solo held-udp unheld-udp held-tcp unheld-tcp bursting; solo is
-# required). About 16 s per case and round.
+# ENFORCER_BENCH_HELD_MBIT (5), ENFORCER_BENCH_SECONDS (10), ENFORCER_BENCH_ROUNDS (3),
+# ENFORCER_BENCH_CASES (all of the above, by the names in the table: solo held-udp unheld-udp
+# unheld-gso held-tcp unheld-tcp bursting; solo is required). About 16 s per case and round.
 # Results: docs/performance.md.
 set -euo pipefail
 [ "${ENFORCER_VM:-}" = 1 ] || { echo "run this through tests/vm/run-vm-test (see its header)" >&2; exit 1; }
@@ -87,10 +88,17 @@ neighbour() {
       nsenter --net="/run/netns/$P-nb" timeout $((span + 30)) "$UDP_FLOOD" send 198.18.0.1 5300 $((HELD * 10)) "$span" >/dev/null 2>&1 &
       ;;
     unheld-udp)
-      # iperf3 paces its datagrams one by one, as EDT paces the held flood's (udp_flood's GSO
-      # sends would arrive in 64 KB bursts).
+      # iperf3 sends its datagrams one by one: the same rate without GSO's bursts.
       NB_EXP=bst
       nsenter --net="/run/netns/$P-bst" timeout $((span + 30)) iperf3 -c 198.18.0.1 -p 5202 -u -l 1400 -b "${HELD}M" -t "$span" >/dev/null 2>&1 &
+      ;;
+    unheld-gso)
+      # The held flood's own sender at the held rate, not held: udp_flood's GSO sends (up to 44
+      # datagrams, 64 KB, each) leave as bursts at the link's speed, paced by EDT or not.
+      NB_EXP=bst
+      in_world timeout $((span + 30)) "$UDP_FLOOD" sink 5301 $((span + 2)) >/dev/null &
+      sleep 0.3
+      nsenter --net="/run/netns/$P-bst" timeout $((span + 30)) "$UDP_FLOOD" send 198.18.0.1 5301 "$HELD" "$span" >/dev/null 2>&1 &
       ;;
     held-tcp)
       nsenter --net="/run/netns/$P-nb" timeout $((span + 30)) iperf3 -c 198.18.0.1 -p 5202 -P 8 -t "$span" >/dev/null 2>&1 &
@@ -129,7 +137,7 @@ round() {
 }
 
 declare -A MBIT=() RTT=() NB=()
-CASES=${ENFORCER_BENCH_CASES:-solo held-udp unheld-udp held-tcp unheld-tcp bursting}
+CASES=${ENFORCER_BENCH_CASES:-solo held-udp unheld-udp unheld-gso held-tcp unheld-tcp bursting}
 case " $CASES " in *" solo "*) ;; *) fail "ENFORCER_BENCH_CASES must include solo (the baseline)" ;; esac
 for r in $(seq "$ROUNDS"); do
   for c in $CASES; do
@@ -164,6 +172,10 @@ for c in $CASES; do
       ;;
     unheld-udp)
       what="UDP at $HELD Mbit/s by itself (iperf3 -u -b; not held)"
+      target=''
+      ;;
+    unheld-gso)
+      what="UDP GSO at $HELD Mbit/s by itself (udp_flood; not held)"
       target=''
       ;;
     unheld-tcp)
