@@ -21,7 +21,7 @@ MEASURE_SECONDS=${MEASURE_SECONDS:-10}
 # The flood's window may be shorter: offered at 5x the rate without a pause, the flood keeps the
 # policer's bucket empty (and, paced, fq's schedule full), so the window's edges are off by less
 # than an aggregate, where a TCP flow that backs off lets the bucket refill (up to 500 ms of the
-# rate at the window's end: 5 % of 10 s). 11 flood cases in the suite: 5 s less each.
+# rate at the window's end: 5 % of 10 s).
 FLOOD_MEASURE_SECONDS=${FLOOD_MEASURE_SECONDS:-5}
 TOLERANCE_PCT=${TOLERANCE_PCT:-5}
 FLOOD_FACTOR=${FLOOD_FACTOR:-5}      # the UDP flood offers this many times the rate

@@ -3,7 +3,7 @@
 # Smoke runs of the vm tier's benchmarks with scripts of their own, in one boot, as tests/bench/
 # does for the host's: each at a tiny size (one rate, one round, 2 s runs), its table parsed by
 # column and row name, so that a changed flag or table fails here and not in a release's figures.
-# Never a speed: the guest is emulated. About 50 s with the boot. The other two are settings of
+# Never a speed: the guest is emulated. 50-60 s with the boot. The other two are settings of
 # scripts the suite runs: bench/shapers-vm.sh of bench/shapers.sh (bench.shapers, on the host),
 # bench/rate-rtt-vm.sh of tests/kernel/rate_limit.sh (vm.rate_rtt_edt: the same with RTT_MS);
 # run here too, they cost 45 s more (25 and 20 s).
